@@ -1,0 +1,5 @@
+"""Entry point for `python -m ganbench`."""
+
+from ganbench.cli import app
+
+app()

@@ -1,0 +1,27 @@
+"""Everything a user can name in a suite or on the command line, with one-line descriptions."""
+
+from __future__ import annotations
+
+from ganbench.data import DATASETS
+from ganbench.metrics import METRICS
+from ganbench.models import METHODS
+from ganbench.suite import find_suite, load_suite, suite_names
+
+
+def catalog() -> dict[str, list[tuple[str, str]]]:
+    """Methods, datasets, metrics (with direction and unit) and shipped suites."""
+    metrics = []
+    for name in METRICS:
+        metric = METRICS.get(name)
+        direction = "higher is better" if metric.higher_is_better else "lower is better"
+        metrics.append((name, f"{metric.description} [{metric.unit}, {direction}]"))
+    suites = []
+    for name in suite_names():
+        suite = load_suite(str(find_suite(name)))
+        suites.append((name, suite.description))
+    return {
+        "methods": [(n, METHODS.get(n).description) for n in METHODS],
+        "datasets": [(n, DATASETS.get(n).description) for n in DATASETS],
+        "metrics": metrics,
+        "suites": suites,
+    }

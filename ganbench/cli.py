@@ -1,0 +1,106 @@
+"""The `ganbench` command line: each command parses its options and calls one library function."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ganbench.device import DeviceChoice
+from ganbench.errors import GanbenchError
+
+app = typer.Typer(
+    name="ganbench", help="Benchmark and evaluate GANs on standard suites.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit codes: 2 for unusable input (as click does for usage errors), 130 for Ctrl-C (128 + SIGINT).
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def user_errors(command: F) -> F:
+    """Turn a GanbenchError into one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except GanbenchError as err:
+            errors.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split_names(values: list[str] | None) -> list[str] | None:
+    """Accept `--methods gan,wgan` as well as `--methods gan --methods wgan`."""
+    if values is None:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+@app.command()
+@user_errors
+def run(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `ganbench list`) or path to a TOML file.")],
+    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Number of seeds (0..N-1), overriding the suite.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    out: Annotated[Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")] = False,
+) -> None:
+    """Train and evaluate every job of a suite; write records, tables and figures."""
+    from ganbench.progress import RichProgress
+    from ganbench.runner import RunInterrupted
+    from ganbench.runner import run as run_suite
+
+    try:
+        with RichProgress(console) as progress:
+            outcome, report = run_suite(suite, methods=_split_names(methods), seeds=seeds, steps=steps,
+                                        quick=quick, device=device, out=out, progress=progress)
+    except RunInterrupted as stop:
+        resume = sys.argv if "--out" in sys.argv else [*sys.argv, "--out", str(stop.root)]
+        errors.print(f"{stop}; resume with: {shlex.join(['ganbench', *resume[1:]])}", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    console.print(report.markdown, markup=False, highlight=False, soft_wrap=True)
+    skipped = f" ({len(outcome.skipped)} already finished, skipped)" if outcome.skipped else ""
+    console.print(f"ran {len(outcome.ran)} jobs{skipped}; results in {outcome.root}", markup=False)
+
+
+@app.command("list")
+@user_errors
+def list_() -> None:
+    """Show methods, datasets, metrics and suites, each with a one-line description."""
+    from ganbench.catalog import catalog
+
+    for section, entries in catalog().items():
+        console.print(f"[bold]{section}[/bold]")
+        width = max((len(name) for name, _ in entries), default=0)
+        for name, description in entries:
+            console.print(f"  {name:<{width}}  {description}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check.")]) -> None:
+    """Check a suite file without running it."""
+    from ganbench.suite import load_suite
+
+    suite = load_suite(str(file))
+    console.print(
+        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs "
+        f"({len(suite.methods)} methods x {len(suite.datasets)} datasets x {suite.seeds} seeds)",
+        markup=False, highlight=False,
+    )

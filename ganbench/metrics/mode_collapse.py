@@ -1,0 +1,86 @@
+"""Mode-collapse metrics on Gaussian mixtures: modes covered, high-quality fraction, reverse KL.
+
+Protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), as DESIGN.md section 4
+states it: a sample is high quality when it lies within 3 standard deviations of its nearest
+center; a mode is covered when at least one high-quality sample has it as nearest center; reverse
+KL is KL(p || uniform) of the histogram of nearest centers over all samples, natural log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganbench.data.mixtures import GaussianMixture
+from ganbench.errors import GanbenchError
+from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+
+MODES_COVERED = "modes-covered"
+HIGH_QUALITY_FRACTION = "high-quality-fraction"
+REVERSE_KL = "reverse-kl"
+
+# VEEGAN and PacGAN: within three standard deviations of a center counts as high quality.
+HIGH_QUALITY_STDS = 3.0
+
+
+def nearest_modes(samples: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each sample's nearest center and the Euclidean distance to it."""
+    distances = np.linalg.norm(samples[:, None, :] - centers[None, :, :], axis=2)
+    nearest = distances.argmin(axis=1)
+    return nearest, distances[np.arange(len(samples)), nearest]
+
+
+def high_quality(samples: np.ndarray, mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest mode of each sample, and whether the sample is within 3 std of it."""
+    nearest, distance = nearest_modes(samples, mixture.centers.numpy())
+    return nearest, distance < HIGH_QUALITY_STDS * mixture.std
+
+
+def modes_covered(samples: np.ndarray, mixture: GaussianMixture) -> int:
+    """Number of modes that are the nearest center of at least one high-quality sample."""
+    nearest, good = high_quality(samples, mixture)
+    return int(np.unique(nearest[good]).size)
+
+
+def high_quality_fraction(samples: np.ndarray, mixture: GaussianMixture) -> float:
+    """Fraction of samples within 3 std of their nearest center."""
+    _, good = high_quality(samples, mixture)
+    return float(good.mean())
+
+
+def reverse_kl(samples: np.ndarray, mixture: GaussianMixture) -> float:
+    """KL(p || uniform) = sum_k p_k log(K p_k), p the histogram of nearest centers; 0 log 0 = 0."""
+    nearest, _ = nearest_modes(samples, mixture.centers.numpy())
+    k = mixture.n_modes
+    p = np.bincount(nearest, minlength=k) / len(samples)
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(k * p[nonzero])))
+
+
+def _mixture(ctx: EvalContext) -> GaussianMixture:
+    if not isinstance(ctx.dataset, GaussianMixture):
+        raise GanbenchError("mode-collapse metrics need a Gaussian-mixture dataset with known modes")
+    return ctx.dataset
+
+
+@register_metric(
+    MODES_COVERED, "modes hit by at least one sample within 3 std",
+    higher_is_better=True, unit="modes", modality="points",
+)
+def _modes_covered(ctx: EvalContext) -> MetricValue:
+    return MetricValue(float(modes_covered(ctx.samples, _mixture(ctx))))
+
+
+@register_metric(
+    HIGH_QUALITY_FRACTION, "fraction of samples within 3 std of their nearest mode",
+    higher_is_better=True, unit="fraction", modality="points",
+)
+def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
+    return MetricValue(high_quality_fraction(ctx.samples, _mixture(ctx)))
+
+
+@register_metric(
+    REVERSE_KL, "KL(nearest-mode histogram || uniform), natural log",
+    higher_is_better=False, unit="nats", modality="points",
+)
+def _reverse_kl(ctx: EvalContext) -> MetricValue:
+    return MetricValue(reverse_kl(ctx.samples, _mixture(ctx)))

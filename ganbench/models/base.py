@@ -1,0 +1,71 @@
+"""What a method is: an objective, its hyperparameter defaults, and an architecture family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from torch import Tensor, nn
+
+from ganbench.config import above, at_least
+from ganbench.registry import Registry
+
+OptimizerName = Literal["adam", "rmsprop"]
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Per-method training settings; a suite's `[method.NAME]` table overrides any of them."""
+
+    optimizer: OptimizerName = "adam"
+    lr: float = field(default=2e-4, metadata=above(0))
+    beta1: float = field(default=0.5, metadata=at_least(0))
+    beta2: float = field(default=0.999, metadata=at_least(0))
+    # discriminator/critic steps per generator step
+    n_critic: int = field(default=1, metadata=at_least(1))
+    # weight clipping bound for the critic after each of its steps; 0 disables it
+    clip: float = field(default=0.0, metadata=at_least(0))
+    # gradient-penalty weight; 0 disables it
+    gp_lambda: float = field(default=0.0, metadata=at_least(0))
+    architecture: str = "mlp"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The losses, on raw discriminator outputs (logits for the GAN family, scores for WGAN)."""
+
+    discriminator_loss: Callable[[Tensor, Tensor], Tensor]  # (d(real), d(fake)) -> loss
+    generator_loss: Callable[[Tensor], Tensor]  # d(fake) -> loss
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered way to train a GAN."""
+
+    name: str
+    description: str
+    objective: Objective
+    defaults: Hyperparameters
+
+
+@dataclass(frozen=True)
+class NetworkSize:
+    """Network shape settings shared by every method of a suite."""
+
+    latent_dim: int
+    width: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A family of generator/discriminator pairs for one data shape."""
+
+    name: str
+    description: str
+    build: Callable[[NetworkSize, tuple[int, ...]], tuple[nn.Module, nn.Module]]
+
+
+METHODS: Registry[Method] = Registry("method")
+ARCHITECTURES: Registry[Architecture] = Registry("architecture")

@@ -1,0 +1,49 @@
+"""Rich progress bars for `ganbench run`: job i of n with its cell, and the training step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ganbench.suite import Job
+
+
+class RichProgress:
+    """A `RunProgress` that draws two bars (jobs, steps) and prints a line per unusual job."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self._every = 1
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        self.jobs = self.bars.add_task("jobs", total=None)
+        self.steps = self.bars.add_task("steps", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def job_started(self, index: int, total: int, job: Job) -> None:
+        label = f"job {index}/{total}: {job.method} / {job.dataset} / seed {job.seed}"
+        self.bars.update(self.jobs, description=label, total=total, completed=index - 1)
+        self.bars.reset(self.steps, total=job.train.steps, description="  training steps")
+        self._every = max(1, job.train.steps // 200)  # redraw at most ~200 times per job
+
+    def step(self, done: int, total: int) -> None:
+        if done % self._every == 0 or done == total:
+            self.bars.update(self.steps, completed=done)
+
+    def job_finished(self, record: dict[str, Any]) -> None:
+        self.bars.advance(self.jobs)
+        if record["status"] != "ok":
+            self.console.print(f"  {record['key']}: {record['status']}: {record['reason']}")
+        for name, result in record["metrics"].items():
+            if not result["exact"]:
+                self.console.print(f"  {record['key']}: {name} {result['note']}")

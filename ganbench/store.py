@@ -1,0 +1,122 @@
+"""The run folder: one atomically written record file per finished job, samples, and a manifest."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganbench.errors import GanbenchError
+
+SCHEMA_VERSION = 1
+JOBS_DIR = "jobs"
+SAMPLES_DIR = "samples"
+FIGURES_DIR = "figures"
+MANIFEST_FILE = "manifest.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and replace `path`
+    with `os.replace` (atomic on POSIX and Windows). A crash leaves at most a stray `.tmp` file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    """A short 'key: old != new' description of where two JSON-like values first differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.')}: {old!r} != {new!r}"
+
+
+class RunStore:
+    """A run folder. Job records are written once each, atomically; nothing is appended in place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise GanbenchError(f"output path exists and is not a folder: {self.root}")
+
+    def job_path(self, key: str) -> Path:
+        return self.root / JOBS_DIR / f"{key}.json"
+
+    def samples_path(self, key: str) -> Path:
+        return self.root / SAMPLES_DIR / f"{key}.npy"
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored job record, sorted by key. Stray temporary files are ignored."""
+        folder = self.root / JOBS_DIR
+        if not folder.is_dir():
+            return []
+        records = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                records.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, json.JSONDecodeError) as err:
+                raise GanbenchError(f"unreadable job record {path}: {err}") from None
+        return records
+
+    def finished(self, key: str, config: dict[str, Any]) -> bool:
+        """Whether job `key` already has a final record (ok or diverged) made with `config`.
+
+        A `failed` record is not final: failures are usually environmental, so resume retries them.
+        A record made with other settings is an error rather than a silent mix of two setups.
+        """
+        path = self.job_path(key)
+        if not path.exists():
+            return False
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise GanbenchError(f"unreadable job record {path}: {err}") from None
+        if record["config"] != config:
+            raise GanbenchError(
+                f"{self.root} already holds job {key} with other settings "
+                f"({first_difference(record['config'], config)}); choose another --out"
+            )
+        return record["status"] != "failed"
+
+    def save_job(self, record: dict[str, Any], samples: np.ndarray | None) -> None:
+        """Store one job's samples, then its record: the record's presence means 'finished'."""
+        key = record["key"]
+        if samples is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, samples)
+            write_atomic(self.samples_path(key), buffer.getvalue())
+        payload = json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1, allow_nan=True)
+        write_atomic(self.job_path(key), payload.encode("utf-8"))
+
+    def load_samples(self, key: str) -> np.ndarray | None:
+        """A job's stored generated samples, or None when there are none."""
+        path = self.samples_path(key)
+        return np.load(path) if path.exists() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Record the environment of the latest session that wrote to this folder."""
+        write_atomic(self.root / MANIFEST_FILE, json.dumps(manifest, indent=1).encode("utf-8"))
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Atomically write a text artifact (a table) at `name` inside the run folder."""
+        path = self.root / name
+        write_atomic(path, text.encode("utf-8"))
+        return path
+

@@ -1,0 +1,260 @@
+"""Suites: TOML files loaded into frozen dataclasses, validated, and expanded into Jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ganbench
+from ganbench.config import at_least, build, check_field
+from ganbench.data import DATASETS
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
+from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
+from ganbench.registry import suggest
+
+# Editable installs read the repository's suites/; wheels carry a copy in ganbench/_suites.
+SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training budget and network size, shared by every job of a suite."""
+
+    steps: int = field(default=2000, metadata=at_least(0))  # generator steps
+    batch_size: int = field(default=256, metadata=at_least(1))
+    latent_dim: int = field(default=2, metadata=at_least(1))
+    width: int = field(default=128, metadata=at_least(1))
+    depth: int = field(default=3, metadata=at_least(0))
+    log_every: int = field(default=100, metadata=at_least(1))  # losses recorded every N steps
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How many samples each evaluation draws."""
+
+    samples: int = field(default=2500, metadata=at_least(1))  # VEEGAN and PacGAN evaluate 2,500
+
+
+@dataclass(frozen=True)
+class QuickSettings:
+    """The smaller budget that `--quick` substitutes, for smoke checks and CI."""
+
+    steps: int = field(default=200, metadata=at_least(0))
+    samples: int = field(default=500, metadata=at_least(1))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (method, dataset, seed) cell of a suite, with everything needed to run it."""
+
+    suite: str
+    method: str
+    dataset: str
+    seed: int
+    hyperparameters: Hyperparameters
+    dataset_params: Any  # the dataset's own frozen params dataclass
+    train: TrainSettings
+    eval: EvalSettings
+    metrics: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier, unique within a run folder."""
+        return f"{self.method}__{self.dataset}__seed{self.seed}"
+
+    def config(self) -> dict[str, Any]:
+        """The job's full configuration as plain JSON-able data."""
+        return {
+            "suite": self.suite,
+            "method": self.method,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "hyperparameters": dataclasses.asdict(self.hyperparameters),
+            "dataset_params": dataclasses.asdict(self.dataset_params),
+            "train": dataclasses.asdict(self.train),
+            "eval": dataclasses.asdict(self.eval),
+            "metrics": list(self.metrics),
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: the grid methods x datasets x seeds and how to train and score it."""
+
+    name: str
+    description: str
+    methods: tuple[str, ...]
+    datasets: tuple[str, ...]
+    seeds: int
+    metrics: tuple[str, ...]
+    train: TrainSettings
+    eval: EvalSettings
+    quick: QuickSettings
+    method_settings: Mapping[str, Hyperparameters]  # resolved per method, overrides applied
+    dataset_params: Mapping[str, Any]  # resolved per dataset, overrides applied
+
+    def jobs(self) -> list[Job]:
+        """Expand into Jobs, method-major, then dataset, then seed 0..seeds-1."""
+        return [
+            Job(self.name, m, d, seed, self.hyperparameters(m), self.dataset_params[d],
+                self.train, self.eval, self.metrics)
+            for m in self.methods for d in self.datasets for seed in range(self.seeds)
+        ]
+
+    def hyperparameters(self, method: str) -> Hyperparameters:
+        """The method's defaults with this suite's overrides applied."""
+        return self.method_settings.get(method, METHODS.get(method).defaults)
+
+
+@dataclass(frozen=True)
+class _Top:
+    """The suite file's top-level keys (tables are handled separately)."""
+
+    name: str = ""
+    description: str = ""
+    seeds: int = field(default=3, metadata=at_least(1))
+
+
+_LIST_KEYS = {"methods": METHODS, "datasets": DATASETS, "metrics": METRICS}
+_TABLES = ("train", "eval", "quick", "method", "dataset")
+
+
+def find_suite(name_or_path: str) -> Path:
+    """Resolve a suite name (`mode-collapse`) or a path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise GanbenchError(f"suite file not found: {path}")
+        return path
+    for folder in SUITE_DIRS:
+        candidate = folder / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    known = suite_names()
+    raise GanbenchError(
+        f"unknown suite '{name_or_path}'{suggest(name_or_path, known)}; valid: {', '.join(known)}"
+    )
+
+
+def suite_names() -> list[str]:
+    """Names of the suites that ship with ganbench."""
+    for folder in SUITE_DIRS:
+        if folder.is_dir():
+            return sorted(p.stem for p in folder.glob("*.toml"))
+    return []
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a suite; every error names the file and the key."""
+    path = find_suite(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise GanbenchError(f"{path}: invalid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise GanbenchError(f"{path}: cannot read: {err}") from None
+    return parse_suite(data, str(path), default_name=path.stem)
+
+
+def parse_suite(data: Mapping[str, Any], where: str, default_name: str = "suite") -> Suite:
+    """Validate the parsed TOML of a suite file."""
+    top_keys = {f.name for f in dataclasses.fields(_Top)} | set(_LIST_KEYS) | set(_TABLES)
+    for key in data:
+        if key not in top_keys:
+            raise GanbenchError(f"{where}: unknown key '{key}'{suggest(key, sorted(top_keys))}")
+    top = build(_Top, {k: v for k, v in data.items() if k in ("name", "description", "seeds")}, where)
+    lists = {key: _names(data, key, where) for key in _LIST_KEYS}
+    tables = {key: _table(data, key, where) for key in _TABLES}
+
+    method_settings = {}
+    for method, table in tables["method"].items():
+        METHODS.get(method)
+        settings = build(Hyperparameters, _as_table(table, f"{where}: method.{method}"),
+                         f"{where}: method.{method}", base=METHODS.get(method).defaults)
+        ARCHITECTURES.get(settings.architecture)
+        method_settings[method] = settings
+    for dataset in tables["dataset"]:
+        DATASETS.get(dataset)
+    dataset_params = {
+        name: build(spec.params, _as_table(tables["dataset"].get(name, {}), f"{where}: dataset.{name}"),
+                    f"{where}: dataset.{name}")
+        for name, spec in ((n, DATASETS.get(n)) for n in DATASETS.names())
+    }
+    suite = Suite(
+        name=top.name or default_name,
+        description=top.description,
+        methods=lists["methods"],
+        datasets=lists["datasets"],
+        seeds=top.seeds,
+        metrics=lists["metrics"],
+        train=build(TrainSettings, tables["train"], f"{where}: train"),
+        eval=build(EvalSettings, tables["eval"], f"{where}: eval"),
+        quick=build(QuickSettings, tables["quick"], f"{where}: quick"),
+        method_settings=method_settings,
+        dataset_params=dataset_params,
+    )
+    _check_modalities(suite, where)
+    return suite
+
+
+def _names(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise GanbenchError(f"{where}: '{key}' must be a non-empty list of names")
+    for name in value:
+        _LIST_KEYS[key].get(name)
+    if len(set(value)) != len(value):
+        raise GanbenchError(f"{where}: '{key}' lists a name twice")
+    return tuple(value)
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    return _as_table(data.get(key, {}), f"{where}: {key}")
+
+
+def _as_table(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise GanbenchError(f"{where} must be a table")
+    return value
+
+
+def _check_modalities(suite: Suite, where: str) -> None:
+    for dataset in suite.datasets:
+        data_modality = DATASETS.get(dataset).modality
+        for metric in suite.metrics:
+            if METRICS.get(metric).modality != data_modality:
+                raise GanbenchError(
+                    f"{where}: metric '{metric}' does not apply to dataset '{dataset}' ({data_modality})"
+                )
+
+
+def with_overrides(
+    suite: Suite,
+    *,
+    methods: Sequence[str] | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+    quick: bool = False,
+) -> Suite:
+    """Apply the CLI's overrides (`--quick` first, then `--steps`), each value checked."""
+    train, evaluation = suite.train, suite.eval
+    if quick:
+        train = dataclasses.replace(train, steps=suite.quick.steps)
+        evaluation = dataclasses.replace(evaluation, samples=suite.quick.samples)
+    if steps is not None:
+        train = dataclasses.replace(train, steps=check_field("--steps", steps, TrainSettings, "steps"))
+    changes: dict[str, Any] = {"train": train, "eval": evaluation}
+    if seeds is not None:
+        changes["seeds"] = check_field("--seeds", seeds, _Top, "seeds")
+    if methods is not None:
+        if not methods:
+            raise GanbenchError("--methods: give at least one method name")
+        for name in methods:
+            METHODS.get(name)
+        changes["methods"] = tuple(dict.fromkeys(methods))
+    return dataclasses.replace(suite, **changes)

@@ -1,0 +1,129 @@
+"""The training loop: n_critic discriminator steps per generator step, divergence detection."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ganbench.data.base import Dataset
+from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
+from ganbench.models.objectives import gradient_penalty
+
+TrainStatus = Literal["ok", "diverged"]
+StepCallback = Callable[[int], None]  # called with the number of generator steps done
+
+
+@dataclass
+class TrainResult:
+    """A trained generator with the run's status and its loss history."""
+
+    generator: nn.Module
+    status: TrainStatus
+    diverged_step: int | None  # the first generator step whose loss was NaN or infinite
+    seconds: float
+    loss_steps: list[int] = field(default_factory=list)
+    d_losses: list[float] = field(default_factory=list)
+    g_losses: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Independent, seeded random streams, so a seed fixes data, noise and penalty draws alike."""
+
+    data: torch.Generator
+    noise: torch.Generator
+    penalty: torch.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Streams:
+        # Distinct offsets keep the three streams apart for the same job seed.
+        return cls(*(torch.Generator().manual_seed(seed * 3 + i) for i in range(3)))
+
+
+def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
+    """The optimizer the method's hyperparameters name."""
+    if hp.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=hp.lr)
+    return torch.optim.Adam(params, lr=hp.lr, betas=(hp.beta1, hp.beta2))
+
+
+def build_networks(
+    hp: Hyperparameters, size: NetworkSize, data_shape: tuple[int, ...], seed: int, device: torch.device
+) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator initialized from `seed` alone."""
+    torch.manual_seed(seed)
+    generator, discriminator = ARCHITECTURES.get(hp.architecture).build(size, data_shape)
+    return generator.to(device), discriminator.to(device)
+
+
+def train(
+    method: Method,
+    hp: Hyperparameters,
+    dataset: Dataset,
+    size: NetworkSize,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    log_every: int = 100,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train for `steps` generator steps; stop at the first non-finite loss and report `diverged`."""
+    started = time.perf_counter()
+    streams = Streams.from_seed(seed)
+    data_shape = tuple(dataset.sample(1, torch.Generator().manual_seed(0)).shape[1:])
+    generator, discriminator = build_networks(hp, size, data_shape, seed, device)
+    opt_g = make_optimizer(list(generator.parameters()), hp)
+    opt_d = make_optimizer(list(discriminator.parameters()), hp)
+    objective = method.objective
+    result = TrainResult(generator, "ok", None, 0.0)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch_size, size.latent_dim, generator=streams.noise).to(device)
+
+    for step in range(1, steps + 1):
+        for _ in range(hp.n_critic):
+            real = dataset.sample(batch_size, streams.data).to(device)
+            with torch.no_grad():
+                fake = generator(noise())
+            d_loss = objective.discriminator_loss(discriminator(real), discriminator(fake))
+            if hp.gp_lambda:
+                d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real, fake, streams.penalty)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            if hp.clip:
+                with torch.no_grad():
+                    for p in discriminator.parameters():
+                        p.clamp_(-hp.clip, hp.clip)
+        g_loss = objective.generator_loss(discriminator(generator(noise())))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+        d_value, g_value = d_loss.item(), g_loss.item()
+        if not (math.isfinite(d_value) and math.isfinite(g_value)):
+            result.status, result.diverged_step = "diverged", step
+            break
+        if step % log_every == 0 or step == steps:
+            result.loss_steps.append(step)
+            result.d_losses.append(d_value)
+            result.g_losses.append(g_value)
+        if on_step is not None:
+            on_step(step)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
+    """`n` samples from a fixed evaluation noise stream, separate from the training streams."""
+    generator.eval()
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+    return generator(z.to(device)).cpu()
