@@ -16,8 +16,11 @@ from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
 
 app = typer.Typer(
-    name="ganbench", help="Benchmark and evaluate GANs on standard suites.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="ganbench",
+    help="Benchmark and evaluate GANs on standard suites.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 console = Console()
 errors = Console(stderr=True)
@@ -53,13 +56,21 @@ def _split_names(values: list[str] | None) -> list[str] | None:
 @app.command()
 @user_errors
 def run(
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `ganbench list`) or path to a TOML file.")],
-    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")] = None,
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="Suite name (see `ganbench list`) or path to a TOML file.")
+    ],
+    methods: Annotated[
+        list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")
+    ] = None,
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (0..N-1), overriding the suite.")] = None,
     steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
-    out: Annotated[Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
+    ] = False,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
     from ganbench.progress import RichProgress
@@ -68,8 +79,16 @@ def run(
 
     try:
         with RichProgress(console) as progress:
-            outcome, report = run_suite(suite, methods=_split_names(methods), seeds=seeds, steps=steps,
-                                        quick=quick, device=device, out=out, progress=progress)
+            outcome, report = run_suite(
+                suite,
+                methods=_split_names(methods),
+                seeds=seeds,
+                steps=steps,
+                quick=quick,
+                device=device,
+                out=out,
+                progress=progress,
+            )
     except RunInterrupted as stop:
         resume = sys.argv if "--out" in sys.argv else [*sys.argv, "--out", str(stop.root)]
         errors.print(f"{stop}; resume with: {shlex.join(['ganbench', *resume[1:]])}", markup=False)
@@ -102,5 +121,6 @@ def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check
     console.print(
         f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs "
         f"({len(suite.methods)} methods x {len(suite.datasets)} datasets x {suite.seeds} seeds)",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )

@@ -70,7 +70,6 @@ def build(cls: type[T], table: Mapping[str, Any], where: str, base: T | None = N
     return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
-
 def check_field(label: str, value: Any, cls: type, name: str) -> Any:
     """Check one value against field `name` of `cls` (type and range); `label` names its source."""
     (f,) = [f for f in dataclasses.fields(cls) if f.name == name]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ganbench.errors import GanbenchError
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import torch
 
 
-class DeviceChoice(str, Enum):
+class DeviceChoice(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"

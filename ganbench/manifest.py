@@ -32,10 +32,20 @@ def git_state() -> dict[str, Any]:
     """The git commit of the ganbench source tree and whether it had local changes, if it is a repo."""
     source = Path(ganbench.__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
     return {"sha": sha, "dirty": bool(dirty)}

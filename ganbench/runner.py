@@ -63,7 +63,9 @@ class RunOutcome:
     skipped: list[str]
 
 
-def execute_job(job: Job, device: torch.device, progress: RunProgress | None = None) -> tuple[dict[str, Any], np.ndarray | None]:
+def execute_job(
+    job: Job, device: torch.device, progress: RunProgress | None = None
+) -> tuple[dict[str, Any], np.ndarray | None]:
     """Train, sample and evaluate one job. Returns its record and its generated samples.
 
     Never raises for a job's own failure: an exception becomes a `failed` record with its reason,
@@ -72,31 +74,52 @@ def execute_job(job: Job, device: torch.device, progress: RunProgress | None = N
     progress = progress or _Silent()
     started = time.perf_counter()
     record: dict[str, Any] = {
-        "key": job.key, "config": job.config(), "status": "ok", "diverged_step": None, "reason": None,
-        "train_seconds": None, "eval_seconds": None, "metrics": {}, "losses": {},
+        "key": job.key,
+        "config": job.config(),
+        "status": "ok",
+        "diverged_step": None,
+        "reason": None,
+        "train_seconds": None,
+        "eval_seconds": None,
+        "metrics": {},
+        "losses": {},
     }
     samples = None
     try:
         dataset = DATASETS.get(job.dataset).build(job.dataset_params)
         size = NetworkSize(job.train.latent_dim, job.train.width, job.train.depth)
         result = train(
-            METHODS.get(job.method), job.hyperparameters, dataset, size, job.train.steps,
-            job.train.batch_size, job.seed, device, job.train.log_every,
+            METHODS.get(job.method),
+            job.hyperparameters,
+            dataset,
+            size,
+            job.train.steps,
+            job.train.batch_size,
+            job.seed,
+            device,
+            job.train.log_every,
             on_step=lambda done: progress.step(done, job.train.steps),
         )
         record["train_seconds"] = result.seconds
         record["losses"] = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
         if result.status == "diverged":
-            record.update(status="diverged", diverged_step=result.diverged_step,
-                          reason=f"loss became NaN or infinite at step {result.diverged_step}")
+            record.update(
+                status="diverged",
+                diverged_step=result.diverged_step,
+                reason=f"loss became NaN or infinite at step {result.diverged_step}",
+            )
         else:
             eval_started = time.perf_counter()
-            generated = generate(result.generator, job.eval.samples, job.train.latent_dim,
-                                 EVAL_NOISE_SEED + job.seed, device)
+            generated = generate(
+                result.generator, job.eval.samples, job.train.latent_dim, EVAL_NOISE_SEED + job.seed, device
+            )
             samples = generated.numpy().astype(np.float32)
             if not np.isfinite(samples).all():
-                record.update(status="diverged", diverged_step=job.train.steps,
-                              reason="generated samples are NaN or infinite")
+                record.update(
+                    status="diverged",
+                    diverged_step=job.train.steps,
+                    reason="generated samples are NaN or infinite",
+                )
             else:
                 ctx = EvalContext(samples.astype(np.float64), dataset, REFERENCE_SEED + job.seed)
                 for name in job.metrics:
@@ -109,7 +132,9 @@ def execute_job(job: Job, device: torch.device, progress: RunProgress | None = N
     return record, samples
 
 
-def run_suite(suite: Suite, out: Path, device: torch.device, progress: RunProgress | None = None) -> RunOutcome:
+def run_suite(
+    suite: Suite, out: Path, device: torch.device, progress: RunProgress | None = None
+) -> RunOutcome:
     """Run every job of `suite` not yet finished in `out`, storing each record as it finishes."""
     progress = progress or _Silent()
     store = RunStore(out)

@@ -119,4 +119,3 @@ class RunStore:
         path = self.root / name
         write_atomic(path, text.encode("utf-8"))
         return path
-

@@ -101,9 +101,20 @@ class Suite:
     def jobs(self) -> list[Job]:
         """Expand into Jobs, method-major, then dataset, then seed 0..seeds-1."""
         return [
-            Job(self.name, m, d, seed, self.hyperparameters(m), self.dataset_params[d],
-                self.train, self.eval, self.metrics)
-            for m in self.methods for d in self.datasets for seed in range(self.seeds)
+            Job(
+                self.name,
+                m,
+                d,
+                seed,
+                self.hyperparameters(m),
+                self.dataset_params[d],
+                self.train,
+                self.eval,
+                self.metrics,
+            )
+            for m in self.methods
+            for d in self.datasets
+            for seed in range(self.seeds)
         ]
 
     def hyperparameters(self, method: str) -> Hyperparameters:
@@ -174,15 +185,22 @@ def parse_suite(data: Mapping[str, Any], where: str, default_name: str = "suite"
     method_settings = {}
     for method, table in tables["method"].items():
         METHODS.get(method)
-        settings = build(Hyperparameters, _as_table(table, f"{where}: method.{method}"),
-                         f"{where}: method.{method}", base=METHODS.get(method).defaults)
+        settings = build(
+            Hyperparameters,
+            _as_table(table, f"{where}: method.{method}"),
+            f"{where}: method.{method}",
+            base=METHODS.get(method).defaults,
+        )
         ARCHITECTURES.get(settings.architecture)
         method_settings[method] = settings
     for dataset in tables["dataset"]:
         DATASETS.get(dataset)
     dataset_params = {
-        name: build(spec.params, _as_table(tables["dataset"].get(name, {}), f"{where}: dataset.{name}"),
-                    f"{where}: dataset.{name}")
+        name: build(
+            spec.params,
+            _as_table(tables["dataset"].get(name, {}), f"{where}: dataset.{name}"),
+            f"{where}: dataset.{name}",
+        )
         for name, spec in ((n, DATASETS.get(n)) for n in DATASETS.names())
     }
     suite = Suite(

@@ -74,9 +74,17 @@ def build_grid(params: GridParams) -> GaussianMixture:
 
 DATASETS.add(
     "ring-8",
-    DatasetSpec("ring-8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)", "points", RingParams, build_ring),
+    DatasetSpec(
+        "ring-8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)", "points", RingParams, build_ring
+    ),
 )
 DATASETS.add(
     "grid-25",
-    DatasetSpec("grid-25", "5x5 grid of Gaussians {-4..4}^2 (PacGAN/VEEGAN: std 0.05)", "points", GridParams, build_grid),
+    DatasetSpec(
+        "grid-25",
+        "5x5 grid of Gaussians {-4..4}^2 (PacGAN/VEEGAN: std 0.05)",
+        "points",
+        GridParams,
+        build_grid,
+    ),
 )

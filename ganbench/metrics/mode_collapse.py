@@ -63,24 +63,33 @@ def _mixture(ctx: EvalContext) -> GaussianMixture:
 
 
 @register_metric(
-    MODES_COVERED, "modes hit by at least one sample within 3 std",
-    higher_is_better=True, unit="modes", modality="points",
+    MODES_COVERED,
+    "modes hit by at least one sample within 3 std",
+    higher_is_better=True,
+    unit="modes",
+    modality="points",
 )
 def _modes_covered(ctx: EvalContext) -> MetricValue:
     return MetricValue(float(modes_covered(ctx.samples, _mixture(ctx))))
 
 
 @register_metric(
-    HIGH_QUALITY_FRACTION, "fraction of samples within 3 std of their nearest mode",
-    higher_is_better=True, unit="fraction", modality="points",
+    HIGH_QUALITY_FRACTION,
+    "fraction of samples within 3 std of their nearest mode",
+    higher_is_better=True,
+    unit="fraction",
+    modality="points",
 )
 def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
     return MetricValue(high_quality_fraction(ctx.samples, _mixture(ctx)))
 
 
 @register_metric(
-    REVERSE_KL, "KL(nearest-mode histogram || uniform), natural log",
-    higher_is_better=False, unit="nats", modality="points",
+    REVERSE_KL,
+    "KL(nearest-mode histogram || uniform), natural log",
+    higher_is_better=False,
+    unit="nats",
+    modality="points",
 )
 def _reverse_kl(ctx: EvalContext) -> MetricValue:
     return MetricValue(reverse_kl(ctx.samples, _mixture(ctx)))

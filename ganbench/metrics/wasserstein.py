@@ -36,8 +36,11 @@ def exact_w1(x: np.ndarray, y: np.ndarray, num_iter_max: int = NUM_ITER_MAX) -> 
 
 
 @register_metric(
-    W1, "exact W1 to as many fresh true samples (POT emd2, Euclidean cost)",
-    higher_is_better=False, unit="distance", modality="points",
+    W1,
+    "exact W1 to as many fresh true samples (POT emd2, Euclidean cost)",
+    higher_is_better=False,
+    unit="distance",
+    modality="points",
 )
 def _w1(ctx: EvalContext) -> MetricValue:
     return exact_w1(ctx.samples, ctx.reference(len(ctx.samples)))

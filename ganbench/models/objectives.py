@@ -53,19 +53,41 @@ WASSERSTEIN = Objective(wasserstein_critic_loss, wasserstein_generator_loss)
 # Adam lr 2e-4, beta1 0.5: the DCGAN paper's settings (Radford et al. 2016), widely reused for GANs.
 GAN_DEFAULTS = Hyperparameters(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999)
 
-METHODS.add("gan", Method(
-    "gan", "minimax GAN: G minimizes E[log(1 - D(G(z)))] (Goodfellow et al. 2014)", GAN, GAN_DEFAULTS,
-))
-METHODS.add("gan-ns", Method(
-    "gan-ns", "non-saturating GAN: G minimizes -E[log D(G(z))]", GAN_NS, GAN_DEFAULTS,
-))
+METHODS.add(
+    "gan",
+    Method(
+        "gan",
+        "minimax GAN: G minimizes E[log(1 - D(G(z)))] (Goodfellow et al. 2014)",
+        GAN,
+        GAN_DEFAULTS,
+    ),
+)
+METHODS.add(
+    "gan-ns",
+    Method(
+        "gan-ns",
+        "non-saturating GAN: G minimizes -E[log D(G(z))]",
+        GAN_NS,
+        GAN_DEFAULTS,
+    ),
+)
 # WGAN paper (Arjovsky et al. 2017), Algorithm 1 defaults: RMSprop lr 5e-5, clip 0.01, n_critic 5.
-METHODS.add("wgan", Method(
-    "wgan", "WGAN with a weight-clipped critic (clip 0.01, RMSprop 5e-5, 5 critic steps)", WASSERSTEIN,
-    Hyperparameters(optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01),
-))
+METHODS.add(
+    "wgan",
+    Method(
+        "wgan",
+        "WGAN with a weight-clipped critic (clip 0.01, RMSprop 5e-5, 5 critic steps)",
+        WASSERSTEIN,
+        Hyperparameters(optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01),
+    ),
+)
 # WGAN-GP paper (Gulrajani et al. 2017), Algorithm 1 defaults: lambda 10, Adam 1e-4, betas (0, 0.9).
-METHODS.add("wgan-gp", Method(
-    "wgan-gp", "WGAN with gradient penalty (lambda 10, Adam 1e-4 betas (0, 0.9), 5 critic steps)",
-    WASSERSTEIN, Hyperparameters(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0),
-))
+METHODS.add(
+    "wgan-gp",
+    Method(
+        "wgan-gp",
+        "WGAN with gradient penalty (lambda 10, Adam 1e-4 betas (0, 0.9), 5 critic steps)",
+        WASSERSTEIN,
+        Hyperparameters(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0),
+    ),
+)

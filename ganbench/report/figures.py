@@ -23,8 +23,10 @@ def _pyplot():
 
 
 def sample_grid(
-    frame: pd.DataFrame, load_samples: Callable[[str], np.ndarray | None],
-    centers: Callable[[str], np.ndarray], path: Path,
+    frame: pd.DataFrame,
+    load_samples: Callable[[str], np.ndarray | None],
+    centers: Callable[[str], np.ndarray],
+    path: Path,
 ) -> Path:
     """Scatter of generated samples: rows methods, columns datasets, true centers as red crosses.
 
@@ -33,8 +35,9 @@ def sample_grid(
     plt, _ = _pyplot()
     methods = list(dict.fromkeys(frame["method"]))
     datasets = list(dict.fromkeys(frame["dataset"]))
-    fig, axes = plt.subplots(len(methods), len(datasets), squeeze=False,
-                             figsize=(3.2 * len(datasets), 3.0 * len(methods)))
+    fig, axes = plt.subplots(
+        len(methods), len(datasets), squeeze=False, figsize=(3.2 * len(datasets), 3.0 * len(methods))
+    )
     jobs = frame.drop_duplicates("key").sort_values("seed")
     for i, method in enumerate(methods):
         for j, dataset in enumerate(datasets):
@@ -64,7 +67,7 @@ def modes_covered_plot(frame: pd.DataFrame, n_modes: Callable[[str], int], path:
     datasets = list(dict.fromkeys(frame["dataset"]))
     methods = list(dict.fromkeys(frame["method"]))
     fig, axes = plt.subplots(1, len(datasets), squeeze=False, figsize=(4.0 * len(datasets), 3.2))
-    for ax, dataset in zip(axes[0], datasets):
+    for ax, dataset in zip(axes[0], datasets, strict=False):
         subset = data[data.dataset == dataset]
         sns.barplot(subset, x="method", y="value", order=methods, errorbar=None, alpha=0.5, ax=ax)
         sns.stripplot(subset, x="method", y="value", order=methods, color="black", size=5, jitter=0.15, ax=ax)

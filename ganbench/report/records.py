@@ -13,9 +13,27 @@ from ganbench.metrics import METRICS
 from ganbench.models import METHODS
 
 COLUMNS = [
-    "key", "suite", "method", "dataset", "seed", "metric", "value", "unit", "higher_is_better",
-    "exact", "note", "status", "diverged_step", "reason", "train_seconds", "eval_seconds",
-    "wall_seconds", "device", "torch", "git_sha", "config",
+    "key",
+    "suite",
+    "method",
+    "dataset",
+    "seed",
+    "metric",
+    "value",
+    "unit",
+    "higher_is_better",
+    "exact",
+    "note",
+    "status",
+    "diverged_step",
+    "reason",
+    "train_seconds",
+    "eval_seconds",
+    "wall_seconds",
+    "device",
+    "torch",
+    "git_sha",
+    "config",
 ]
 
 
@@ -28,19 +46,31 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for metric in config["metrics"]:
             result = record["metrics"].get(metric, {"value": math.nan, "exact": False, "note": ""})
             spec = METRICS.get(metric)
-            rows.append({
-                "key": record["key"], "suite": config["suite"], "method": config["method"],
-                "dataset": config["dataset"], "seed": config["seed"], "metric": metric,
-                "value": result["value"], "unit": spec.unit, "higher_is_better": spec.higher_is_better,
-                "exact": result["exact"], "note": result["note"], "status": record["status"],
-                "diverged_step": record["diverged_step"], "reason": record["reason"],
-                "train_seconds": record["train_seconds"], "eval_seconds": record["eval_seconds"],
-                "wall_seconds": record["wall_seconds"],
-                "device": session.get("device", {}).get("name"),
-                "torch": session.get("versions", {}).get("torch"),
-                "git_sha": session.get("git", {}).get("sha"),
-                "config": json.dumps(config, sort_keys=True),
-            })
+            rows.append(
+                {
+                    "key": record["key"],
+                    "suite": config["suite"],
+                    "method": config["method"],
+                    "dataset": config["dataset"],
+                    "seed": config["seed"],
+                    "metric": metric,
+                    "value": result["value"],
+                    "unit": spec.unit,
+                    "higher_is_better": spec.higher_is_better,
+                    "exact": result["exact"],
+                    "note": result["note"],
+                    "status": record["status"],
+                    "diverged_step": record["diverged_step"],
+                    "reason": record["reason"],
+                    "train_seconds": record["train_seconds"],
+                    "eval_seconds": record["eval_seconds"],
+                    "wall_seconds": record["wall_seconds"],
+                    "device": session.get("device", {}).get("name"),
+                    "torch": session.get("versions", {}).get("torch"),
+                    "git_sha": session.get("git", {}).get("sha"),
+                    "config": json.dumps(config, sort_keys=True),
+                }
+            )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     # Registry order (gan, gan-ns, wgan, ...; ring-8, grid-25; metrics as registered), then seed:
     # the same order for any run folder, whatever order its jobs finished in.
@@ -50,7 +80,12 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         "_metric": frame["metric"].map(_rank(METRICS.names())),
     }
     order = ["_method", "_dataset", "seed", "_metric"]
-    return frame.assign(**ranks).sort_values(order, kind="stable").drop(columns=list(ranks)).reset_index(drop=True)
+    return (
+        frame.assign(**ranks)
+        .sort_values(order, kind="stable")
+        .drop(columns=list(ranks))
+        .reset_index(drop=True)
+    )
 
 
 def _rank(names: list[str]) -> dict[str, int]:

@@ -41,12 +41,10 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     """A wide Markdown table: one row per method x dataset, one column per metric (with direction)."""
     if summary.empty:
         return "_no records_\n"
-    cells = summary.assign(cell=[
-        format_cell(r.mean, r.std, r.n, r.jobs) for r in summary.itertuples()
-    ])
+    cells = summary.assign(cell=[format_cell(r.mean, r.std, r.n, r.jobs) for r in summary.itertuples()])
     wide = cells.pivot(index=["method", "dataset"], columns="metric", values="cell")
     metrics = list(dict.fromkeys(summary["metric"]))
-    order = list(dict.fromkeys(zip(summary["method"], summary["dataset"])))
+    order = list(dict.fromkeys(zip(summary["method"], summary["dataset"], strict=False)))
     wide = wide.loc[order, metrics]
     wide.columns = [f"{m} {'↑' if METRICS.get(m).higher_is_better else '↓'}" for m in metrics]
     return wide.reset_index().to_markdown(index=False) + "\n"
