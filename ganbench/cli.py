@@ -21,9 +21,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click messages: a usage error ends in one "Error: ..." line, not a framed panel.
+    rich_markup_mode=None,
 )
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: messages and tables stay one line each, whatever the terminal width.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +43,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except GanbenchError as err:
-            errors.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            errors.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
@@ -93,7 +96,7 @@ def run(
         resume = sys.argv if "--out" in sys.argv else [*sys.argv, "--out", str(stop.root)]
         errors.print(f"{stop}; resume with: {shlex.join(['ganbench', *resume[1:]])}", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    console.print(report.markdown, markup=False, highlight=False, soft_wrap=True)
+    console.print(report.markdown, markup=False, highlight=False)
     skipped = f" ({len(outcome.skipped)} already finished, skipped)" if outcome.skipped else ""
     console.print(f"ran {len(outcome.ran)} jobs{skipped}; results in {outcome.root}", markup=False)
 
@@ -108,7 +111,7 @@ def list_() -> None:
         console.print(f"[bold]{section}[/bold]")
         width = max((len(name) for name, _ in entries), default=0)
         for name, description in entries:
-            console.print(f"  {name:<{width}}  {description}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"  {name:<{width}}  {description}", markup=False, highlight=False)
 
 
 @app.command()

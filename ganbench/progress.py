@@ -23,18 +23,21 @@ class RichProgress:
             console=console,
             transient=False,
         )
+        self.jobs = self.bars.add_task("jobs", total=None)
+        self.steps = self.bars.add_task("steps", total=None)
         self._every = 1
 
     def __enter__(self) -> RichProgress:
-        self.bars.start()
-        self.jobs = self.bars.add_task("jobs", total=None)
-        self.steps = self.bars.add_task("steps", total=None)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
+        if self.bars.live.is_started:
+            self.bars.stop()
 
     def job_started(self, index: int, total: int, job: Job) -> None:
+        # Bars appear with the first job, so an input error prints its one line and nothing else.
+        if not self.bars.live.is_started:
+            self.bars.start()
         label = f"job {index}/{total}: {job.method} / {job.dataset} / seed {job.seed}"
         self.bars.update(self.jobs, description=label, total=total, completed=index - 1)
         self.bars.reset(self.steps, total=job.train.steps, description="  training steps")

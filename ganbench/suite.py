@@ -173,7 +173,15 @@ def load_suite(name_or_path: str) -> Suite:
 
 
 def parse_suite(data: Mapping[str, Any], where: str, default_name: str = "suite") -> Suite:
-    """Validate the parsed TOML of a suite file."""
+    """Validate the parsed TOML of a suite file; every error message starts with `where`."""
+    try:
+        return _parse_suite(data, where, default_name)
+    except GanbenchError as err:
+        message = str(err)
+        raise GanbenchError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suite:
     top_keys = {f.name for f in dataclasses.fields(_Top)} | set(_LIST_KEYS) | set(_TABLES)
     for key in data:
         if key not in top_keys:

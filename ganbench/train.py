@@ -95,6 +95,9 @@ def train(
             d_loss = objective.discriminator_loss(discriminator(real), discriminator(fake))
             if hp.gp_lambda:
                 d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real, fake, streams.penalty)
+            d_value = d_loss.item()
+            if not math.isfinite(d_value):
+                break
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -103,14 +106,14 @@ def train(
                     for p in discriminator.parameters():
                         p.clamp_(-hp.clip, hp.clip)
         g_loss = objective.generator_loss(discriminator(generator(noise())))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-
-        d_value, g_value = d_loss.item(), g_loss.item()
+        g_value = g_loss.item()
+        # Every critic loss and the generator loss are checked before their step is applied.
         if not (math.isfinite(d_value) and math.isfinite(g_value)):
             result.status, result.diverged_step = "diverged", step
             break
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
         if step % log_every == 0 or step == steps:
             result.loss_steps.append(step)
             result.d_losses.append(d_value)
@@ -123,7 +126,7 @@ def train(
 
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
-    """`n` samples from a fixed evaluation noise stream, separate from the training streams."""
+    """`n` samples from the noise stream seeded by `seed` (the caller keeps it apart from training's)."""
     generator.eval()
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
     return generator(z.to(device)).cpu()

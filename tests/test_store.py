@@ -1,0 +1,100 @@
+"""The run folder: atomic writes, one record per job, resume decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganbench.errors import GanbenchError
+from ganbench.store import RunStore, write_atomic
+
+
+def _record(key: str, status: str = "ok", steps: int = 10) -> dict:
+    return {"key": key, "config": {"train": {"steps": steps}}, "status": status, "metrics": {}}
+
+
+def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "x.json"
+    write_atomic(path, b"first")
+    write_atomic(path, b"second")
+    assert path.read_bytes() == b"second"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.json"], "no temporary file left"
+
+
+def test_write_cut_off_keeps_old_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.json"
+    write_atomic(path, b"old and complete")
+
+    def crash(*args: object) -> None:  # the process dies between writing and renaming
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(path, b"new")
+    assert path.read_bytes() == b"old and complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_stray_temporary_files_are_ignored(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.save_job(_record("a__ring-8__seed0"), None)
+    # What a kill -9 in the middle of write_atomic leaves behind: a partial hidden temp file.
+    (tmp_path / "jobs" / ".b__ring-8__seed0.json.x1y2.tmp").write_text('{"key": "b", "conf')
+    assert [r["key"] for r in store.records()] == ["a__ring-8__seed0"]
+    assert not store.finished("b__ring-8__seed0", {"train": {"steps": 10}})
+
+
+def test_saving_a_job_twice_keeps_one_record(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.save_job(_record("k", status="failed"), None)
+    store.save_job(_record("k"), np.zeros((3, 2), np.float32))
+    records = store.records()
+    assert len(records) == 1 and records[0]["status"] == "ok"
+    assert records[0]["schema"] == 1
+    assert store.load_samples("k").shape == (3, 2)
+
+
+def test_finished_means_ok_or_diverged_with_same_config(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    config = {"train": {"steps": 10}}
+    store.save_job(_record("ok"), None)
+    store.save_job(_record("div", status="diverged"), None)
+    store.save_job(_record("fail", status="failed"), None)
+    assert store.finished("ok", config)
+    assert store.finished("div", config), "divergence is a result, not retried"
+    assert not store.finished("fail", config), "failures are retried on resume"
+    assert not store.finished("absent", config)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.save_job(_record("k", steps=10), None)
+    with pytest.raises(GanbenchError, match=r"other settings \(train.steps: 10 != 20\)"):
+        store.finished("k", {"train": {"steps": 20}})
+
+
+def test_corrupt_record_is_reported_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "k.json").write_text("{not json")
+    with pytest.raises(GanbenchError, match="unreadable job record"):
+        RunStore(tmp_path).records()
+
+
+def test_output_path_that_is_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(GanbenchError, match="not a folder"):
+        RunStore(path)
+
+
+def test_records_keep_nan_values(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    record = _record("k")
+    record["metrics"] = {"w1": {"value": float("nan"), "exact": True, "note": ""}}
+    store.save_job(record, None)
+    assert np.isnan(store.records()[0]["metrics"]["w1"]["value"])
+    assert json.loads((tmp_path / "jobs" / "k.json").read_text())["key"] == "k"
