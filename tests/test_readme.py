@@ -1,0 +1,26 @@
+"""The README's quick start is what CI runs."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+
+def _commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", quick_start)
+
+
+def test_quick_start_is_two_commands_run_and_test() -> None:
+    run, test = _commands()
+    assert run.endswith("ganbench run --suite mode-collapse")
+    assert test.endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    (_, test) = _commands()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test in ci, "the last step of .ci/run must be the README's test command"
+    assert ci[-1] == test
