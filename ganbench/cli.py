@@ -71,6 +71,10 @@ def run(
     out: Annotated[
         Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")
     ] = None,
+    batch_seeds: Annotated[
+        bool,
+        typer.Option(help="Train all seeds of a method together as one batched model (2-D data)."),
+    ] = True,
     quick: Annotated[
         bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
     ] = False,
@@ -90,6 +94,7 @@ def run(
                 quick=quick,
                 device=device,
                 out=out,
+                batch_seeds=batch_seeds,
                 progress=progress,
             )
     except RunInterrupted as stop:

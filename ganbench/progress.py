@@ -34,11 +34,14 @@ class RichProgress:
         if self.bars.live.is_started:
             self.bars.stop()
 
-    def job_started(self, index: int, total: int, job: Job) -> None:
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         # Bars appear with the first job, so an input error prints its one line and nothing else.
         if not self.bars.live.is_started:
             self.bars.start()
-        label = f"job {index}/{total}: {job.method} / {job.dataset} / seed {job.seed}"
+        job, seeds = jobs[0], ",".join(str(j.seed) for j in jobs)
+        numbers = f"{index}" if len(jobs) == 1 else f"{index}-{index + len(jobs) - 1}"
+        plural = "s" if len(jobs) > 1 else ""
+        label = f"job {numbers}/{total}: {job.method} / {job.dataset} / seed{plural} {seeds}"
         self.bars.update(self.jobs, description=label, total=total, completed=index - 1)
         self.bars.reset(self.steps, total=job.train.steps, description="  training steps")
         self._every = max(1, job.train.steps // 200)  # redraw at most ~200 times per job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,14 +14,15 @@ import numpy as np
 import torch
 
 from ganbench import manifest
-from ganbench.data import DATASETS
+from ganbench.batched import train_seeds
+from ganbench.data import DATASETS, Dataset
 from ganbench.device import DeviceChoice, resolve_device
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.models import METHODS, NetworkSize
 from ganbench.report import Report, build_report
 from ganbench.store import RunStore
 from ganbench.suite import Job, Suite, load_suite, with_overrides
-from ganbench.train import generate, train
+from ganbench.train import TrainResult, generate, train
 
 # Evaluation draws its own streams, apart from the training streams of the same seed.
 EVAL_NOISE_SEED = 1_000_003
@@ -30,13 +32,13 @@ REFERENCE_SEED = 2_000_003
 class RunProgress(Protocol):
     """What the runner reports while it works (the CLI shows it as rich progress bars)."""
 
-    def job_started(self, index: int, total: int, job: Job) -> None: ...
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None: ...
     def step(self, done: int, total: int) -> None: ...
     def job_finished(self, record: dict[str, Any]) -> None: ...
 
 
 class _Silent:
-    def job_started(self, index: int, total: int, job: Job) -> None:
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         pass
 
     def step(self, done: int, total: int) -> None:
@@ -63,79 +65,128 @@ class RunOutcome:
     skipped: list[str]
 
 
-def execute_job(
-    job: Job, device: torch.device, progress: RunProgress | None = None
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Train, sample and evaluate one job. Returns its record and its generated samples.
+def _new_record(job: Job) -> dict[str, Any]:
+    return {
+        "key": job.key,
+        "config": job.config(),
+        "status": "ok",
+        "diverged_step": None,
+        "reason": None,
+        "seed_batch": [job.seed],
+        "train_seconds": None,
+        "eval_seconds": None,
+        "metrics": {},
+        "losses": {},
+    }
+
+
+def _failure(err: Exception) -> dict[str, Any]:
+    return {"status": "failed", "reason": f"{type(err).__name__}: {err}".splitlines()[0]}
+
+
+def _train(
+    jobs: list[Job], dataset: Dataset, device: torch.device, progress: RunProgress
+) -> list[TrainResult]:
+    """One job alone with `train`; several seeds of one cell together with `train_seeds`."""
+    job = jobs[0]
+    size = NetworkSize(job.train.latent_dim, job.train.width, job.train.depth)
+    common = dict(
+        method=METHODS.get(job.method),
+        hp=job.hyperparameters,
+        dataset=dataset,
+        size=size,
+        steps=job.train.steps,
+        batch_size=job.train.batch_size,
+        device=device,
+        log_every=job.train.log_every,
+        on_step=lambda done: progress.step(done, job.train.steps),
+    )
+    if len(jobs) == 1:
+        return [train(seed=job.seed, **common)]
+    return train_seeds(seeds=[j.seed for j in jobs], **common)
+
+
+def _evaluate(
+    job: Job, dataset: Dataset, result: TrainResult, device: torch.device, record: dict[str, Any]
+) -> np.ndarray:
+    """Sample the trained generator and compute the job's metrics into `record`."""
+    started = time.perf_counter()
+    generated = generate(
+        result.generator, job.eval.samples, job.train.latent_dim, EVAL_NOISE_SEED + job.seed, device
+    )
+    samples = generated.numpy().astype(np.float32)
+    if not np.isfinite(samples).all():
+        record.update(
+            status="diverged", diverged_step=job.train.steps, reason="generated samples are NaN or infinite"
+        )
+    else:
+        ctx = EvalContext(samples.astype(np.float64), dataset, REFERENCE_SEED + job.seed)
+        for name in job.metrics:
+            value = METRICS.get(name).compute(ctx)
+            record["metrics"][name] = {"value": value.value, "exact": value.exact, "note": value.note}
+    record["eval_seconds"] = time.perf_counter() - started
+    return samples
+
+
+def execute_jobs(
+    jobs: list[Job], device: torch.device, progress: RunProgress | None = None
+) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    """Train, sample and evaluate jobs that differ only in their seed; one (record, samples) each.
 
     Never raises for a job's own failure: an exception becomes a `failed` record with its reason,
     a non-finite loss a `diverged` record with the step. Ctrl-C (KeyboardInterrupt) propagates.
     """
     progress = progress or _Silent()
     started = time.perf_counter()
-    record: dict[str, Any] = {
-        "key": job.key,
-        "config": job.config(),
-        "status": "ok",
-        "diverged_step": None,
-        "reason": None,
-        "train_seconds": None,
-        "eval_seconds": None,
-        "metrics": {},
-        "losses": {},
-    }
-    samples = None
+    records = [_new_record(job) for job in jobs]
+    outcomes: list[tuple[dict[str, Any], np.ndarray | None]] = [(r, None) for r in records]
     try:
-        dataset = DATASETS.get(job.dataset).build(job.dataset_params)
-        size = NetworkSize(job.train.latent_dim, job.train.width, job.train.depth)
-        result = train(
-            METHODS.get(job.method),
-            job.hyperparameters,
-            dataset,
-            size,
-            job.train.steps,
-            job.train.batch_size,
-            job.seed,
-            device,
-            job.train.log_every,
-            on_step=lambda done: progress.step(done, job.train.steps),
-        )
+        dataset = DATASETS.get(jobs[0].dataset).build(jobs[0].dataset_params)
+        results = _train(jobs, dataset, device, progress)
+    except Exception as err:  # noqa: BLE001 - a job's failure is recorded, and the suite goes on
+        results = []
+        for record in records:
+            record.update(_failure(err))
+    for index, (job, record, result) in enumerate(zip(jobs, records, results, strict=False)):
+        record["seed_batch"] = [j.seed for j in jobs]
         record["train_seconds"] = result.seconds
         record["losses"] = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
         if result.status == "diverged":
-            record.update(
-                status="diverged",
-                diverged_step=result.diverged_step,
-                reason=f"loss became NaN or infinite at step {result.diverged_step}",
-            )
-        else:
-            eval_started = time.perf_counter()
-            generated = generate(
-                result.generator, job.eval.samples, job.train.latent_dim, EVAL_NOISE_SEED + job.seed, device
-            )
-            samples = generated.numpy().astype(np.float32)
-            if not np.isfinite(samples).all():
-                record.update(
-                    status="diverged",
-                    diverged_step=job.train.steps,
-                    reason="generated samples are NaN or infinite",
-                )
-            else:
-                ctx = EvalContext(samples.astype(np.float64), dataset, REFERENCE_SEED + job.seed)
-                for name in job.metrics:
-                    value = METRICS.get(name).compute(ctx)
-                    record["metrics"][name] = {"value": value.value, "exact": value.exact, "note": value.note}
-            record["eval_seconds"] = time.perf_counter() - eval_started
-    except Exception as err:  # noqa: BLE001 - a job's failure is recorded, and the suite goes on
-        record.update(status="failed", reason=f"{type(err).__name__}: {err}".splitlines()[0])
-    record["wall_seconds"] = time.perf_counter() - started
-    return record, samples
+            reason = f"loss became NaN or infinite at step {result.diverged_step}"
+            record.update(status="diverged", diverged_step=result.diverged_step, reason=reason)
+            continue
+        try:
+            outcomes[index] = (record, _evaluate(job, dataset, result, device, record))
+        except Exception as err:  # noqa: BLE001
+            record.update(_failure(err))
+    for record in records:
+        record["wall_seconds"] = (time.perf_counter() - started) / len(jobs)
+    return outcomes
+
+
+def seed_batches(jobs: list[Job], batch_seeds: bool) -> list[list[Job]]:
+    """Group jobs that differ only in their seed (2-D data only), keeping the suite's order."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        config = {k: v for k, v in job.config().items() if k != "seed"}
+        batchable = batch_seeds and DATASETS.get(job.dataset).modality == "points"
+        key = json.dumps(config, sort_keys=True) if batchable else job.key
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
 
 
 def run_suite(
-    suite: Suite, out: Path, device: torch.device, progress: RunProgress | None = None
+    suite: Suite,
+    out: Path,
+    device: torch.device,
+    progress: RunProgress | None = None,
+    batch_seeds: bool = True,
 ) -> RunOutcome:
-    """Run every job of `suite` not yet finished in `out`, storing each record as it finishes."""
+    """Run every job of `suite` not yet finished in `out`, storing each record as it finishes.
+
+    With `batch_seeds`, the unfinished seeds of each method x dataset train together as one
+    batched model; since seeds are independent, any grouping gives each seed the same result.
+    """
     progress = progress or _Silent()
     store = RunStore(out)
     jobs = suite.jobs()
@@ -143,14 +194,14 @@ def run_suite(
     skipped = [job.key for job in jobs if job not in todo]
     session = manifest.capture(device)
     store.write_manifest(session)
-    ran = []
-    for index, job in enumerate(todo, start=1):
-        progress.job_started(index, len(todo), job)
-        record, samples = execute_job(job, device, progress)
-        record["manifest"] = session
-        store.save_job(record, samples)
-        ran.append(job.key)
-        progress.job_finished(record)
+    ran: list[str] = []
+    for group in seed_batches(todo, batch_seeds):
+        progress.job_started(len(ran) + 1, len(todo), group)
+        for record, samples in execute_jobs(group, device, progress):
+            record["manifest"] = session
+            store.save_job(record, samples)
+            ran.append(record["key"])
+            progress.job_finished(record)
     return RunOutcome(store.root, ran, skipped)
 
 
@@ -173,6 +224,7 @@ def run(
     quick: bool = False,
     device: DeviceChoice | str = DeviceChoice.auto,
     out: Path | None = None,
+    batch_seeds: bool = True,
     progress: RunProgress | None = None,
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report."""
@@ -180,7 +232,7 @@ def run(
     torch_device = resolve_device(device)
     root = out if out is not None else default_out(loaded.name)
     try:
-        outcome = run_suite(loaded, root, torch_device, progress)
+        outcome = run_suite(loaded, root, torch_device, progress, batch_seeds)
     except KeyboardInterrupt:
         raise RunInterrupted(root, len(RunStore(root).records()), len(loaded.jobs())) from None
     return outcome, build_report(root)

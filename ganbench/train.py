@@ -53,6 +53,11 @@ def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.opt
     return torch.optim.Adam(params, lr=hp.lr, betas=(hp.beta1, hp.beta2))
 
 
+def data_shape(dataset: Dataset) -> tuple[int, ...]:
+    """The shape of one sample (without the batch axis)."""
+    return tuple(dataset.sample(1, torch.Generator().manual_seed(0)).shape[1:])
+
+
 def build_networks(
     hp: Hyperparameters, size: NetworkSize, data_shape: tuple[int, ...], seed: int, device: torch.device
 ) -> tuple[nn.Module, nn.Module]:
@@ -77,8 +82,7 @@ def train(
     """Train for `steps` generator steps; stop at the first non-finite loss and report `diverged`."""
     started = time.perf_counter()
     streams = Streams.from_seed(seed)
-    data_shape = tuple(dataset.sample(1, torch.Generator().manual_seed(0)).shape[1:])
-    generator, discriminator = build_networks(hp, size, data_shape, seed, device)
+    generator, discriminator = build_networks(hp, size, data_shape(dataset), seed, device)
     opt_g = make_optimizer(list(generator.parameters()), hp)
     opt_d = make_optimizer(list(discriminator.parameters()), hp)
     objective = method.objective

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from ganbench.batched import train_seeds
+from ganbench.data import DATASETS
 from ganbench.metrics.wasserstein import exact_w1
+from ganbench.models import METHODS, NetworkSize
 from ganbench.runner import run
+from ganbench.train import train
 
 pytestmark = pytest.mark.bench
 
@@ -22,14 +27,37 @@ def test_exact_w1_at_2500(benchmark) -> None:
     assert result.exact and 0.3 < result.value < 0.8
 
 
-def _suite_rounds(benchmark, tmp_path: Path, quick: bool, rounds: int) -> None:
+@pytest.mark.parametrize("mode", ["loop", "batched"])
+@pytest.mark.parametrize("method", ["gan", "wgan", "wgan-gp"])
+def test_eight_seeds_batched_against_loop(benchmark, method: str, mode: str) -> None:
+    """100 generator steps of 8 seeds at the mode-collapse suite's size (3 x 128 MLPs, batch 256).
+
+    `loop` trains the seeds one after another (the plain way), `batched` as one vmapped model;
+    the ratio of the two medians in one run is the speed-up.
+    """
+    benchmark.group = f"8 seeds, {method}"
+    spec, cpu = DATASETS.get("ring-8"), torch.device("cpu")
+    dataset, size, seeds = spec.build(spec.params()), NetworkSize(2, 128, 3), list(range(8))
+    m = METHODS.get(method)
+
+    def loop() -> list:
+        return [train(m, m.defaults, dataset, size, 100, 256, seed, cpu) for seed in seeds]
+
+    def batched() -> list:
+        return train_seeds(m, m.defaults, dataset, size, 100, 256, seeds, cpu)
+
+    results = benchmark.pedantic(loop if mode == "loop" else batched, rounds=3, iterations=1)
+    assert [r.status for r in results] == ["ok"] * 8
+
+
+def _suite_rounds(benchmark, tmp_path: Path, quick: bool, rounds: int, batch_seeds: bool = True) -> None:
     folders = (tmp_path / f"round{i}" for i in itertools.count())
 
     def fresh() -> tuple[tuple, dict]:
         return (), {"out": next(folders)}
 
     def one_run(out: Path):
-        return run("mode-collapse", quick=quick, device="cpu", out=out)
+        return run("mode-collapse", quick=quick, device="cpu", out=out, batch_seeds=batch_seeds)
 
     outcome, report = benchmark.pedantic(one_run, setup=fresh, rounds=rounds, iterations=1)
     assert len(outcome.ran) == 24 and (report.records["status"] == "ok").all()
@@ -41,6 +69,8 @@ def test_mode_collapse_quick_suite(benchmark, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_mode_collapse_default_suite(benchmark, tmp_path: Path) -> None:
-    """`ganbench run --suite mode-collapse`, end to end; target at most 10 minutes."""
-    _suite_rounds(benchmark, tmp_path, quick=False, rounds=1)
+@pytest.mark.parametrize("batch_seeds", [True, False], ids=["batched", "per-seed"])
+def test_mode_collapse_default_suite(benchmark, tmp_path: Path, batch_seeds: bool) -> None:
+    """`ganbench run --suite mode-collapse` end to end, with and without seed batching; target 10 min."""
+    benchmark.group = "default mode-collapse suite"
+    _suite_rounds(benchmark, tmp_path, quick=False, rounds=1, batch_seeds=batch_seeds)

@@ -13,16 +13,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import ROOT, write_tiny_suite
 from typer.testing import CliRunner
 
-from conftest import ROOT, write_tiny_suite
 from ganbench import runner
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS, Method
-from ganbench.models.objectives import GAN, gan_discriminator_loss
 from ganbench.models.base import Objective
+from ganbench.models.objectives import GAN, gan_discriminator_loss
 
 
 def _run(cli: CliRunner, *args: str) -> object:
@@ -95,16 +95,16 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     cli: CliRunner, tiny_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
-    real_execute = runner.execute_job
-    calls: list[str] = []
+    real_execute = runner.execute_jobs
+    calls: list[list[str]] = []
 
-    def interrupt_third(job, device, progress=None):
-        calls.append(job.key)
-        if len(calls) == 3:
+    def interrupt_second(jobs, device, progress=None):
+        calls.append([job.key for job in jobs])
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_execute(job, device, progress)
+        return real_execute(jobs, device, progress)
 
-    monkeypatch.setattr(runner, "execute_job", interrupt_third)
+    monkeypatch.setattr(runner, "execute_jobs", interrupt_second)
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out))
     assert result.exit_code == 130
     assert "interrupted: 2 of 4 jobs are stored" in result.stderr
@@ -114,7 +114,7 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     calls.clear()
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert calls == ["wgan__ring-8__seed0", "wgan__ring-8__seed1"], "finished jobs are not trained again"
+    assert calls == [["wgan__ring-8__seed0", "wgan__ring-8__seed1"]], "finished jobs are not trained again"
     assert "2 already finished, skipped" in result.output
     assert len(pd.read_csv(out / "records.csv")) == 4 * 4, "no record lost or duplicated"
 
@@ -224,10 +224,11 @@ def test_validate_shipped_suites(cli: CliRunner) -> None:
 
 def test_list_names_everything_without_heavy_imports() -> None:
     # In a fresh interpreter: `list` must not pull in POT, seaborn, matplotlib or pandas.
+    heavy = ("ot", "seaborn", "matplotlib", "pandas", "torch_fidelity")
     code = (
         "import sys; from typer.testing import CliRunner; from ganbench.cli import app; "
         "r = CliRunner().invoke(app, ['list']); print(r.stdout); "
-        "print('HEAVY', [m for m in ('ot', 'seaborn', 'matplotlib', 'pandas', 'torch_fidelity') if m in sys.modules])"
+        f"print('HEAVY', [m for m in {heavy!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, write_tiny_suite
+
 from ganbench.errors import GanbenchError
 from ganbench.models import METHODS
 from ganbench.suite import find_suite, load_suite, suite_names, with_overrides
