@@ -19,7 +19,16 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ganbench.data.base import Dataset
 from ganbench.models import Hyperparameters, Method, NetworkSize
-from ganbench.train import StepCallback, Streams, TrainResult, build_networks, data_shape, make_optimizer
+from ganbench.train import (
+    Observer,
+    StepCallback,
+    Streams,
+    TrainResult,
+    build_networks,
+    data_shape,
+    is_track_step,
+    make_optimizer,
+)
 
 
 class _Stacked:
@@ -67,12 +76,15 @@ def train_seeds(
     device: torch.device,
     log_every: int = 100,
     on_step: StepCallback | None = None,
+    track_every: int = 0,
+    observers: list[Observer] | None = None,
 ) -> list[TrainResult]:
     """Train one method for every seed in `seeds` at once; one `TrainResult` per seed, in order.
 
     A seed whose loss becomes NaN or infinite is marked `diverged` at that step, like `train`
     would; the other seeds go on (their slices of every batched operation are independent).
     `seconds` of each result is the batch's wall time divided by the number of seeds.
+    `observers[k]` sees seed k's networks (unstacked copies) at the tracking steps, as in `train`.
     """
     started = time.perf_counter()
     streams = [Streams.from_seed(seed) for seed in seeds]
@@ -91,11 +103,20 @@ def train_seeds(
     def real_batch() -> Tensor:
         return torch.stack([dataset.sample(batch_size, s.data) for s in streams]).to(device)
 
+    def track(step: int) -> None:
+        if observers is None or not is_track_step(step, steps, track_every):
+            return
+        for k, (result, observer) in enumerate(zip(results, observers, strict=True)):
+            if result.status == "ok":
+                g, d = networks[k]
+                result.observe(step, observer, generator.unstack(k, g), critic.unstack(k, d))
+
     def mark_diverged(values: list[float], step: int) -> None:
         for result, value in zip(results, values, strict=True):
             if result.status == "ok" and not math.isfinite(value):
                 result.status, result.diverged_step = "diverged", step
 
+    track(0)
     for step in range(1, steps + 1):
         for _ in range(hp.n_critic):
             real = real_batch()
@@ -125,6 +146,7 @@ def train_seeds(
                     result.loss_steps.append(step)
                     result.d_losses.append(d_value)
                     result.g_losses.append(g_value)
+        track(step)
         if on_step is not None:
             on_step(step)
         if all(result.status == "diverged" for result in results):

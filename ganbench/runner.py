@@ -22,7 +22,8 @@ from ganbench.models import METHODS, NetworkSize
 from ganbench.report import Report, build_report
 from ganbench.store import RunStore
 from ganbench.suite import Job, Suite, load_suite, with_overrides
-from ganbench.train import TrainResult, generate, train
+from ganbench.tracking import w1_observer
+from ganbench.train import Observer, TrainResult, generate, train
 
 # Evaluation draws its own streams, apart from the training streams of the same seed.
 EVAL_NOISE_SEED = 1_000_003
@@ -65,18 +66,19 @@ class RunOutcome:
     skipped: list[str]
 
 
-def _new_record(job: Job) -> dict[str, Any]:
+def _new_record(job: Job, seed_batch: list[int]) -> dict[str, Any]:
     return {
         "key": job.key,
         "config": job.config(),
         "status": "ok",
         "diverged_step": None,
         "reason": None,
-        "seed_batch": [job.seed],
+        "seed_batch": seed_batch,  # the seeds trained together with this one
         "train_seconds": None,
         "eval_seconds": None,
         "metrics": {},
         "losses": {},
+        "curves": {},
     }
 
 
@@ -100,10 +102,17 @@ def _train(
         device=device,
         log_every=job.train.log_every,
         on_step=lambda done: progress.step(done, job.train.steps),
+        track_every=job.train.track_every,
     )
+    observers = [_observer(j, dataset, device) for j in jobs] if job.train.track_every else None
     if len(jobs) == 1:
-        return [train(seed=job.seed, **common)]
-    return train_seeds(seeds=[j.seed for j in jobs], **common)
+        return [train(seed=job.seed, observer=observers[0] if observers else None, **common)]
+    return train_seeds(seeds=[j.seed for j in jobs], observers=observers, **common)
+
+
+def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
+    objective = METHODS.get(job.method).objective
+    return w1_observer(objective, dataset, job.eval.track_samples, job.train.latent_dim, job.seed, device)
 
 
 def _evaluate(
@@ -138,7 +147,7 @@ def execute_jobs(
     """
     progress = progress or _Silent()
     started = time.perf_counter()
-    records = [_new_record(job) for job in jobs]
+    records = [_new_record(job, [j.seed for j in jobs]) for job in jobs]
     outcomes: list[tuple[dict[str, Any], np.ndarray | None]] = [(r, None) for r in records]
     try:
         dataset = DATASETS.get(jobs[0].dataset).build(jobs[0].dataset_params)
@@ -148,9 +157,9 @@ def execute_jobs(
         for record in records:
             record.update(_failure(err))
     for index, (job, record, result) in enumerate(zip(jobs, records, results, strict=False)):
-        record["seed_batch"] = [j.seed for j in jobs]
         record["train_seconds"] = result.seconds
         record["losses"] = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
+        record["curves"] = result.curves
         if result.status == "diverged":
             reason = f"loss became NaN or infinite at step {result.diverged_step}"
             record.update(status="diverged", diverged_step=result.diverged_step, reason=reason)
@@ -185,7 +194,8 @@ def run_suite(
     """Run every job of `suite` not yet finished in `out`, storing each record as it finishes.
 
     With `batch_seeds`, the unfinished seeds of each method x dataset train together as one
-    batched model; since seeds are independent, any grouping gives each seed the same result.
+    batched model. Seeds are independent, so whichever seeds share a batch (all of them, or only
+    those left after an interruption), each gets the result of its own run, up to float rounding.
     """
     progress = progress or _Silent()
     store = RunStore(out)

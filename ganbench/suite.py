@@ -31,6 +31,8 @@ class TrainSettings:
     width: int = field(default=128, metadata=at_least(1))
     depth: int = field(default=3, metadata=at_least(0))
     log_every: int = field(default=100, metadata=at_least(1))  # losses recorded every N steps
+    # Training curves (loss, critic estimate, exact W1) every N steps; 0 turns them off.
+    track_every: int = field(default=0, metadata=at_least(0))
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class EvalSettings:
     """How many samples each evaluation draws."""
 
     samples: int = field(default=2500, metadata=at_least(1))  # VEEGAN and PacGAN evaluate 2,500
+    track_samples: int = field(default=1000, metadata=at_least(1))  # per point of a training curve
 
 
 @dataclass(frozen=True)

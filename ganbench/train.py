@@ -17,6 +17,8 @@ from ganbench.models.objectives import gradient_penalty
 
 TrainStatus = Literal["ok", "diverged"]
 StepCallback = Callable[[int], None]  # called with the number of generator steps done
+# Called on (generator, discriminator) every `track_every` steps; returns named values to record.
+Observer = Callable[[nn.Module, nn.Module], dict[str, float]]
 
 
 @dataclass
@@ -30,6 +32,23 @@ class TrainResult:
     loss_steps: list[int] = field(default_factory=list)
     d_losses: list[float] = field(default_factory=list)
     g_losses: list[float] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # "step" plus the observer's values
+
+    def observe(self, step: int, observer: Observer, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Append the observer's values at `step` to `curves`, with the networks in eval mode."""
+        modes = generator.training, discriminator.training
+        generator.eval(), discriminator.eval()
+        with torch.no_grad():
+            values = observer(generator, discriminator)
+        generator.train(modes[0]), discriminator.train(modes[1])
+        self.curves.setdefault("step", []).append(step)
+        for name, value in values.items():
+            self.curves.setdefault(name, []).append(value)
+
+
+def is_track_step(step: int, steps: int, track_every: int) -> bool:
+    """Tracking happens before training (step 0), every `track_every` steps, and at the end."""
+    return track_every > 0 and (step % track_every == 0 or step == steps)
 
 
 @dataclass(frozen=True)
@@ -78,8 +97,14 @@ def train(
     device: torch.device,
     log_every: int = 100,
     on_step: StepCallback | None = None,
+    track_every: int = 0,
+    observer: Observer | None = None,
 ) -> TrainResult:
-    """Train for `steps` generator steps; stop at the first non-finite loss and report `diverged`."""
+    """Train for `steps` generator steps; stop at the first non-finite loss and report `diverged`.
+
+    With an `observer` and `track_every` > 0, the observer's values are recorded in `curves` at
+    step 0, every `track_every` steps and at the last step.
+    """
     started = time.perf_counter()
     streams = Streams.from_seed(seed)
     generator, discriminator = build_networks(hp, size, data_shape(dataset), seed, device)
@@ -91,6 +116,8 @@ def train(
     def noise() -> torch.Tensor:
         return torch.randn(batch_size, size.latent_dim, generator=streams.noise).to(device)
 
+    if observer is not None and is_track_step(0, steps, track_every):
+        result.observe(0, observer, generator, discriminator)
     for step in range(1, steps + 1):
         for _ in range(hp.n_critic):
             real = dataset.sample(batch_size, streams.data).to(device)
@@ -122,6 +149,8 @@ def train(
             result.loss_steps.append(step)
             result.d_losses.append(d_value)
             result.g_losses.append(g_value)
+        if observer is not None and is_track_step(step, steps, track_every):
+            result.observe(step, observer, generator, discriminator)
         if on_step is not None:
             on_step(step)
     result.seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
+from ganbench.report.curves import correlations, correlations_markdown, curves_frame
 from ganbench.report.records import records_frame
 from ganbench.report.tables import summarize, summary_markdown
 from ganbench.store import FIGURES_DIR, RunStore
@@ -40,7 +41,26 @@ def build_report(root: Path) -> Report:
     ]
     if not frame.empty and any(METRICS.get(m).modality == "points" for m in frame["metric"].unique()):
         files += _point_figures(store, records, frame)
+    curves = curves_frame(records)
+    if not curves.empty:
+        files += _curve_outputs(store, curves)
     return Report(frame, summary, markdown, files)
+
+
+def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
+    """curves.csv, correlations.csv/.md and figures/training-curves.png."""
+    from ganbench.report import figures
+    from ganbench.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
+
+    table = correlations(curves)
+    folder = store.root / FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        store.write_text("curves.csv", curves.to_csv(index=False)),
+        store.write_text("correlations.csv", table.to_csv(index=False)),
+        store.write_text("correlations.md", correlations_markdown(table)),
+        figures.training_curves(curves, [D_LOSS, CRITIC_ESTIMATE, W1_CURVE], folder / "training-curves.png"),
+    ]
 
 
 def _point_figures(store: RunStore, records: list[dict], frame: pd.DataFrame) -> list[Path]:

@@ -77,3 +77,25 @@ def modes_covered_plot(frame: pd.DataFrame, n_modes: Callable[[str], int], path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def training_curves(curves: pd.DataFrame, series: list[str], path: Path) -> Path:
+    """Tracked series against steps: rows series, columns datasets, one line per method
+    (mean over seeds, band = one standard deviation)."""
+    plt, sns = _pyplot()
+    datasets = list(dict.fromkeys(curves["dataset"]))
+    fig, axes = plt.subplots(
+        len(series), len(datasets), squeeze=False, figsize=(4.2 * len(datasets), 2.6 * len(series))
+    )
+    for j, dataset in enumerate(datasets):
+        subset = curves[curves.dataset == dataset]
+        for i, name in enumerate(series):
+            ax = axes[i][j]
+            sns.lineplot(
+                subset, x="step", y=name, hue="method", errorbar="sd", ax=ax, legend=(i == 0 and j == 0)
+            )
+            ax.set(title=dataset if i == 0 else "", ylabel=name.replace("_", " "))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

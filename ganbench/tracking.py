@@ -1,0 +1,55 @@
+"""Training curves: the discriminator's loss, the critic's estimate and the exact W1, every K steps.
+
+They let a user check the WGAN paper's claims (Arjovsky et al. 2017, section 4) instead of taking
+them on faith: that the critic's estimate E[D(x)] - E[D(G(z))] follows the true Wasserstein
+distance during training (up to the unknown Lipschitz constant of a clipped critic), and that the
+original GAN's discriminator loss does not reflect progress.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganbench.data.base import Dataset
+from ganbench.metrics.wasserstein import exact_w1
+from ganbench.models.base import Objective
+from ganbench.train import Observer
+
+# Curve names, as stored in a job record's "curves" and read by the report.
+D_LOSS = "d_loss"
+CRITIC_ESTIMATE = "critic_estimate"
+W1_CURVE = "w1"
+W1_EXACT = "w1_exact"  # 1.0 when POT reached optimality, 0.0 when it stopped early
+
+# Fixed tracking sets, seeded apart from the training and evaluation streams of the same seed.
+TRACK_REAL_SEED = 3_000_017
+TRACK_NOISE_SEED = 4_000_037
+
+
+def w1_observer(
+    objective: Objective, dataset: Dataset, n: int, latent_dim: int, seed: int, device: torch.device
+) -> Observer:
+    """An observer measuring, on fixed real samples and fixed noise (n each, seeded by `seed`):
+
+    the discriminator loss of the method's objective (without any penalty term), the critic's
+    estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples.
+    """
+    real = dataset.sample(n, torch.Generator().manual_seed(TRACK_REAL_SEED + seed)).to(device)
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED + seed)).to(
+        device
+    )
+    real_numpy = real.double().cpu().numpy()
+
+    def observe(generator: nn.Module, discriminator: nn.Module) -> dict[str, float]:
+        fake = generator(z)
+        d_real, d_fake = discriminator(real), discriminator(fake)
+        w1 = exact_w1(fake.double().cpu().numpy(), real_numpy)
+        return {
+            D_LOSS: objective.discriminator_loss(d_real, d_fake).item(),
+            CRITIC_ESTIMATE: (d_real.mean() - d_fake.mean()).item(),
+            W1_CURVE: w1.value,
+            W1_EXACT: float(w1.exact),
+        }
+
+    return observe

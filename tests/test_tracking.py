@@ -1,0 +1,122 @@
+"""Training curves: the critic's estimate, the loss and the exact W1, and their correlation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import write_tiny_suite
+from typer.testing import CliRunner
+
+from ganbench.batched import train_seeds
+from ganbench.cli import app
+from ganbench.data import DATASETS
+from ganbench.metrics.wasserstein import exact_w1
+from ganbench.models import METHODS, NetworkSize
+from ganbench.report.curves import correlations
+from ganbench.tracking import (
+    CRITIC_ESTIMATE,
+    D_LOSS,
+    TRACK_NOISE_SEED,
+    TRACK_REAL_SEED,
+    W1_CURVE,
+    w1_observer,
+)
+from ganbench.train import build_networks, train
+
+SIZE = NetworkSize(latent_dim=2, width=16, depth=2)
+CPU = torch.device("cpu")
+
+
+def _ring():
+    spec = DATASETS.get("ring-8")
+    return spec.build(spec.params())
+
+
+def _observer(method: str, seed: int, n: int = 100):
+    return w1_observer(METHODS.get(method).objective, _ring(), n, SIZE.latent_dim, seed, CPU)
+
+
+def test_curves_are_taken_at_zero_every_k_and_at_the_end() -> None:
+    m = METHODS.get("wgan")
+    result = train(m, m.defaults, _ring(), SIZE, 7, 32, 0, CPU, track_every=3, observer=_observer("wgan", 0))
+    assert result.curves["step"] == [0, 3, 6, 7]
+    assert all(np.isfinite(result.curves[name]).all() for name in (D_LOSS, CRITIC_ESTIMATE, W1_CURVE))
+
+
+def test_step_zero_values_are_those_of_the_untrained_networks() -> None:
+    m = METHODS.get("gan")
+    result = train(m, m.defaults, _ring(), SIZE, 2, 32, 4, CPU, track_every=1, observer=_observer("gan", 4))
+    generator, discriminator = build_networks(m.defaults, SIZE, (2,), 4, CPU)  # same seed, same init
+    real = _ring().sample(100, torch.Generator().manual_seed(TRACK_REAL_SEED + 4))
+    z = torch.randn(100, 2, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED + 4))
+    with torch.no_grad():
+        fake = generator(z)
+        estimate = (discriminator(real).mean() - discriminator(fake).mean()).item()
+    assert result.curves[W1_CURVE][0] == pytest.approx(
+        exact_w1(fake.double().numpy(), real.double().numpy()).value
+    )
+    assert result.curves[CRITIC_ESTIMATE][0] == pytest.approx(estimate)
+    assert result.curves[W1_CURVE][0] != result.curves[W1_CURVE][-1], "training moved the generator"
+
+
+def test_wgan_loss_is_minus_the_critic_estimate() -> None:
+    # The Wasserstein critic loss is E[D(G(z))] - E[D(x)], so on the same sets it is -estimate.
+    m = METHODS.get("wgan-gp")
+    result = train(
+        m, m.defaults, _ring(), SIZE, 4, 32, 1, CPU, track_every=2, observer=_observer("wgan-gp", 1)
+    )
+    np.testing.assert_allclose(result.curves[D_LOSS], -np.array(result.curves[CRITIC_ESTIMATE]), rtol=1e-5)
+
+
+def test_batched_tracking_matches_separate_runs() -> None:
+    m = METHODS.get("wgan")
+    seeds = [0, 3]
+    batched = train_seeds(
+        m, m.defaults, _ring(), SIZE, 5, 32, seeds, CPU, track_every=2,
+        observers=[_observer("wgan", s) for s in seeds],
+    )  # fmt: skip
+    for seed, result in zip(seeds, batched, strict=True):
+        alone = train(
+            m, m.defaults, _ring(), SIZE, 5, 32, seed, CPU, track_every=2, observer=_observer("wgan", seed)
+        )
+        assert result.curves["step"] == alone.curves["step"] == [0, 2, 4, 5]
+        for name in (D_LOSS, CRITIC_ESTIMATE, W1_CURVE):
+            np.testing.assert_allclose(result.curves[name], alone.curves[name], rtol=1e-4, atol=1e-6)
+
+
+def test_spearman_table_on_hand_made_curves() -> None:
+    # Seed 0: loss rises with W1 (rho = +1), estimate falls as W1 rises (rho = -1).
+    # Seed 1: loss ranks 1,3,2,4 against W1 ranks 1,2,3,4: rho = 1 - 6*(0+1+1+0)/(4*(16-1)) = 0.8.
+    rows = []
+    for seed, losses in ((0, [1.0, 2.0, 3.0, 4.0]), (1, [1.0, 3.0, 2.0, 4.0])):
+        for step, (w1, loss) in enumerate(zip([0.5, 0.6, 0.7, 0.9], losses, strict=True)):
+            rows.append({"method": "wgan", "dataset": "ring-8", "seed": seed, "step": step,
+                         W1_CURVE: w1, D_LOSS: loss, CRITIC_ESTIMATE: -w1})  # fmt: skip
+    table = correlations(pd.DataFrame(rows))
+    row = table.iloc[0]
+    assert row["spearman_loss_w1_mean"] == pytest.approx(0.9)
+    assert row["spearman_loss_w1_std"] == pytest.approx(np.std([1.0, 0.8], ddof=1))
+    assert row["spearman_estimate_w1_mean"] == pytest.approx(-1.0)
+    assert row["spearman_loss_w1_n"] == 2
+
+
+def test_suite_with_tracking_writes_curves_table_and_figure(tmp_path: Path) -> None:
+    suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2, extra="")
+    text = suite.read_text().replace("log_every = 5", "log_every = 5\ntrack_every = 5")
+    suite.write_text(text.replace("samples = 200", "samples = 200\ntrack_samples = 50"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 4 * 3  # 4 jobs x steps 0, 5, 10
+    job = json.loads((out / "jobs" / "gan__ring-8__seed1.json").read_text())
+    assert job["curves"]["step"] == [0, 5, 10]
+    table = pd.read_csv(out / "correlations.csv")
+    assert set(table["method"]) == {"gan", "wgan"} and (table["spearman_loss_w1_n"] == 2).all()
+    assert "ρ(loss, W1)" in (out / "correlations.md").read_text()
+    assert (out / "figures" / "training-curves.png").stat().st_size > 10_000
