@@ -35,7 +35,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark over tests/test_bench.py; results saved under .benchmarks/.
+    """pytest-benchmark over the tests marked `bench`; results saved under .benchmarks/.
 
     `nox -s bench -- --benchmark-compare --benchmark-compare-fail=median:10%` compares with the
     last saved run and fails on a 10% slowdown. The full default suite is marked slow: include it
@@ -44,8 +44,14 @@ def bench(session: nox.Session) -> None:
     _install(session)
     args = session.posargs or ["-m", "bench and not slow"]
     session.run(
-        "python", "-m", "pytest", "tests/test_bench.py", "--benchmark-only", "--benchmark-autosave",
-        "--benchmark-columns=min,median,max,rounds", *args,
+        "python",
+        "-m",
+        "pytest",
+        "tests",
+        "--benchmark-only",
+        "--benchmark-autosave",
+        "--benchmark-columns=min,median,max,rounds",
+        *args,
     )
 
 

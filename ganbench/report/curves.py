@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ganbench.report.records import in_registry_order
 from ganbench.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 
 CURVE_COLUMNS = ["key", "method", "dataset", "seed", "step"]
@@ -27,7 +28,9 @@ def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         frame.insert(2, "dataset", config["dataset"])
         frame.insert(3, "seed", config["seed"])
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
+    if not frames:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return in_registry_order(pd.concat(frames, ignore_index=True), then=["seed", "step"])
 
 
 def correlations(curves: pd.DataFrame) -> pd.DataFrame:

@@ -71,22 +71,23 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "config": json.dumps(config, sort_keys=True),
                 }
             )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    # Registry order (gan, gan-ns, wgan, ...; ring-8, grid-25; metrics as registered), then seed:
-    # the same order for any run folder, whatever order its jobs finished in.
+    return in_registry_order(pd.DataFrame(rows, columns=COLUMNS), then=["seed", "metric"])
+
+
+def in_registry_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
+    """Rows sorted by method and dataset in registry order (gan, gan-ns, wgan, ...; ring-8,
+    grid-25), then by the `then` columns (a `metric` column in metric-registry order): the same
+    order for any run folder, whatever order its jobs finished in."""
+    registries = {"method": METHODS, "dataset": DATASETS, "metric": METRICS}
     ranks = {
-        "_method": frame["method"].map(_rank(METHODS.names())),
-        "_dataset": frame["dataset"].map(_rank(DATASETS.names())),
-        "_metric": frame["metric"].map(_rank(METRICS.names())),
+        f"_{col}": frame[col].map({name: i for i, name in enumerate(registries[col].names())})
+        if col in registries
+        else frame[col]
+        for col in ["method", "dataset", *then]
     }
-    order = ["_method", "_dataset", "seed", "_metric"]
     return (
         frame.assign(**ranks)
-        .sort_values(order, kind="stable")
+        .sort_values(list(ranks), kind="stable")
         .drop(columns=list(ranks))
         .reset_index(drop=True)
     )
-
-
-def _rank(names: list[str]) -> dict[str, int]:
-    return {name: i for i, name in enumerate(names)}
