@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ganbench.data.base import Dataset
 from ganbench.models import Hyperparameters, Method, NetworkSize
+from ganbench.models.packing import pack
 from ganbench.train import (
     Observer,
     StepCallback,
@@ -95,13 +97,15 @@ def train_seeds(
     g_loss_fn = vmap(method.objective.generator_loss)
     results = [TrainResult(g, "ok", None, 0.0) for g, _ in networks]
 
+    draws = batch_size * hp.pack  # as in `train`: m x batch_size samples make batch_size packs
+    packed = vmap(partial(pack, m=hp.pack))
+
     def noise() -> Tensor:
-        return torch.stack([torch.randn(batch_size, size.latent_dim, generator=s.noise) for s in streams]).to(
-            device
-        )
+        codes = [torch.randn(draws, size.latent_dim, generator=s.noise) for s in streams]
+        return torch.stack(codes).to(device)
 
     def real_batch() -> Tensor:
-        return torch.stack([dataset.sample(batch_size, s.data) for s in streams]).to(device)
+        return packed(torch.stack([dataset.sample(draws, s.data) for s in streams]).to(device))
 
     def track(step: int) -> None:
         if observers is None or not is_track_step(step, steps, track_every):
@@ -121,7 +125,7 @@ def train_seeds(
         for _ in range(hp.n_critic):
             real = real_batch()
             with torch.no_grad():
-                fake = generator(noise())
+                fake = packed(generator(noise()))
             d_loss = d_loss_fn(critic(real), critic(fake))
             if hp.gp_lambda:
                 d_loss = d_loss + hp.gp_lambda * _gradient_penalty(critic, real, fake, streams)
@@ -134,7 +138,7 @@ def train_seeds(
                 with torch.no_grad():
                     for p in critic.parameters():
                         p.clamp_(-hp.clip, hp.clip)
-        g_loss = g_loss_fn(critic(generator(noise())))
+        g_loss = g_loss_fn(critic(packed(generator(noise()))))
         g_values = g_loss.tolist()
         mark_diverged(g_values, step)
         opt_g.zero_grad(set_to_none=True)

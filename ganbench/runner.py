@@ -18,7 +18,7 @@ from ganbench.batched import train_seeds
 from ganbench.data import DATASETS, Dataset
 from ganbench.device import DeviceChoice, resolve_device
 from ganbench.metrics import METRICS, EvalContext
-from ganbench.models import METHODS, NetworkSize
+from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
 from ganbench.report import Report, build_report
 from ganbench.store import RunStore
 from ganbench.suite import Job, Suite, load_suite, with_overrides
@@ -112,7 +112,15 @@ def _train(
 
 def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
     objective = METHODS.get(job.method).objective
-    return w1_observer(objective, dataset, job.eval.track_samples, job.train.latent_dim, job.seed, device)
+    return w1_observer(
+        objective,
+        dataset,
+        job.eval.track_samples,
+        job.train.latent_dim,
+        job.seed,
+        device,
+        job.hyperparameters.pack,
+    )
 
 
 def _evaluate(
@@ -174,11 +182,18 @@ def execute_jobs(
 
 
 def seed_batches(jobs: list[Job], batch_seeds: bool) -> list[list[Job]]:
-    """Group jobs that differ only in their seed (2-D data only), keeping the suite's order."""
+    """Group jobs that differ only in their seed, keeping the suite's order.
+
+    Only 2-D data on a seed-batchable architecture is grouped; every other job runs alone.
+    """
     groups: dict[str, list[Job]] = {}
     for job in jobs:
         config = {k: v for k, v in job.config().items() if k != "seed"}
-        batchable = batch_seeds and DATASETS.get(job.dataset).modality == "points"
+        batchable = (
+            batch_seeds
+            and DATASETS.get(job.dataset).modality == "points"
+            and ARCHITECTURES.get(job.hyperparameters.architecture).seed_batchable
+        )
         key = json.dumps(config, sort_keys=True) if batchable else job.key
         groups.setdefault(key, []).append(job)
     return list(groups.values())

@@ -14,6 +14,7 @@ from torch import nn
 from ganbench.data.base import Dataset
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models.base import Objective
+from ganbench.models.packing import pack
 from ganbench.train import Observer
 
 # Curve names, as stored in a job record's "curves" and read by the report.
@@ -28,22 +29,33 @@ TRACK_NOISE_SEED = 4_000_037
 
 
 def w1_observer(
-    objective: Objective, dataset: Dataset, n: int, latent_dim: int, seed: int, device: torch.device
+    objective: Objective,
+    dataset: Dataset,
+    n: int,
+    latent_dim: int,
+    seed: int,
+    device: torch.device,
+    pack_size: int = 1,
 ) -> Observer:
     """An observer measuring, on fixed real samples and fixed noise (n each, seeded by `seed`):
 
     the discriminator loss of the method's objective (without any penalty term), the critic's
-    estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples.
+    estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples. Under
+    PacGAN packing the discriminator reads packs of `pack_size`; the last n mod m samples are
+    left out of its two values (W1 uses all n).
     """
+    whole = n - n % pack_size
     real = dataset.sample(n, torch.Generator().manual_seed(TRACK_REAL_SEED + seed)).to(device)
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED + seed)).to(
         device
     )
     real_numpy = real.double().cpu().numpy()
 
+    @torch.no_grad()
     def observe(generator: nn.Module, discriminator: nn.Module) -> dict[str, float]:
         fake = generator(z)
-        d_real, d_fake = discriminator(real), discriminator(fake)
+        d_real = discriminator(pack(real[:whole], pack_size))
+        d_fake = discriminator(pack(fake[:whole], pack_size))
         w1 = exact_w1(fake.double().cpu().numpy(), real_numpy)
         return {
             D_LOSS: objective.discriminator_loss(d_real, d_fake).item(),

@@ -14,6 +14,7 @@ from torch import nn
 from ganbench.data.base import Dataset
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
 from ganbench.models.objectives import gradient_penalty
+from ganbench.models.packing import pack, packed_shape
 
 TrainStatus = Literal["ok", "diverged"]
 StepCallback = Callable[[int], None]  # called with the number of generator steps done
@@ -82,7 +83,8 @@ def build_networks(
 ) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator initialized from `seed` alone."""
     torch.manual_seed(seed)
-    generator, discriminator = ARCHITECTURES.get(hp.architecture).build(size, data_shape)
+    build = ARCHITECTURES.get(hp.architecture).build
+    generator, discriminator = build(size, data_shape, packed_shape(data_shape, hp.pack))
     return generator.to(device), discriminator.to(device)
 
 
@@ -113,16 +115,20 @@ def train(
     objective = method.objective
     result = TrainResult(generator, "ok", None, 0.0)
 
+    # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step
+    # draws m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
+    draws = batch_size * hp.pack
+
     def noise() -> torch.Tensor:
-        return torch.randn(batch_size, size.latent_dim, generator=streams.noise).to(device)
+        return torch.randn(draws, size.latent_dim, generator=streams.noise).to(device)
 
     if observer is not None and is_track_step(0, steps, track_every):
         result.observe(0, observer, generator, discriminator)
     for step in range(1, steps + 1):
         for _ in range(hp.n_critic):
-            real = dataset.sample(batch_size, streams.data).to(device)
+            real = pack(dataset.sample(draws, streams.data).to(device), hp.pack)
             with torch.no_grad():
-                fake = generator(noise())
+                fake = pack(generator(noise()), hp.pack)
             d_loss = objective.discriminator_loss(discriminator(real), discriminator(fake))
             if hp.gp_lambda:
                 d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real, fake, streams.penalty)
@@ -136,7 +142,7 @@ def train(
                 with torch.no_grad():
                     for p in discriminator.parameters():
                         p.clamp_(-hp.clip, hp.clip)
-        g_loss = objective.generator_loss(discriminator(generator(noise())))
+        g_loss = objective.generator_loss(discriminator(pack(generator(noise()), hp.pack)))
         g_value = g_loss.item()
         # Every critic loss and the generator loss are checked before their step is applied.
         if not (math.isfinite(d_value) and math.isfinite(g_value)):

@@ -184,7 +184,7 @@ def test_divergence_and_failure_are_recorded_and_the_suite_goes_on(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--suite", "mode-colapse"], "unknown suite 'mode-colapse' (did you mean 'mode-collapse'?)"),
+        (["--suite", "mode-colapse"], "unknown suite 'mode-colapse' (did you mean 'mode-collapse'"),
         (["--suite", "mode-collapse", "--methods", "gan,wgna"], "unknown method 'wgna' (did you mean 'wgan'"),
         (["--suite", "mode-collapse", "--seeds", "0"], "--seeds must be >= 1 (got 0)"),
         (["--suite", "mode-collapse", "--steps", "-3"], "--steps must be >= 0 (got -3)"),

@@ -28,6 +28,8 @@ class Hyperparameters:
     clip: float = field(default=0.0, metadata=at_least(0))
     # gradient-penalty weight; 0 disables it
     gp_lambda: float = field(default=0.0, metadata=at_least(0))
+    # PacGAN packing degree m: the discriminator judges m samples at once; 1 disables it
+    pack: int = field(default=1, metadata=at_least(1))
     architecture: str = "mlp"
 
 
@@ -60,11 +62,18 @@ class NetworkSize:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A family of generator/discriminator pairs for one data shape."""
+    """A family of generator/discriminator pairs.
+
+    `build(size, data_shape, disc_shape)` returns (generator, discriminator): the generator makes
+    samples of `data_shape`, the discriminator reads `disc_shape` (the packed shape under PacGAN).
+    `seed_batchable` is False where stacking seeds under vmap would change the result (batch
+    norm's running statistics are module state that vmap cannot carry per seed).
+    """
 
     name: str
     description: str
-    build: Callable[[NetworkSize, tuple[int, ...]], tuple[nn.Module, nn.Module]]
+    build: Callable[[NetworkSize, tuple[int, ...], tuple[int, ...]], tuple[nn.Module, nn.Module]]
+    seed_batchable: bool = True
 
 
 METHODS: Registry[Method] = Registry("method")

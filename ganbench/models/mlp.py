@@ -16,10 +16,12 @@ def mlp(in_dim: int, out_dim: int, width: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def build_mlp(size: NetworkSize, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """Generator latent -> point and discriminator point -> one raw score."""
-    (data_dim,) = data_shape
-    return mlp(size.latent_dim, data_dim, size.width, size.depth), mlp(data_dim, 1, size.width, size.depth)
+def build_mlp(
+    size: NetworkSize, data_shape: tuple[int, ...], disc_shape: tuple[int, ...]
+) -> tuple[nn.Module, nn.Module]:
+    """Generator latent -> point and discriminator (packed) point -> one raw score."""
+    (data_dim,), (disc_dim,) = data_shape, disc_shape
+    return mlp(size.latent_dim, data_dim, size.width, size.depth), mlp(disc_dim, 1, size.width, size.depth)
 
 
 ARCHITECTURES.add("mlp", Architecture("mlp", "fully connected ReLU nets for 2-D points", build_mlp))
