@@ -106,6 +106,27 @@ def run(
     console.print(f"ran {len(outcome.ran)} jobs{skipped}; results in {outcome.root}", markup=False)
 
 
+@app.command()
+@user_errors
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to merge.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write; default: the run folder when there is one.")
+    ] = None,
+    metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
+    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
+    number_format: Annotated[str, typer.Option("--format", help="Number format, e.g. .3g or .2f.")] = ".3g",
+) -> None:
+    """Rebuild tables and figures from the records of one or more run folders."""
+    from ganbench.report import build_report
+
+    if out is None and len(runs) > 1:
+        raise GanbenchError("give --out DIR for a report over several run folders")
+    result = build_report(runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format)
+    console.print(result.markdown, markup=False, highlight=False)
+    console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
+
+
 @app.command("list")
 @user_errors
 def list_() -> None:

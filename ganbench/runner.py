@@ -219,6 +219,7 @@ def run_suite(
     skipped = [job.key for job in jobs if job not in todo]
     session = manifest.capture(device)
     store.write_manifest(session)
+    store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
     for group in seed_batches(todo, batch_seeds):
         progress.job_started(len(ran) + 1, len(todo), group)
@@ -260,4 +261,4 @@ def run(
         outcome = run_suite(loaded, root, torch_device, progress, batch_seeds)
     except KeyboardInterrupt:
         raise RunInterrupted(root, len(RunStore(root).records()), len(loaded.jobs())) from None
-    return outcome, build_report(root)
+    return outcome, build_report([root], root)

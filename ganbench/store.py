@@ -18,6 +18,7 @@ JOBS_DIR = "jobs"
 SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
 MANIFEST_FILE = "manifest.json"
+PLAN_FILE = "plan.json"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -109,6 +110,15 @@ class RunStore:
         """A job's stored generated samples, or None when there are none."""
         path = self.samples_path(key)
         return np.load(path) if path.exists() else None
+
+    def add_to_plan(self, keys: list[str]) -> None:
+        """Add job keys to the folder's plan: what reports expect to find, finished or not."""
+        write_atomic(self.root / PLAN_FILE, json.dumps(sorted(set(self.plan()) | set(keys))).encode("utf-8"))
+
+    def plan(self) -> list[str]:
+        """Every job key ever planned in this folder (empty for folders made before plans existed)."""
+        path = self.root / PLAN_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Record the environment of the latest session that wrote to this folder."""

@@ -51,6 +51,12 @@ class QuickSettings:
     samples: int = field(default=500, metadata=at_least(1))
 
 
+def parse_key(key: str) -> tuple[str, str, int]:
+    """(method, dataset, seed) of a job key `<method>__<dataset>__seed<N>`."""
+    method, dataset, seed = key.split("__")
+    return method, dataset, int(seed.removeprefix("seed"))
+
+
 @dataclass(frozen=True)
 class Job:
     """One (method, dataset, seed) cell of a suite, with everything needed to run it."""

@@ -57,9 +57,9 @@ def test_run_writes_the_whole_run_folder(cli: CliRunner, tiny_suite: Path, tmp_p
     w1 = records[(records.method == "gan") & (records.metric == "w1")]["value"]
     row = summary[(summary.method == "gan") & (summary.metric == "w1")].iloc[0]
     assert row["mean"] == pytest.approx(w1.mean()) and row["std"] == pytest.approx(w1.std(ddof=1))
-    assert "| gan      | ring-8" in (out / "summary.md").read_text()
-    assert "modes-covered ↑" in result.output, "the summary table is printed at the end"
-    for figure in ("samples.png", "modes-covered.png"):
+    assert "| gan      | " in (out / "summary.md").read_text()
+    assert "ring-8: modes-covered ↑" in result.output, "the summary table is printed at the end"
+    for figure in ("samples.png", "metric-modes-covered.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -176,7 +176,7 @@ def test_divergence_and_failure_are_recorded_and_the_suite_goes_on(
     assert jobs["gan__ring-8__seed0"]["status"] == "ok"
     assert "diverged: loss became NaN or infinite at step 4" in result.output
     summary = (out / "summary.md").read_text()
-    assert "no result (0 of 1)" in summary
+    assert "| test-nan   | — (0/1)" in summary
     records = pd.read_csv(out / "records.csv")
     assert records[records.method == "test-nan"]["value"].isna().all()
 

@@ -1,25 +1,30 @@
-"""Reports: rebuild every table and figure of a run folder from its stored records alone."""
+"""Reports: rebuild every table and figure from stored records alone, over one or more run folders."""
 
 from __future__ import annotations
 
 import functools
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ganbench.data import DATASETS
-from ganbench.metrics import METRICS
+from ganbench.errors import GanbenchError
+from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
-from ganbench.report.records import records_frame
-from ganbench.report.tables import summarize, summary_markdown
+from ganbench.report.records import in_registry_order, records_frame
+from ganbench.report.tables import check_number_format, select, summarize, summary_latex, summary_markdown
 from ganbench.store import FIGURES_DIR, RunStore
+from ganbench.suite import parse_key
 
 
 @dataclass(frozen=True)
 class Report:
-    """The tables of a run folder, and the files written for them."""
+    """The tables of a report, and the files written for them."""
 
     records: pd.DataFrame
     summary: pd.DataFrame
@@ -27,28 +32,135 @@ class Report:
     files: list[Path]
 
 
-def build_report(root: Path) -> Report:
-    """Write records.csv, summary.csv, summary.md and the figures of run folder `root`."""
-    store = RunStore(root)
-    records = store.records()
-    frame = records_frame(records)
-    summary = summarize(frame)
-    markdown = summary_markdown(summary)
+@dataclass(frozen=True)
+class _Sources:
+    """Records merged from several run folders, with where each job's samples live."""
+
+    records: list[dict[str, Any]]
+    folder_of: dict[str, Path]  # job key -> the run folder holding it
+    planned_keys: frozenset[str]  # every job key the folders' plans name
+
+    @classmethod
+    def load(cls, roots: Sequence[Path]) -> _Sources:
+        records, folder_of, planned_keys = [], {}, set()
+        for root in roots:
+            store = RunStore(root)
+            if not store.root.is_dir():
+                raise GanbenchError(f"run folder not found: {root}")
+            for record in store.records():
+                if record["key"] in folder_of:
+                    raise GanbenchError(
+                        f"job {record['key']} is in both {folder_of[record['key']]} and {root}"
+                    )
+                folder_of[record["key"]] = store.root
+                records.append(record)
+            planned_keys |= set(store.plan())
+        return cls(records, folder_of, frozenset(planned_keys))
+
+    def planned(self) -> Counter:
+        """(method, dataset) -> number of seeds planned (or at least stored)."""
+        return Counter(parse_key(key)[:2] for key in self.planned_keys | set(self.folder_of))
+
+    def missing(self) -> list[str]:
+        """Planned job keys without any record."""
+        return sorted(self.planned_keys - set(self.folder_of))
+
+    def samples(self, key: str) -> np.ndarray | None:
+        return RunStore(self.folder_of[key]).load_samples(key)
+
+
+def build_report(
+    roots: Sequence[Path],
+    out: Path,
+    metrics: list[str] | None = None,
+    methods: list[str] | None = None,
+    number_format: str = ".3g",
+) -> Report:
+    """Merge the records of `roots` and write every table and figure into `out`.
+
+    Tables: records.csv, summary.csv (with 95% Student t intervals), summary.md, summary.tex.
+    Figures (PNG and PDF) under out/figures: one per metric, sample scatters for 2-D data,
+    losses against steps, and the tracked curves with their correlation table when recorded.
+    """
+    number_format = check_number_format(number_format)
+    sources = _Sources.load(roots)
+    frame = records_frame(sources.records)
+    if methods:
+        frame = frame[frame.method.isin(methods)]
+    summary = select(summarize(frame, sources.planned()), metrics, methods)
+    frame = frame[frame.metric.isin(summary.metric.unique())] if metrics else frame
+    markdown = summary_markdown(summary, number_format) + _not_ok_lines(frame, sources)
+    store = RunStore(out)
     files = [
         store.write_text("records.csv", frame.to_csv(index=False)),
         store.write_text("summary.csv", summary.to_csv(index=False)),
         store.write_text("summary.md", markdown),
+        store.write_text("summary.tex", summary_latex(summary, number_format)),
     ]
-    if not frame.empty and any(METRICS.get(m).modality == "points" for m in frame["metric"].unique()):
-        files += _point_figures(store, records, frame)
-    curves = curves_frame(records)
+    if not frame.empty:
+        files += _figures(store, sources, frame, summary)
+    curves = curves_frame([r for r in sources.records if not methods or r["config"]["method"] in methods])
     if not curves.empty:
         files += _curve_outputs(store, curves)
     return Report(frame, summary, markdown, files)
 
 
+def _not_ok_lines(frame: pd.DataFrame, sources: _Sources) -> str:
+    """Markdown lines naming every planned job without a record and every job not `ok`."""
+    cells = set(zip(frame["method"], frame["dataset"], strict=True))
+    lines = [
+        f"- {key}: missing (planned, no record)" for key in sources.missing() if parse_key(key)[:2] in cells
+    ]
+    jobs = frame.drop_duplicates("key")
+    lines += [f"- {r.key}: {r.status}: {r.reason}" for r in jobs[jobs.status != "ok"].itertuples()]
+    return ("\nJobs without a result:\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: pd.DataFrame) -> list[Path]:
+    from ganbench.report import figures
+
+    folder = store.root / FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    configs = {r["config"]["dataset"]: r["config"]["dataset_params"] for r in sources.records}
+    point_data = [d for d in frame["dataset"].unique() if DATASETS.get(d).modality == "points"]
+
+    @functools.cache
+    def centers(dataset: str) -> np.ndarray:
+        spec = DATASETS.get(dataset)
+        return spec.build(spec.params(**configs[dataset])).centers.numpy()
+
+    def reference(metric: str, dataset: str) -> float | None:
+        return float(len(centers(dataset))) if metric == MODES_COVERED and dataset in point_data else None
+
+    files: list[Path] = []
+    for metric in summary["metric"].unique():
+        stem = folder / f"metric-{metric}"
+        files += figures.metric_plot(frame, summary, metric, functools.partial(reference, metric), stem)
+    if point_data:
+        points = frame[frame.dataset.isin(point_data)]
+        files += figures.sample_grid(points, sources.samples, centers, folder / "samples")
+    losses = _losses_frame([r for r in sources.records if r["key"] in set(frame["key"])])
+    if not losses.empty:
+        files += figures.loss_curves(losses, folder / "losses")
+    return files
+
+
+def _losses_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per job x logged step: the discriminator and generator losses."""
+    rows = [
+        {"key": r["key"], "method": r["config"]["method"], "dataset": r["config"]["dataset"],
+         "seed": r["config"]["seed"], "step": step, "d_loss": d, "g_loss": g}
+        for r in records
+        for step, d, g in zip(r["losses"].get("step", []), r["losses"].get("d", []), r["losses"].get("g", []),
+                              strict=True)
+    ]  # fmt: skip
+    if not rows:
+        return pd.DataFrame()
+    return in_registry_order(pd.DataFrame(rows), then=["seed", "step"])
+
+
 def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
-    """curves.csv, correlations.csv/.md and figures/training-curves.png."""
+    """curves.csv, correlations.csv/.md and figures/training-curves.png/.pdf."""
     from ganbench.report import figures
     from ganbench.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 
@@ -59,23 +171,5 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
         store.write_text("curves.csv", curves.to_csv(index=False)),
         store.write_text("correlations.csv", table.to_csv(index=False)),
         store.write_text("correlations.md", correlations_markdown(table)),
-        figures.training_curves(curves, [D_LOSS, CRITIC_ESTIMATE, W1_CURVE], folder / "training-curves.png"),
-    ]
-
-
-def _point_figures(store: RunStore, records: list[dict], frame: pd.DataFrame) -> list[Path]:
-    from ganbench.report import figures
-
-    configs = {r["config"]["dataset"]: r["config"]["dataset_params"] for r in records}
-
-    @functools.cache
-    def centers(dataset: str) -> np.ndarray:
-        spec = DATASETS.get(dataset)
-        return spec.build(spec.params(**configs[dataset])).centers.numpy()
-
-    folder = store.root / FIGURES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        figures.sample_grid(frame, store.load_samples, centers, folder / "samples.png"),
-        figures.modes_covered_plot(frame, lambda d: len(centers(d)), folder / "modes-covered.png"),
+        *figures.training_curves(curves, [D_LOSS, CRITIC_ESTIMATE, W1_CURVE], folder / "training-curves"),
     ]

@@ -1,14 +1,21 @@
-"""Figures from records: the only module that imports seaborn and matplotlib (lazily)."""
+"""Figures from records: the only module that imports seaborn and matplotlib (lazily).
+
+Every figure is written as PNG and PDF, and every method keeps one color in every figure: its
+color is chosen by its position in the method registry, not by its position in one report.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ganbench.metrics.mode_collapse import MODES_COVERED
+from ganbench.models import METHODS
+
+FORMATS = ("png", "pdf")
 
 
 def _pyplot():
@@ -22,19 +29,41 @@ def _pyplot():
     return plt, sns
 
 
+def method_colors(methods: list[str]) -> dict[str, tuple[float, float, float]]:
+    """One fixed color per method, by registry position (unregistered methods are gray)."""
+    _, sns = _pyplot()
+    palette = sns.color_palette("colorblind", n_colors=10)
+    names = METHODS.names()
+    return {m: palette[names.index(m) % len(palette)] if m in names else (0.5, 0.5, 0.5) for m in methods}
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    plt, _ = _pyplot()
+    with warnings.catch_warnings():
+        # A panel without data (a method whose every seed failed) cannot be laid out tighter.
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+    paths = [stem.with_suffix(f".{ext}") for ext in FORMATS]
+    for path in paths:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
 def sample_grid(
     frame: pd.DataFrame,
     load_samples: Callable[[str], np.ndarray | None],
     centers: Callable[[str], np.ndarray],
-    path: Path,
-) -> Path:
-    """Scatter of generated samples: rows methods, columns datasets, true centers as red crosses.
+    stem: Path,
+) -> list[Path]:
+    """Scatter of generated samples: rows methods, columns datasets, true centers as black crosses.
 
     Each panel shows the lowest seed that finished ok for that method and dataset.
     """
     plt, _ = _pyplot()
     methods = list(dict.fromkeys(frame["method"]))
     datasets = list(dict.fromkeys(frame["dataset"]))
+    colors = method_colors(methods)
     fig, axes = plt.subplots(
         len(methods), len(datasets), squeeze=False, figsize=(3.2 * len(datasets), 3.0 * len(methods))
     )
@@ -43,47 +72,83 @@ def sample_grid(
         for j, dataset in enumerate(datasets):
             ax = axes[i][j]
             c = centers(dataset)
-            ax.scatter(c[:, 0], c[:, 1], marker="x", color="red", s=30, zorder=3, label="true centers")
             ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
             samples = load_samples(ok.iloc[0]["key"]) if len(ok) else None
             if samples is not None:
-                ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue")
+                ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color=colors[method])
                 title = f"{method} / {dataset} (seed {ok.iloc[0]['seed']})"
             else:
-                title = f"{method} / {dataset}: no ok job"
+                title = f"{method} / {dataset}: missing"
+            ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
             span = np.abs(c).max() * 1.5
             ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal", title=title)
             ax.title.set_fontsize(8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, stem)
 
 
-def modes_covered_plot(frame: pd.DataFrame, n_modes: Callable[[str], int], path: Path) -> Path:
-    """Modes covered per method: mean bar and every seed's value as a dot; dashed line = all modes."""
+def metric_plot(
+    frame: pd.DataFrame,
+    summary: pd.DataFrame,
+    metric: str,
+    reference: Callable[[str], float | None],
+    stem: Path,
+) -> list[Path]:
+    """One metric per method: the mean with its confidence interval (from `summary`) and every
+    seed's value as a dot; one panel per dataset; `reference(dataset)` draws a dashed line."""
     plt, sns = _pyplot()
-    data = frame[(frame.metric == MODES_COVERED) & (frame.status == "ok")]
-    datasets = list(dict.fromkeys(frame["dataset"]))
-    methods = list(dict.fromkeys(frame["method"]))
-    fig, axes = plt.subplots(1, len(datasets), squeeze=False, figsize=(4.0 * len(datasets), 3.2))
-    for ax, dataset in zip(axes[0], datasets, strict=False):
+    data = frame[(frame.metric == metric) & (frame.status == "ok")]
+    stats = summary[summary.metric == metric]
+    datasets = list(dict.fromkeys(stats["dataset"]))
+    methods = list(dict.fromkeys(stats["method"]))
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(
+        1, len(datasets), squeeze=False, figsize=(max(3.5, 1.1 * len(methods)) * len(datasets), 3.2)
+    )
+    for ax, dataset in zip(axes[0], datasets, strict=True):
         subset = data[data.dataset == dataset]
-        sns.barplot(subset, x="method", y="value", order=methods, errorbar=None, alpha=0.5, ax=ax)
-        sns.stripplot(subset, x="method", y="value", order=methods, color="black", size=5, jitter=0.15, ax=ax)
-        ax.axhline(n_modes(dataset), color="gray", linestyle="--", linewidth=1)
-        ax.set(title=dataset, xlabel="", ylabel="modes covered", ylim=(0, n_modes(dataset) * 1.08))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        sns.stripplot(subset, x="method", y="value", order=methods, hue="method", palette=colors,
+                      size=4, jitter=0.15, alpha=0.7, legend=False, ax=ax)  # fmt: skip
+        for x, method in enumerate(methods):
+            row = stats[(stats.dataset == dataset) & (stats.method == method)]
+            if row.empty or row.iloc[0]["n"] == 0:
+                ax.annotate("missing", (x, 0.5), xycoords=ax.get_xaxis_transform(), ha="center", color="gray")
+                continue
+            r = row.iloc[0]
+            low, high = r["ci_low"], r["ci_high"]
+            yerr = None if pd.isna(low) else [[r["mean"] - low], [high - r["mean"]]]
+            ax.errorbar(x, r["mean"], yerr=yerr, fmt="D", color=colors[method], markersize=7, capsize=6,
+                        markeredgecolor="black", zorder=4)  # fmt: skip
+        line = reference(dataset)
+        if line is not None:
+            ax.axhline(line, color="gray", linestyle="--", linewidth=1)
+        ax.set(title=dataset, xlabel="", ylabel=f"{metric} [{stats.iloc[0]['unit']}]")
+    return _save(fig, stem)
 
 
-def training_curves(curves: pd.DataFrame, series: list[str], path: Path) -> Path:
+def loss_curves(losses: pd.DataFrame, stem: Path) -> list[Path]:
+    """Generator and discriminator/critic losses against steps: mean and one-std band over seeds."""
+    plt, sns = _pyplot()
+    datasets = list(dict.fromkeys(losses["dataset"]))
+    colors = method_colors(list(dict.fromkeys(losses["method"])))
+    fig, axes = plt.subplots(2, len(datasets), squeeze=False, figsize=(4.2 * len(datasets), 5.2))
+    for j, dataset in enumerate(datasets):
+        subset = losses[losses.dataset == dataset]
+        for i, (column, label) in enumerate(
+            (("d_loss", "discriminator / critic loss"), ("g_loss", "generator loss"))
+        ):
+            ax = axes[i][j]
+            sns.lineplot(subset, x="step", y=column, hue="method", palette=colors, errorbar="sd", ax=ax,
+                         legend=(i == 0 and j == 0))  # fmt: skip
+            ax.set(title=dataset if i == 0 else "", ylabel=label)
+    return _save(fig, stem)
+
+
+def training_curves(curves: pd.DataFrame, series: list[str], stem: Path) -> list[Path]:
     """Tracked series against steps: rows series, columns datasets, one line per method
     (mean over seeds, band = one standard deviation)."""
     plt, sns = _pyplot()
     datasets = list(dict.fromkeys(curves["dataset"]))
+    colors = method_colors(list(dict.fromkeys(curves["method"])))
     fig, axes = plt.subplots(
         len(series), len(datasets), squeeze=False, figsize=(4.2 * len(datasets), 2.6 * len(series))
     )
@@ -91,11 +156,7 @@ def training_curves(curves: pd.DataFrame, series: list[str], path: Path) -> Path
         subset = curves[curves.dataset == dataset]
         for i, name in enumerate(series):
             ax = axes[i][j]
-            sns.lineplot(
-                subset, x="step", y=name, hue="method", errorbar="sd", ax=ax, legend=(i == 0 and j == 0)
-            )
+            sns.lineplot(subset, x="step", y=name, hue="method", palette=colors, errorbar="sd", ax=ax,
+                         legend=(i == 0 and j == 0))  # fmt: skip
             ax.set(title=dataset if i == 0 else "", ylabel=name.replace("_", " "))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, stem)

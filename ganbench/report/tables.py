@@ -1,50 +1,153 @@
-"""Summary tables over seeds: pure functions of the tidy records frame."""
+"""Summary tables over seeds: pure functions of the tidy records frame, to CSV, Markdown and LaTeX."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import pandas as pd
 
+from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 
-SUMMARY_COLUMNS = ["method", "dataset", "metric", "unit", "higher_is_better", "mean", "std", "n", "jobs"]
+SUMMARY_COLUMNS = [
+    "method", "dataset", "metric", "unit", "higher_is_better",
+    "mean", "std", "n", "jobs", "ci_low", "ci_high",
+]  # fmt: skip
+CONFIDENCE = 0.95
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample std (ddof 1) and n over the `ok` seeds per method x dataset x metric.
+def check_number_format(spec: str) -> str:
+    """A Python format spec for table numbers ('.3g', '.2f', ...); anything else is an error."""
+    try:
+        format(1.5, spec)
+    except ValueError:
+        raise GanbenchError(f"--format: '{spec}' is not a number format (try .3g or .2f)") from None
+    return spec
 
-    `jobs` counts every stored job of the cell, so a cell whose n is below it shows that
-    some seeds diverged or failed instead of silently averaging over fewer.
+
+def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student t confidence interval for the mean of n values: mean ± t_{(1+c)/2, n-1} std / sqrt(n).
+
+    Undefined (NaN, NaN) for n < 2: one seed says nothing about the spread.
+    """
+    if n < 2:
+        return math.nan, math.nan
+    from scipy.stats import t
+
+    half = t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def summarize(frame: pd.DataFrame, planned: Mapping[tuple[str, str], int] | None = None) -> pd.DataFrame:
+    """Mean, sample std (ddof 1), n and a 95% Student t interval over the `ok` seeds per method x
+    dataset x metric.
+
+    `jobs` is the number of seeds planned for the cell (`planned`, from the run folders' plans),
+    or at least the number stored, so a cell whose n is below it shows that seeds are missing,
+    diverged or failed instead of silently averaging over fewer.
     """
     keys = ["method", "dataset", "metric"]
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     ok = frame[frame["status"] == "ok"]
     stats = ok.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count")
-    jobs = frame.groupby(keys, sort=False)["key"].nunique().rename("jobs")
-    summary = jobs.to_frame().join(stats).reset_index()
+    stored = frame.groupby(keys, sort=False)["key"].nunique().rename("jobs")
+    summary = stored.to_frame().join(stats).reset_index()
     summary["n"] = summary["n"].fillna(0).astype(int)
+    planned = planned or {}
+    cells = zip(summary.method, summary.dataset, summary.jobs, strict=True)
+    summary["jobs"] = [max(jobs, planned.get((m, d), 0)) for m, d, jobs in cells]
     summary["unit"] = [METRICS.get(m).unit for m in summary["metric"]]
     summary["higher_is_better"] = [METRICS.get(m).higher_is_better for m in summary["metric"]]
+    intervals = [t_interval(r.mean, r.std, r.n) for r in summary.itertuples()]
+    summary["ci_low"], summary["ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
     return summary[SUMMARY_COLUMNS]
 
 
-def format_cell(mean: float, std: float, n: int, jobs: int) -> str:
-    """'mean ± std (n=3)', with 'n=2 of 3' when some seeds did not finish ok."""
-    if n == 0:
-        return f"no result (0 of {jobs})"
-    spread = "" if pd.isna(std) else f" ± {std:.2g}"
-    count = f"n={n}" if n == jobs else f"n={n} of {jobs}"
-    return f"{mean:.3g}{spread} ({count})"
+def select(summary: pd.DataFrame, metrics: list[str] | None, methods: list[str] | None) -> pd.DataFrame:
+    """Only the given metrics and methods (all when None), in the order given."""
+    for name in metrics or []:
+        METRICS.get(name)
+    if metrics:
+        summary = summary[summary.metric.isin(metrics)]
+    if methods:
+        summary = summary[summary.method.isin(methods)]
+    return summary
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """A wide Markdown table: one row per method x dataset, one column per metric (with direction)."""
+@dataclass(frozen=True)
+class _Markup:
+    """How one output format writes the pieces of a cell and a header."""
+
+    pm: str
+    bold: str  # a format string with one {} slot
+    up: str
+    down: str
+    missing: str
+
+
+MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—")
+LATEX = _Markup(pm=r" $\pm$ ", bold=r"\textbf{{{}}}", up=r"$\uparrow$", down=r"$\downarrow$", missing="--")
+
+
+def _best(summary: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(method, dataset, metric) of the best mean per dataset x metric, by the metric's direction."""
+    best = set()
+    for (dataset, metric), cell in summary[summary.n > 0].groupby(["dataset", "metric"], sort=False):
+        target = cell["mean"].max() if METRICS.get(metric).higher_is_better else cell["mean"].min()
+        best |= {(m, dataset, metric) for m in cell.loc[cell["mean"] == target, "method"]}
+    return best
+
+
+def paper_table(summary: pd.DataFrame, markup: _Markup, number_format: str = ".3g") -> pd.DataFrame:
+    """Rows methods, columns (dataset, metric with its direction arrow); cells 'mean ± std'.
+
+    The best method per column is bold; a cell with fewer ok seeds than planned shows (n/N);
+    a cell without any ok seed shows the missing mark.
+    """
+    best = _best(summary)
+    methods = list(dict.fromkeys(summary["method"]))
+    columns = list(dict.fromkeys(zip(summary["dataset"], summary["metric"], strict=True)))
+    table = pd.DataFrame(markup.missing, index=pd.Index(methods, name="method"),
+                         columns=pd.MultiIndex.from_tuples(columns))  # fmt: skip
+    for row in summary.itertuples():
+        if row.n == 0:
+            text = markup.missing
+        else:
+            text = format(row.mean, number_format)
+            if not pd.isna(row.std):
+                text += markup.pm + format(row.std, number_format)
+            if (row.method, row.dataset, row.metric) in best:
+                text = markup.bold.format(text)
+        if row.n < row.jobs:
+            text += f" ({row.n}/{row.jobs})"
+        table.loc[row.method, (row.dataset, row.metric)] = text
+    arrows = {m: markup.up if METRICS.get(m).higher_is_better else markup.down for _, m in columns}
+    table.columns = pd.MultiIndex.from_tuples([(d, f"{m} {arrows[m]}") for d, m in columns])
+    return table
+
+
+def summary_markdown(summary: pd.DataFrame, number_format: str = ".3g") -> str:
+    """The paper table as Markdown (one header row 'dataset: metric ↑'), with a legend."""
     if summary.empty:
         return "_no records_\n"
-    cells = summary.assign(cell=[format_cell(r.mean, r.std, r.n, r.jobs) for r in summary.itertuples()])
-    wide = cells.pivot(index=["method", "dataset"], columns="metric", values="cell")
-    metrics = list(dict.fromkeys(summary["metric"]))
-    order = list(dict.fromkeys(zip(summary["method"], summary["dataset"], strict=False)))
-    wide = wide.loc[order, metrics]
-    wide.columns = [f"{m} {'↑' if METRICS.get(m).higher_is_better else '↓'}" for m in metrics]
-    return wide.reset_index().to_markdown(index=False) + "\n"
+    table = paper_table(summary, MARKDOWN, number_format)
+    table.columns = [f"{d}: {m}" for d, m in table.columns]
+    seeds = int(summary["jobs"].max())
+    legend = (
+        f"\nmean ± std over up to {seeds} seeds; **bold**: best per column (↑ higher is better, "
+        "↓ lower is better); (n/N): only n of N planned seeds finished ok; —: no result. "
+        f"{CONFIDENCE:.0%} confidence intervals (Student t) are in summary.csv.\n"
+    )
+    return table.reset_index().to_markdown(index=False) + "\n" + legend
+
+
+def summary_latex(summary: pd.DataFrame, number_format: str = ".3g") -> str:
+    """The paper table as a booktabs LaTeX tabular (datasets as multicolumn headers)."""
+    if summary.empty:
+        return "% no records\n"
+    table = paper_table(summary, LATEX, number_format)
+    styler = table.style.hide(axis="index", names=True)
+    return styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * table.shape[1])
