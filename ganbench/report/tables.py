@@ -135,10 +135,11 @@ def summary_markdown(summary: pd.DataFrame, number_format: str = ".3g") -> str:
         return "_no records_\n"
     table = paper_table(summary, MARKDOWN, number_format)
     table.columns = [f"{d}: {m}" for d, m in table.columns]
-    seeds = int(summary["jobs"].max())
+    complete = set(summary.loc[summary.n == summary.jobs, "n"])
+    counts = f"n = {complete.pop()} seeds per cell" if len(complete) == 1 else "n per cell in summary.csv"
     legend = (
-        f"\nmean ± std over up to {seeds} seeds; **bold**: best per column (↑ higher is better, "
-        "↓ lower is better); (n/N): only n of N planned seeds finished ok; —: no result. "
+        f"\nmean ± std over the seeds that finished ok ({counts}; (n/N): only n of N planned seeds "
+        "finished ok; —: no result). **Bold**: best per column (↑ higher is better, ↓ lower is better). "
         f"{CONFIDENCE:.0%} confidence intervals (Student t) are in summary.csv.\n"
     )
     return table.reset_index().to_markdown(index=False) + "\n" + legend
