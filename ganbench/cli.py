@@ -36,13 +36,16 @@ EXIT_INTERRUPTED = 130
 
 
 def user_errors(command: F) -> F:
-    """Turn a GanbenchError into one line on stderr and exit code 2, never a traceback."""
+    """Turn a GanbenchError (or an OSError) into one line on stderr and exit code 2, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except GanbenchError as err:
+            errors.print(f"error: {err}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as err:  # an unwritable --out, a full disk: one line, not a traceback
             errors.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
@@ -98,7 +101,8 @@ def run(
                 progress=progress,
             )
     except RunInterrupted as stop:
-        resume = sys.argv if "--out" in sys.argv else [*sys.argv, "--out", str(stop.root)]
+        has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)
+        resume = sys.argv if has_out else [*sys.argv, "--out", str(stop.root)]
         errors.print(f"{stop}; resume with: {shlex.join(['ganbench', *resume[1:]])}", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(report.markdown, markup=False, highlight=False)

@@ -260,3 +260,13 @@ def test_kill_9_mid_run_loses_nothing_and_resume_finishes(tmp_path: Path) -> Non
         assert (out / "jobs" / f"{key}.json").read_bytes() == content, "finished jobs are not redone"
     records = pd.read_csv(out / "records.csv")
     assert len(records) == 6 * 4 and not records.duplicated(["key", "metric"]).any()
+
+
+def test_unwritable_output_is_one_line(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
+    # A folder under a regular file cannot be created, even by root: an OSError, shown as one line.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = _run(cli, "--suite", str(tiny_suite), "--out", str(blocker / "run"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "Not a directory" in result.stderr
