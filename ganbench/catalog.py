@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ganbench import plugins
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
@@ -10,6 +11,7 @@ from ganbench.suite import find_suite, load_suite, suite_names
 
 def catalog() -> dict[str, list[tuple[str, str]]]:
     """Methods, datasets, metrics (with direction and unit) and shipped suites."""
+    plugins.load()
     metrics = []
     for name in METRICS:
         metric = METRICS.get(name)

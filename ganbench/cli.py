@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
+from ganbench.executors import ExecutorChoice
 
 app = typer.Typer(
     name="ganbench",
@@ -81,8 +82,17 @@ def run(
     quick: Annotated[
         bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
     ] = False,
+    executor: Annotated[
+        ExecutorChoice, typer.Option(help="Run jobs here or as Ray tasks.")
+    ] = ExecutorChoice.local,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local Ray instance).")
+    ] = None,
+    cpus_per_job: Annotated[float, typer.Option(help="CPUs Ray reserves per task.")] = 1.0,
+    gpus_per_job: Annotated[float, typer.Option(help="GPUs Ray reserves per task.")] = 0.0,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
+    from ganbench.executors import make_executor
     from ganbench.progress import RichProgress
     from ganbench.runner import RunInterrupted
     from ganbench.runner import run as run_suite
@@ -98,6 +108,7 @@ def run(
                 device=device,
                 out=out,
                 batch_seeds=batch_seeds,
+                executor=make_executor(executor, address, cpus_per_job, gpus_per_job),
                 progress=progress,
             )
     except RunInterrupted as stop:

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ganbench import manifest
+from ganbench import manifest, plugins
 from ganbench.batched import train_seeds
 from ganbench.data import DATASETS, Dataset
 from ganbench.device import DeviceChoice, resolve_device
+from ganbench.executors import Executor, LocalExecutor
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
 from ganbench.report import Report, build_report
@@ -66,7 +67,7 @@ class RunOutcome:
     skipped: list[str]
 
 
-def _new_record(job: Job, seed_batch: list[int]) -> dict[str, Any]:
+def new_record(job: Job, seed_batch: list[int]) -> dict[str, Any]:
     return {
         "key": job.key,
         "config": job.config(),
@@ -155,7 +156,7 @@ def execute_jobs(
     """
     progress = progress or _Silent()
     started = time.perf_counter()
-    records = [_new_record(job, [j.seed for j in jobs]) for job in jobs]
+    records = [new_record(job, [j.seed for j in jobs]) for job in jobs]
     outcomes: list[tuple[dict[str, Any], np.ndarray | None]] = [(r, None) for r in records]
     try:
         dataset = DATASETS.get(jobs[0].dataset).build(jobs[0].dataset_params)
@@ -202,29 +203,32 @@ def seed_batches(jobs: list[Job], batch_seeds: bool) -> list[list[Job]]:
 def run_suite(
     suite: Suite,
     out: Path,
-    device: torch.device,
+    device: DeviceChoice | str = DeviceChoice.auto,
     progress: RunProgress | None = None,
     batch_seeds: bool = True,
+    executor: Executor | None = None,
 ) -> RunOutcome:
     """Run every job of `suite` not yet finished in `out`, storing each record as it finishes.
 
     With `batch_seeds`, the unfinished seeds of each method x dataset train together as one
     batched model. Seeds are independent, so whichever seeds share a batch (all of them, or only
     those left after an interruption), each gets the result of its own run, up to float rounding.
+    The executor runs the groups (here, or on Ray); only this function writes to the run folder.
     """
     progress = progress or _Silent()
+    executor = executor or LocalExecutor()
     store = RunStore(out)
     jobs = suite.jobs()
     todo = [job for job in jobs if not store.finished(job.key, job.config())]
     skipped = [job.key for job in jobs if job not in todo]
-    session = manifest.capture(device)
+    # The driver's environment; a Ray worker adds its own (device included) to each record.
+    session = manifest.capture(resolve_device(device) if executor.local else torch.device("cpu"))
     store.write_manifest(session)
     store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
-    for group in seed_batches(todo, batch_seeds):
-        progress.job_started(len(ran) + 1, len(todo), group)
-        for record, samples in execute_jobs(group, device, progress):
-            record["manifest"] = session
+    for outcomes in executor.run(seed_batches(todo, batch_seeds), str(DeviceChoice(device)), progress):
+        for record, samples in outcomes:
+            record.setdefault("manifest", session)  # a Ray worker sends its own
             store.save_job(record, samples)
             ran.append(record["key"])
             progress.job_finished(record)
@@ -251,14 +255,18 @@ def run(
     device: DeviceChoice | str = DeviceChoice.auto,
     out: Path | None = None,
     batch_seeds: bool = True,
+    executor: Executor | None = None,
     progress: RunProgress | None = None,
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report."""
+    plugins.load()
     loaded = with_overrides(load_suite(suite), methods=methods, seeds=seeds, steps=steps, quick=quick)
-    torch_device = resolve_device(device)
+    executor = executor or LocalExecutor()
+    if executor.local:
+        resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made
     root = out if out is not None else default_out(loaded.name)
     try:
-        outcome = run_suite(loaded, root, torch_device, progress, batch_seeds)
+        outcome = run_suite(loaded, root, device, progress, batch_seeds, executor)
     except KeyboardInterrupt:
         raise RunInterrupted(root, len(RunStore(root).records()), len(loaded.jobs())) from None
     return outcome, build_report([root], root)

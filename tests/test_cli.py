@@ -270,3 +270,10 @@ def test_unwritable_output_is_one_line(cli: CliRunner, tiny_suite: Path, tmp_pat
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "Not a directory" in result.stderr
+
+
+def test_ray_options_need_the_ray_executor(cli: CliRunner, tiny_suite: Path) -> None:
+    result = _run(cli, "--suite", str(tiny_suite), "--address", "auto")
+    assert result.exit_code == 2 and result.stderr == "error: --address needs --executor ray\n"
+    result = _run(cli, "--suite", str(tiny_suite), "--executor", "ray", "--cpus-per-job", "0")
+    assert result.exit_code == 2 and "--cpus-per-job must be > 0" in result.stderr
