@@ -5,12 +5,12 @@ from __future__ import annotations
 from ganbench import plugins
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
-from ganbench.models import METHODS
+from ganbench.models import ARCHITECTURES, METHODS
 from ganbench.suite import find_suite, load_suite, suite_names
 
 
 def catalog() -> dict[str, list[tuple[str, str]]]:
-    """Methods, datasets, metrics (with direction and unit) and shipped suites."""
+    """Methods, architectures, datasets, metrics (with direction and unit) and shipped suites."""
     plugins.load()
     metrics = []
     for name in METRICS:
@@ -23,6 +23,7 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
         suites.append((name, suite.description))
     return {
         "methods": [(n, METHODS.get(n).description) for n in METHODS],
+        "architectures": [(n, ARCHITECTURES.get(n).description) for n in ARCHITECTURES],
         "datasets": [(n, DATASETS.get(n).description) for n in DATASETS],
         "metrics": metrics,
         "suites": suites,

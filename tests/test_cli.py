@@ -20,7 +20,7 @@ from ganbench import runner
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
-from ganbench.models import METHODS, Method
+from ganbench.models import ARCHITECTURES, METHODS, Method
 from ganbench.models.base import Objective
 from ganbench.models.objectives import GAN, gan_discriminator_loss
 
@@ -232,7 +232,13 @@ def test_list_names_everything_without_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
-    for name in [*METHODS.names(), *DATASETS.names(), *METRICS.names(), "mode-collapse"]:
+    for name in [
+        *METHODS.names(),
+        *ARCHITECTURES.names(),
+        *DATASETS.names(),
+        *METRICS.names(),
+        "mode-collapse",
+    ]:
         assert f"  {name} " in out
     assert "lower is better" in out and "higher is better" in out
 
