@@ -168,3 +168,32 @@ def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check
         markup=False,
         highlight=False,
     )
+
+
+@app.command()
+@user_errors
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run folder or records.csv file.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate run folder or records.csv file.")],
+    rel_tol: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Relative tolerance for every metric (default: each its own)."),
+    ] = None,
+    abs_tol: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Absolute tolerance for every metric (default: each its own)."),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Significance level of the Mann-Whitney U test (default 0.1)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+) -> None:
+    """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise."""
+    from ganbench.compare import DEFAULT_ALPHA, compare_runs, to_json, to_markdown
+
+    verdict = compare_runs(
+        baseline, candidate, rel_tol=rel_tol, abs_tol=abs_tol, alpha=DEFAULT_ALPHA if alpha is None else alpha
+    )
+    console.print(to_json(verdict) if as_json else to_markdown(verdict), markup=False, highlight=False)
+    raise typer.Exit(verdict.exit_code)

@@ -38,9 +38,19 @@ class EvalContext:
         return self._reference[n]
 
 
+# Default noise tolerances of `ganbench compare` for a metric that declares none: a change within 5% of
+# the baseline mean is not a change. Each metric should declare its own beside its code.
+DEFAULT_REL_TOL = 0.05
+DEFAULT_ABS_TOL = 0.0
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric. Reports and comparisons read the direction from here alone."""
+    """A registered metric. Reports and comparisons read the direction from here alone.
+
+    `rel_tol` and `abs_tol` are the noise tolerances of `ganbench compare`: a change of the mean
+    counts only when it exceeds max(abs_tol, rel_tol * |baseline mean|).
+    """
 
     name: str
     description: str
@@ -48,18 +58,31 @@ class Metric:
     unit: str
     modality: Modality
     compute: Callable[[EvalContext], MetricValue]
+    rel_tol: float = DEFAULT_REL_TOL
+    abs_tol: float = DEFAULT_ABS_TOL
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(
-    name: str, description: str, *, higher_is_better: bool, unit: str, modality: Modality
+    name: str,
+    description: str,
+    *,
+    higher_is_better: bool,
+    unit: str,
+    modality: Modality,
+    rel_tol: float = DEFAULT_REL_TOL,
+    abs_tol: float = DEFAULT_ABS_TOL,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
-    """Decorator registering a compute function as a `Metric` with its direction and unit."""
+    """Decorator registering a compute function as a `Metric` with its direction, unit and the
+    noise tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it."""
+    if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
+        raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
     def decorate(compute: Callable[[EvalContext], MetricValue]) -> Callable[[EvalContext], MetricValue]:
-        METRICS.add(name, Metric(name, description, higher_is_better, unit, modality, compute))
+        metric = Metric(name, description, higher_is_better, unit, modality, compute, rel_tol, abs_tol)
+        METRICS.add(name, metric)
         return compute
 
     return decorate

@@ -207,6 +207,11 @@ def histogram_wasserstein(
     higher_is_better=False,
     unit="distance",
     modality="points",
+    # W1 between finite samples is noisy even for a perfect generator: two samples of 2,500 points of
+    # the true ring-8 lie 0.03-0.05 apart (grid-25: about 0.18), varying by ~0.01 between seeds.
+    # Hence 5% of the value, and at least 0.01.
+    rel_tol=0.05,
+    abs_tol=0.01,
 )
 def _w1(ctx: EvalContext) -> MetricValue:
     return exact_w1(ctx.samples, ctx.reference(len(ctx.samples)))

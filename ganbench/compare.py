@@ -1,0 +1,490 @@
+"""Compare a candidate run with a baseline, row by row, and judge every change against noise.
+
+The rule (`ganbench compare BASELINE CANDIDATE`, README "Compare runs in CI"):
+
+- Rows match by method x dataset x metric x settings. The settings are the job's config without
+  the seed (and without the suite's list of metrics, which changes no metric's value): a baseline
+  and a candidate trained for different numbers of steps do not match.
+- Only values of jobs with status `ok` are compared; each side may hold several (seeds, repeats).
+- A change counts only when the means differ by more than the tolerance,
+  |candidate mean - baseline mean| > max(abs_tol, rel_tol * |baseline mean|), with the tolerances
+  the metric declares beside its code (`register_metric`) unless overridden for every metric;
+- and, where both sides have at least 2 values, when a two-sided Mann-Whitney U test of the two
+  samples gives p <= alpha (exact for up to 8 values a side, by enumerating every split when
+  values tie; asymptotic beyond). Where a side has a single value, the tolerance alone decides.
+- A counted change is judged in the metric's registered direction (`higher_is_better`; nothing
+  here hard-codes it): worse is "regressed", better "improved"; anything else is "unchanged".
+- A row found on one side only is "missing" (it does not fail the build). A row on both sides
+  where every job of one side diverged or failed has no value to compare there: a candidate with
+  none is "regressed", a baseline with none "improved", and with none on either side "missing".
+
+alpha defaults to 0.1, not 0.05: the smallest two-sided exact p of n vs m values is
+2 / C(n + m, n), reached only when every candidate value is beyond every baseline value. It is 0.1
+at 3 vs 3 seeds (the mode-collapse suite's), so at alpha 0.05 a 3-seed row could never be judged
+changed; at 0.1 it can, and as only regressions fail the build, a row that did not change fails it
+by chance with probability at most 0.05 (one side of the two-sided test; per row, before the
+tolerance). A row whose sizes cannot reach alpha (2 vs 2 at 0.1, 3 vs 3 at 0.05; 4 vs 4 reaches
+0.029) is "unchanged" whatever its values: the verdict says so in the row's note and in a warning
+line, never silently. A smaller alpha thus only ever asks for more evidence.
+
+Exit codes: 0 nothing regressed, 1 something regressed, 2 unusable input (a GanbenchError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+from ganbench.data import DATASETS
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
+from ganbench.models import METHODS
+from ganbench.report.records import records_frame
+from ganbench.store import RunStore, first_difference
+
+Judgement = Literal["improved", "unchanged", "regressed", "missing"]
+JUDGEMENTS: tuple[Judgement, ...] = get_args(Judgement)
+
+# The columns of records.csv (report.records.COLUMNS) that a comparison reads.
+REQUIRED_COLUMNS = ("method", "dataset", "metric", "value", "status", "config")
+# Config keys that do not define what a value measures: the seed varies within a row, and the list
+# of metrics a suite evaluates changes none of their values (adding one must not unmatch the rest).
+UNMATCHED_CONFIG_KEYS = ("seed", "metrics")
+# The smallest two-sided exact Mann-Whitney p at 3 vs 3 seeds is 2 / C(6, 3) = 0.1 (module docstring).
+DEFAULT_ALPHA = 0.1
+# Up to this many values a side the test is exact (scipy's own threshold for method="auto").
+EXACT_MAX_N = 8
+EXIT_OK = 0
+EXIT_REGRESSED = 1
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """The judgement of one method x dataset x metric x settings row.
+
+    `change` is candidate mean - baseline mean and `rel_change` that over |baseline mean| (None
+    when the baseline mean is 0); means and changes are None where a side has no value. `p_value`
+    is None where a side has a single value (the tolerance alone decided).
+    """
+
+    method: str
+    dataset: str
+    metric: str
+    settings_id: str  # first 8 hex digits of the SHA-256 of the settings (config without seed) JSON
+    baseline_mean: float | None
+    candidate_mean: float | None
+    change: float | None
+    rel_change: float | None
+    n_baseline: int
+    n_candidate: int
+    p_value: float | None
+    verdict: Judgement
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every row's judgement, in registry order, and the thresholds they were judged by."""
+
+    rows: tuple[RowVerdict, ...]
+    alpha: float = DEFAULT_ALPHA
+    rel_tol: float | None = None  # an override for every metric; None: each metric's own
+    abs_tol: float | None = None
+
+    @property
+    def counts(self) -> dict[Judgement, int]:
+        """How many rows got each judgement, every judgement present (0 when none)."""
+        return {kind: sum(row.verdict == kind for row in self.rows) for kind in JUDGEMENTS}
+
+    @property
+    def regressed(self) -> tuple[RowVerdict, ...]:
+        """The rows that got worse beyond noise (empty, hence falsy, when none did)."""
+        return tuple(row for row in self.rows if row.verdict == "regressed")
+
+    @property
+    def untestable(self) -> tuple[RowVerdict, ...]:
+        """Rows with 2 or more values a side whose sample sizes cannot reach alpha at all."""
+        return tuple(
+            row
+            for row in self.rows
+            if min(row.n_baseline, row.n_candidate) >= 2
+            and not _can_reach(row.n_baseline, row.n_candidate, self.alpha)
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing regressed, 1 when something did."""
+        return EXIT_REGRESSED if self.regressed else EXIT_OK
+
+    @property
+    def summary(self) -> str:
+        """'N regressed, M improved, K unchanged, L missing'."""
+        return ", ".join(
+            f"{self.counts[kind]} {kind}" for kind in ("regressed", "improved", "unchanged", "missing")
+        )
+
+
+def load_rows(path: Path | str) -> pd.DataFrame:
+    """Records of a run folder (its jobs/*.json) or of a records.csv file, one row per job x metric.
+
+    Raises:
+        GanbenchError: the path is absent or unreadable, holds no job records, or the file lacks
+            the columns of records.csv.
+    """
+    path = Path(path)
+    if path.is_dir():
+        records = RunStore(path).records()
+        if not records:
+            raise GanbenchError(f"no job records in {path} (a run folder holds jobs/*.json)")
+        return records_frame(records)
+    if not path.is_file():
+        raise GanbenchError(f"not found: {path} (give a run folder or a records.csv file)")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise GanbenchError(f"unreadable records file {path}: {message}") from None
+    _check_columns(frame, str(path))
+    return frame
+
+
+def compare_runs(
+    baseline: Path | str,
+    candidate: Path | str,
+    rel_tol: float | None = None,
+    abs_tol: float | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> Verdict:
+    """`compare` over two run folders or records.csv files (what `ganbench compare` calls)."""
+    return compare(load_rows(baseline), load_rows(candidate), rel_tol=rel_tol, abs_tol=abs_tol, alpha=alpha)
+
+
+def compare(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    rel_tol: float | None = None,
+    abs_tol: float | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> Verdict:
+    """Judge every row of `candidate` against `baseline` by the rule of this module's docstring.
+
+    Args:
+        baseline: records (as `load_rows` returns them) of the reference run.
+        candidate: records of the run under test.
+        rel_tol: relative tolerance for every metric; None: each metric's registered `rel_tol`.
+        abs_tol: absolute tolerance for every metric; None: each metric's registered `abs_tol`.
+        alpha: significance level of the two-sided Mann-Whitney U test (p <= alpha counts).
+
+    Raises:
+        GanbenchError: bad thresholds, malformed records, an unknown metric, or no rows in common.
+    """
+    for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if tol is not None and not tol >= 0:
+            raise GanbenchError(f"{name} must be >= 0, got {tol!r}")
+    if not 0 < alpha <= 1:
+        raise GanbenchError(f"alpha must be in (0, 1], got {alpha!r}")
+    base, cand = _sides(baseline, "baseline"), _sides(candidate, "candidate")
+    if not base.keys() & cand.keys():
+        raise GanbenchError(f"no rows in common between baseline and candidate{_why_unmatched(base, cand)}")
+    rows = []
+    for key in sorted(base.keys() | cand.keys(), key=_registry_rank):
+        if key in base and key in cand:
+            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, alpha))
+        else:
+            rows.append(_missing(key, base, cand))
+    return Verdict(tuple(rows), alpha=alpha, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p for these sample sizes: 2 / C(n1 + n2, n1).
+
+    Reached when every value of one side is beyond every value of the other (3 vs 3: 0.1).
+    """
+    return min(1.0, 2 / math.comb(n_baseline + n_candidate, n_baseline))
+
+
+def to_markdown(verdict: Verdict) -> str:
+    """The verdict as Markdown for a CI job summary: the counts, a table, the rule, then notes."""
+    lines = [f"**ganbench compare**: {verdict.summary}", ""]
+    blind = verdict.untestable
+    if blind:
+        lines += [
+            f"Warning: {len(blind)} rows have too few values for the test to reach alpha {verdict.alpha:g}; "
+            "they can never be judged changed (see the notes).",
+            "",
+        ]
+    lines += [
+        "| method | dataset | metric | baseline | candidate | change | p | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in verdict.rows:
+        cells = [
+            row.method,
+            row.dataset,
+            row.metric,
+            _mean_cell(row.baseline_mean, row.n_baseline),
+            _mean_cell(row.candidate_mean, row.n_candidate),
+            _change_cell(row),
+            "—" if row.p_value is None else f"{row.p_value:.3g}",
+            row.verdict,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    tolerance = (
+        "each metric's tolerances"
+        if verdict.rel_tol is None and verdict.abs_tol is None
+        else f"rel_tol {_or_own(verdict.rel_tol)}, abs_tol {_or_own(verdict.abs_tol)}"
+    )
+    lines += [
+        "",
+        f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and, with "
+        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.alpha:g}.",
+    ]
+    notes = [
+        f"- {r.method} {r.dataset} {r.metric} [{r.settings_id}]: {r.note}" for r in verdict.rows if r.note
+    ]
+    if notes:
+        lines += ["", "Notes:", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(verdict: Verdict) -> str:
+    """The verdict as JSON: counts, exit code, thresholds and every row (null where no value)."""
+    payload: dict[str, Any] = {
+        "summary": verdict.counts,
+        "exit_code": verdict.exit_code,
+        "untestable": len(verdict.untestable),
+        "alpha": verdict.alpha,
+        "rel_tol": verdict.rel_tol,
+        "abs_tol": verdict.abs_tol,
+        "rows": [asdict(row) for row in verdict.rows],
+    }
+    return json.dumps(payload, indent=1, allow_nan=False)
+
+
+# --- rows and their two sides ---
+
+_Key = tuple[str, str, str, str]  # method, dataset, metric, settings JSON
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a row: the values of its ok jobs, and a word on each job that gave none."""
+
+    values: np.ndarray
+    not_ok: tuple[str, ...]
+
+
+def _check_columns(frame: pd.DataFrame, where: str) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        raise GanbenchError(
+            f"incompatible schema: missing columns {', '.join(missing)} in {where} "
+            "(expected records.csv as `ganbench run` or `ganbench report` writes it)"
+        )
+
+
+def _settings(config: Any, where: str) -> str:
+    """The job config without the seed (UNMATCHED_CONFIG_KEYS), as canonical JSON."""
+    try:
+        parsed = json.loads(config) if isinstance(config, str) else None
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise GanbenchError(
+            f"incompatible schema: the config column of the {where} is not a job config (JSON)"
+        )
+    return json.dumps({k: v for k, v in parsed.items() if k not in UNMATCHED_CONFIG_KEYS}, sort_keys=True)
+
+
+def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
+    """Group a records frame by row key; values of ok jobs with a finite value, notes on the rest."""
+    _check_columns(frame, f"{where} records")
+    try:
+        values = pd.to_numeric(frame["value"], errors="raise").to_numpy(np.float64)
+    except (ValueError, TypeError):
+        raise GanbenchError(
+            f"incompatible schema: non-numeric values in the {where}'s value column"
+        ) from None
+    groups: dict[_Key, tuple[list[float], list[str]]] = {}
+    for i, row in enumerate(frame.itertuples(index=False)):
+        key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
+        good, bad = groups.setdefault(key, ([], []))
+        if row.status == "ok" and np.isfinite(values[i]):
+            good.append(float(values[i]))
+        else:
+            job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
+            bad.append(f"{job} {row.status}" if row.status != "ok" else f"{job} has no value")
+    return {key: _Side(np.asarray(good), tuple(bad)) for key, (good, bad) in groups.items()}
+
+
+def _settings_id(settings: str) -> str:
+    return hashlib.sha256(settings.encode("utf-8")).hexdigest()[:8]
+
+
+def _registry_rank(key: _Key) -> tuple[Any, ...]:
+    """Methods, datasets and metrics in registry order (unknown names after, by name), then settings."""
+    ranks = []
+    for registry, name in ((METHODS, key[0]), (DATASETS, key[1]), (METRICS, key[2])):
+        names = registry.names()
+        ranks.append((names.index(name), "") if name in names else (len(names), name))
+    return (*ranks, key[3])
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _judge(
+    key: _Key, base: _Side, cand: _Side, rel_tol: float | None, abs_tol: float | None, alpha: float
+) -> RowVerdict:
+    """The verdict of a row present on both sides."""
+    method, dataset, metric, settings = key
+    spec = METRICS.get(metric)  # the direction and default tolerances live with the metric
+    b, c = base.values, cand.values
+    notes = [
+        f"{side}: {', '.join(s.not_ok)} (not compared)"
+        for side, s in (("baseline", base), ("candidate", cand))
+        if s.not_ok
+    ]
+    b_mean, c_mean = _mean(b), _mean(c)
+    change = rel_change = p_value = None
+    if b_mean is None or c_mean is None:
+        if b_mean is None and c_mean is None:
+            verdict: Judgement = "missing"
+            notes.append("no job finished ok on either side")
+        elif c_mean is None:
+            verdict = "regressed"
+            notes.append("no candidate job finished ok")
+        else:
+            verdict = "improved"
+            notes.append("no baseline job finished ok")
+    else:
+        change = c_mean - b_mean
+        rel_change = change / abs(b_mean) if b_mean != 0 else None
+        rt = spec.rel_tol if rel_tol is None else rel_tol
+        at = spec.abs_tol if abs_tol is None else abs_tol
+        threshold = max(at, rt * abs(b_mean))
+        # A change equal to the tolerance is within it, float rounding of the means aside
+        # (0.93 - 0.91 is 0.020000000000000018).
+        beyond = abs(change) > threshold and not math.isclose(abs(change), threshold, rel_tol=1e-9)
+        significant = True
+        if min(len(b), len(c)) >= 2:
+            p_value = _mann_whitney_p(b, c)
+            significant = p_value <= alpha * (1 + 1e-9)  # exact p-values are ratios: 0.1 must meet 0.1
+            if not _can_reach(len(b), len(c), alpha):
+                notes.append(
+                    f"{len(b)} vs {len(c)} values cannot reach alpha {alpha:g} (smallest possible p "
+                    f"{smallest_p_value(len(b), len(c)):.3g}): never judged changed"
+                )
+            elif beyond and not significant:
+                notes.append(f"beyond tolerance but not significant (p {p_value:.3g} > alpha {alpha:g})")
+        else:
+            notes.append("a single value on a side: the tolerance alone decided")
+        if beyond and significant:
+            verdict = "improved" if (change > 0) == spec.higher_is_better else "regressed"
+        else:
+            verdict = "unchanged"
+    return RowVerdict(
+        method,
+        dataset,
+        metric,
+        _settings_id(settings),
+        b_mean,
+        c_mean,
+        change,
+        rel_change,
+        len(b),
+        len(c),
+        p_value,
+        verdict,
+        "; ".join(notes),
+    )
+
+
+def _can_reach(n_baseline: int, n_candidate: int, alpha: float) -> bool:
+    """Whether any outcome of the test at these sample sizes (2 or more a side) can reach alpha."""
+    exact = max(n_baseline, n_candidate) <= EXACT_MAX_N
+    return not exact or smallest_p_value(n_baseline, n_candidate) <= alpha * (1 + 1e-9)
+
+
+def _mann_whitney_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value: exact for small samples (ties enumerated), else asymptotic."""
+    from scipy.stats import PermutationMethod, mannwhitneyu
+
+    method: Any = "asymptotic"
+    if len(baseline) <= EXACT_MAX_N and len(candidate) <= EXACT_MAX_N:
+        pooled = np.concatenate([baseline, candidate])
+        # scipy's "exact" assumes no ties (integer metrics such as modes covered tie often); with
+        # ties, enumerating every split of the pooled values (at most C(16, 8) = 12,870) is exact.
+        method = "exact" if len(np.unique(pooled)) == len(pooled) else PermutationMethod(n_resamples=np.inf)
+    p = float(mannwhitneyu(candidate, baseline, alternative="two-sided", method=method).pvalue)
+    return 1.0 if math.isnan(p) else p  # asymptotic on all-equal values: no evidence of a change
+
+
+def _missing(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> RowVerdict:
+    """The verdict of a row found on one side only, with the settings that differ if that is why."""
+    method, dataset, metric, settings = key
+    here, other, side = (base, cand, "baseline") if key in base else (cand, base, "candidate")
+    values = here[key].values
+    note = f"only in the {side}"
+    twins = [k[3] for k in other if k[:3] == key[:3]]
+    if twins:
+        old, new = (settings, twins[0]) if side == "baseline" else (twins[0], settings)
+        note += (
+            f"; settings differ (baseline vs candidate): {first_difference(json.loads(old), json.loads(new))}"
+        )
+    mean = _mean(values)
+    return RowVerdict(
+        method,
+        dataset,
+        metric,
+        _settings_id(settings),
+        mean if side == "baseline" else None,
+        mean if side == "candidate" else None,
+        None,
+        None,
+        len(values) if side == "baseline" else 0,
+        len(values) if side == "candidate" else 0,
+        None,
+        "missing",
+        note,
+    )
+
+
+def _why_unmatched(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> str:
+    """Why no row matched: the first settings difference of a shared row, else what each side holds."""
+    for key in sorted(base, key=_registry_rank):
+        for other in cand:
+            if other[:3] == key[:3]:
+                difference = first_difference(json.loads(key[3]), json.loads(other[3]))
+                return f" (method x dataset x metric x settings): settings differ, {difference}"
+
+    def holds(side: dict[_Key, _Side]) -> str:
+        return "; ".join(
+            f"{what} {', '.join(sorted({key[i] for key in side}))}"
+            for i, what in enumerate(("methods", "datasets", "metrics"))
+        )
+
+    return f": the baseline has {holds(base)}, the candidate {holds(cand)}"
+
+
+def _mean_cell(mean: float | None, n: int) -> str:
+    return "—" if mean is None else f"{mean:.4g} (n={n})"
+
+
+def _change_cell(row: RowVerdict) -> str:
+    if row.change is None:
+        return "—"
+    relative = "" if row.rel_change is None else f" ({row.rel_change:+.1%})"
+    return f"{row.change:+.3g}{relative}"
+
+
+def _or_own(tol: float | None) -> str:
+    return "per metric" if tol is None else f"{tol:g}"

@@ -1,0 +1,377 @@
+"""`ganbench compare`: tolerances, the significance test, direction, matching, output and exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ganbench.cli import app
+from ganbench.compare import (
+    DEFAULT_ALPHA,
+    RowVerdict,
+    Verdict,
+    compare,
+    compare_runs,
+    load_rows,
+    smallest_p_value,
+    to_json,
+    to_markdown,
+)
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
+from ganbench.report.records import records_frame
+from ganbench.store import RunStore
+
+MC, HQ, KL, W1 = "modes-covered", "high-quality-fraction", "reverse-kl", "w1"
+
+
+def record(
+    method: str,
+    seed: int,
+    values: dict[str, float],
+    *,
+    dataset: str = "ring-8",
+    steps: int = 100,
+    status: str = "ok",
+) -> dict[str, Any]:
+    """A job record as the runner stores it, with only the fields that records and compare read."""
+    config = {
+        "suite": "tiny",
+        "method": method,
+        "dataset": dataset,
+        "seed": seed,
+        "train": {"steps": steps, "batch_size": 32},
+        "eval": {"samples": 500},
+        "metrics": list(values),
+    }
+    return {
+        "key": f"{method}__{dataset}__seed{seed}",
+        "config": config,
+        "status": status,
+        "diverged_step": 7 if status == "diverged" else None,
+        "reason": "loss is nan" if status == "diverged" else None,
+        "train_seconds": 1.0,
+        "eval_seconds": 0.5,
+        "wall_seconds": 1.5,
+        "metrics": {}
+        if status != "ok"
+        else {m: {"value": v, "exact": True, "note": ""} for m, v in values.items()},
+    }
+
+
+def seeds(
+    method: str, metric: str, values: list[float], first_seed: int = 0, **kw: Any
+) -> list[dict[str, Any]]:
+    """One record per value, seeds first_seed, first_seed + 1, ..."""
+    return [record(method, first_seed + i, {metric: v}, **kw) for i, v in enumerate(values)]
+
+
+def write_run(folder: Path, records: list[dict[str, Any]]) -> Path:
+    """A run folder holding these records under jobs/ (as the runner writes them)."""
+    store = RunStore(folder)
+    for rec in records:
+        store.save_job(rec, None)
+    return folder
+
+
+def write_csv(path: Path, records: list[dict[str, Any]]) -> Path:
+    """records.csv as the report writes it."""
+    path.write_text(records_frame(records).to_csv(index=False), encoding="utf-8")
+    return path
+
+
+def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]], **kw: Any) -> Verdict:
+    return compare(records_frame(baseline), records_frame(candidate), **kw)
+
+
+def only(verdict: Verdict) -> RowVerdict:
+    (row,) = verdict.rows
+    return row
+
+
+# --- the rule ---
+
+
+def test_improvement_beyond_tolerance_and_significant() -> None:
+    # modes covered 5, 6, 7 (mean 6) -> 8, 8, 8 (mean 8): change +2 > abs_tol 1 mode; every candidate
+    # value beats every baseline value, so the exact two-sided p is 2 / C(6, 3) = 0.1 <= alpha 0.1.
+    row = only(judge(seeds("gan", MC, [5, 6, 7]), seeds("gan", MC, [8, 8, 8])))
+    assert (row.baseline_mean, row.candidate_mean, row.change) == (6.0, 8.0, 2.0)
+    assert row.rel_change == pytest.approx(2 / 6)
+    assert (row.n_baseline, row.n_candidate) == (3, 3)
+    assert row.p_value == pytest.approx(0.1)
+    assert row.verdict == "improved"
+
+
+def test_regression_beyond_tolerance_lower_is_better() -> None:
+    # w1 (lower is better) 0.10, 0.11, 0.12 (mean 0.11) -> 0.20, 0.21, 0.22 (mean 0.21): change +0.10 >
+    # max(abs 0.01, rel 0.05 x 0.11 = 0.0055); full separation, p = 0.1: regressed.
+    verdict = judge(seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.20, 0.21, 0.22]))
+    row = only(verdict)
+    assert row.baseline_mean == pytest.approx(0.11) and row.candidate_mean == pytest.approx(0.21)
+    assert row.change == pytest.approx(0.10) and row.rel_change == pytest.approx(0.10 / 0.11)
+    assert row.p_value == pytest.approx(0.1)
+    assert row.verdict == "regressed"
+    assert verdict.regressed == (row,) and verdict.exit_code == 1
+
+
+def test_lower_w1_is_an_improvement() -> None:
+    # w1 0.10, 0.11, 0.12 (mean 0.11) -> 0.05, 0.06, 0.07 (mean 0.06): change -0.05, beyond 0.01.
+    row = only(judge(seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.05, 0.06, 0.07])))
+    assert row.change == pytest.approx(-0.05)
+    assert row.verdict == "improved"
+
+
+def test_direction_comes_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    flipped = dataclasses.replace(METRICS.get(W1), higher_is_better=True)
+    monkeypatch.setitem(METRICS._entries, W1, flipped)
+    row = only(judge(seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.05, 0.06, 0.07])))
+    assert row.verdict == "regressed"
+
+
+def test_beyond_tolerance_but_not_significant_is_unchanged() -> None:
+    # reverse KL 0.1, 0.5, 0.3 (mean 0.3) -> 0.2, 0.6, 0.7 (mean 0.5): change +0.2 > max(0.02, 0.1 x 0.3).
+    # Pooled ranks: 0.1 b, 0.2 c, 0.3 b, 0.5 b, 0.6 c, 0.7 c -> candidate ranks 2 + 5 + 6 = 13,
+    # U = 13 - 6 = 7; P(U >= 7) = 4/20 under the null, two-sided p = 0.4 > 0.1: unchanged.
+    row = only(judge(seeds("gan", KL, [0.1, 0.5, 0.3]), seeds("gan", KL, [0.2, 0.6, 0.7])))
+    assert row.change == pytest.approx(0.2)
+    assert row.p_value == pytest.approx(0.4)
+    assert row.verdict == "unchanged"
+    assert "not significant (p 0.4 > alpha 0.1)" in row.note
+
+
+def test_within_tolerance_is_unchanged_even_when_significant() -> None:
+    # modes covered 8, 8, 8 -> 7, 7, 7: change -1 is not more than abs_tol 1 mode, although p = 0.1.
+    row = only(judge(seeds("gan", MC, [8, 8, 8]), seeds("gan", MC, [7, 7, 7])))
+    assert (row.change, row.p_value, row.verdict) == (-1.0, pytest.approx(0.1), "unchanged")
+    # high-quality fraction 0.90, 0.91, 0.92 -> 0.92, 0.93, 0.94: change 0.02 (0.020000000000000018 in
+    # floats) equals abs_tol 0.02: within it.
+    row = only(judge(seeds("gan", HQ, [0.90, 0.91, 0.92]), seeds("gan", HQ, [0.92, 0.93, 0.94])))
+    assert row.change == pytest.approx(0.02) and row.verdict == "unchanged"
+
+
+def test_tolerance_overrides_apply_to_every_metric() -> None:
+    # The same -1 mode as above is a regression at abs_tol 0.5 (and rel_tol 0: 0.5 > 0 x 8).
+    row = only(judge(seeds("gan", MC, [8, 8, 8]), seeds("gan", MC, [7, 7, 7]), rel_tol=0.0, abs_tol=0.5))
+    assert row.verdict == "regressed"
+    # w1 0.10 -> 0.11 (+0.01 = 10%): within rel_tol 0.2 (0.02) when abs_tol is overridden to 0.
+    row = only(judge(seeds("gan", W1, [0.10]), seeds("gan", W1, [0.11]), rel_tol=0.2, abs_tol=0.0))
+    assert row.verdict == "unchanged"
+
+
+def test_single_values_are_judged_by_the_tolerance_alone() -> None:
+    # w1 0.1 -> 0.2 on one seed each: change +0.1 > 0.01, no test possible (p None): regressed.
+    row = only(judge(seeds("gan", W1, [0.1]), seeds("gan", W1, [0.2])))
+    assert (row.n_baseline, row.n_candidate, row.p_value) == (1, 1, None)
+    assert row.change == pytest.approx(0.1) and row.verdict == "regressed"
+    assert "tolerance alone" in row.note
+    # 3 baseline seeds vs 1 candidate seed: still the tolerance alone.
+    row = only(judge(seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.2])))
+    assert row.p_value is None and row.verdict == "regressed"
+
+
+def test_alpha_default_is_reachable_at_three_seeds_and_small_samples_are_flagged() -> None:
+    assert DEFAULT_ALPHA == 0.1
+    assert smallest_p_value(3, 3) == pytest.approx(0.1)  # 2 / C(6, 3) = 2 / 20
+    assert smallest_p_value(4, 4) == pytest.approx(2 / 70)
+    assert smallest_p_value(2, 2) == pytest.approx(1 / 3)  # 2 / C(4, 2) = 2 / 6
+    base, cand = seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.20, 0.21, 0.22])
+    # At alpha 0.05, 3 vs 3 seeds can never reach it: unchanged, said in the note and a warning.
+    verdict = judge(base, cand, alpha=0.05)
+    row = only(verdict)
+    assert row.verdict == "unchanged" and row.p_value == pytest.approx(0.1)
+    assert "3 vs 3 values cannot reach alpha 0.05 (smallest possible p 0.1)" in row.note
+    assert verdict.untestable == (row,) and "Warning: 1 rows have too few values" in to_markdown(verdict)
+    # 2 vs 2 at the default alpha: likewise.
+    verdict = judge(base[:2], cand[:2])
+    assert only(verdict).verdict == "unchanged" and len(verdict.untestable) == 1
+    # 4 vs 4 at alpha 0.05: full separation gives p = 2/70 = 0.029 < 0.05: regressed.
+    row = only(
+        judge(
+            seeds("gan", W1, [0.10, 0.11, 0.12, 0.13]), seeds("gan", W1, [0.2, 0.21, 0.22, 0.23]), alpha=0.05
+        )
+    )
+    assert row.p_value == pytest.approx(2 / 70) and row.verdict == "regressed"
+
+
+def test_missing_rows_are_reported_and_do_not_fail() -> None:
+    # wgan only in the baseline; gan unchanged (identical values: change 0, p 1).
+    base = seeds("gan", W1, [0.1, 0.2, 0.3]) + seeds("wgan", W1, [0.4, 0.5, 0.6])
+    verdict = judge(base, seeds("gan", W1, [0.1, 0.2, 0.3]))
+    gan, wgan = verdict.rows
+    assert (gan.method, gan.change, gan.p_value, gan.verdict) == ("gan", 0.0, 1.0, "unchanged")
+    assert (wgan.method, wgan.verdict, wgan.n_baseline, wgan.n_candidate) == ("wgan", "missing", 3, 0)
+    assert wgan.baseline_mean == pytest.approx(0.5) and wgan.candidate_mean is None and wgan.change is None
+    assert wgan.note == "only in the baseline"
+    assert verdict.exit_code == 0
+
+
+def test_matching_respects_settings_not_seeds() -> None:
+    # Different seeds (0-2 vs 10-12) and a different list of metrics still match: same settings.
+    base = [record("gan", s, {W1: 0.1, MC: 8}) for s in range(3)]
+    cand = seeds("gan", W1, [0.1, 0.1, 0.1], first_seed=10)
+    covered, w1 = judge(base, cand).rows
+    assert (covered.metric, covered.verdict, w1.metric, w1.verdict) == (MC, "missing", W1, "unchanged")
+    assert covered.settings_id == w1.settings_id
+    # Different training budgets do not match: nothing in common is an error naming the difference.
+    with pytest.raises(GanbenchError, match=r"no rows in common .*train\.steps: 100 != 200"):
+        judge(seeds("gan", W1, [0.1, 0.2]), seeds("gan", W1, [0.1, 0.2], steps=200))
+    # ... and next to a matching row, a row of other settings is missing, with the difference.
+    cand = seeds("gan", W1, [0.1, 0.2, 0.3]) + seeds("gan", W1, [0.5, 0.6, 0.7], first_seed=3, steps=200)
+    verdict = judge(seeds("gan", W1, [0.1, 0.2, 0.3]), cand)
+    assert [r.verdict for r in verdict.rows] == ["unchanged", "missing"]
+    other = verdict.rows[1]
+    assert other.candidate_mean == pytest.approx(0.6) and other.settings_id != verdict.rows[0].settings_id
+    assert "settings differ (baseline vs candidate): train.steps: 100 != 200" in other.note
+
+
+def test_only_ok_values_are_compared() -> None:
+    # Candidate seed 2 diverged: its row is judged on seeds 0 and 1 (w1 0.1, 0.1; 2 values), noted.
+    cand = seeds("gan", W1, [0.1, 0.1]) + [record("gan", 2, {W1: 0.0}, status="diverged")]
+    row = only(judge(seeds("gan", W1, [0.1, 0.1, 0.1]), cand))
+    assert (row.n_baseline, row.n_candidate, row.candidate_mean) == (3, 2, pytest.approx(0.1))
+    assert "candidate: gan__ring-8__seed2 diverged (not compared)" in row.note
+    # Every candidate job diverged: nothing to compare, and that is a regression, not a pass.
+    cand = [record("gan", s, {W1: 0.0}, status="diverged") for s in range(3)]
+    verdict = judge(seeds("gan", W1, [0.1, 0.1, 0.1]), cand)
+    row = only(verdict)
+    assert (row.verdict, row.n_candidate, row.candidate_mean) == ("regressed", 0, None)
+    assert "no candidate job finished ok" in row.note and verdict.exit_code == 1
+
+
+def test_rows_come_in_registry_order_and_markdown_counts_them() -> None:
+    base = (
+        seeds("wgan", W1, [0.10, 0.11, 0.12])  # -> 0.20.. regressed
+        + seeds("gan", MC, [5, 6, 7])  # -> 8, 8, 8 improved
+        + seeds("gan", W1, [0.1, 0.1, 0.1])  # -> same, unchanged
+        + seeds("gan", KL, [0.1, 0.1, 0.1])  # only in the baseline, missing
+    )
+    cand = (
+        seeds("wgan", W1, [0.20, 0.21, 0.22])
+        + seeds("gan", MC, [8, 8, 8])
+        + seeds("gan", W1, [0.1, 0.1, 0.1])
+    )
+    verdict = judge(base, cand)
+    assert [(r.method, r.metric, r.verdict) for r in verdict.rows] == [
+        ("gan", MC, "improved"),
+        ("gan", KL, "missing"),
+        ("gan", W1, "unchanged"),
+        ("wgan", W1, "regressed"),
+    ]
+    markdown = to_markdown(verdict)
+    assert markdown.splitlines()[0] == "**ganbench compare**: 1 regressed, 1 improved, 1 unchanged, 1 missing"
+    assert "| method | dataset | metric | baseline | candidate | change | p | verdict |" in markdown
+    assert "| gan | ring-8 | modes-covered | 6 (n=3) | 8 (n=3) | +2 (+33.3%) | 0.1 | improved |" in markdown
+    assert "| wgan | ring-8 | w1 | 0.11 (n=3) | 0.21 (n=3) | +0.1 (+90.9%) | 0.1 | regressed |" in markdown
+    assert "| gan | ring-8 | reverse-kl | 0.1 (n=3) | — | — | — | missing |" in markdown
+    payload = json.loads(to_json(verdict))
+    assert payload["summary"] == {"improved": 1, "unchanged": 1, "regressed": 1, "missing": 1}
+    assert payload["exit_code"] == 1 and payload["alpha"] == 0.1
+    wgan = payload["rows"][-1]
+    assert (wgan["method"], wgan["verdict"], wgan["n_baseline"]) == ("wgan", "regressed", 3)
+    assert wgan["change"] == pytest.approx(0.1) and payload["rows"][1]["candidate_mean"] is None
+
+
+def test_bad_thresholds_are_refused() -> None:
+    base = records_frame(seeds("gan", W1, [0.1]))
+    for kw in ({"alpha": 0.0}, {"alpha": 1.5}, {"rel_tol": -0.1}, {"abs_tol": float("nan")}):
+        with pytest.raises(GanbenchError):
+            compare(base, base, **kw)
+
+
+def test_registered_metrics_declare_their_tolerances() -> None:
+    declared = {name: (METRICS.get(name).rel_tol, METRICS.get(name).abs_tol) for name in (MC, HQ, KL, W1)}
+    assert declared == {MC: (0.0, 1.0), HQ: (0.0, 0.02), KL: (0.1, 0.02), W1: (0.05, 0.01)}
+    assert all(METRICS.get(n).rel_tol >= 0 and METRICS.get(n).abs_tol >= 0 for n in METRICS.names())
+
+
+# --- input ---
+
+
+def test_run_folder_and_records_csv_give_the_same_verdict(tmp_path: Path) -> None:
+    base, cand = seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.20, 0.21, 0.22])
+    from_folders = compare_runs(write_run(tmp_path / "a", base), write_run(tmp_path / "b", cand))
+    from_csv = compare_runs(write_csv(tmp_path / "a.csv", base), write_csv(tmp_path / "b.csv", cand))
+    assert from_folders == from_csv and only(from_csv).verdict == "regressed"
+    assert len(load_rows(tmp_path / "a")) == len(load_rows(tmp_path / "a.csv")) == 3
+
+
+def test_unusable_input_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GanbenchError, match="not found"):
+        load_rows(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanbenchError, match="no job records"):
+        load_rows(tmp_path / "empty")
+    bad = tmp_path / "summary.csv"
+    bad.write_text("method,dataset,metric,mean\ngan,ring-8,w1,0.1\n", encoding="utf-8")
+    with pytest.raises(GanbenchError, match="incompatible schema: missing columns value, status, config"):
+        load_rows(bad)
+    (tmp_path / "blank.csv").write_text("", encoding="utf-8")
+    with pytest.raises(GanbenchError, match="unreadable records file"):
+        load_rows(tmp_path / "blank.csv")
+
+
+# --- the command and its exit codes ---
+
+
+def _cli(tmp_path: Path, base: list[dict[str, Any]], cand: list[dict[str, Any]], *args: str) -> Any:
+    baseline, candidate = write_run(tmp_path / "baseline", base), write_run(tmp_path / "candidate", cand)
+    return CliRunner().invoke(app, ["compare", str(baseline), str(candidate), *args])
+
+
+def test_cli_exit_0_when_nothing_regressed(tmp_path: Path) -> None:
+    result = _cli(tmp_path, seeds("gan", MC, [5, 6, 7]), seeds("gan", MC, [8, 8, 8]))
+    assert result.exit_code == 0, result.output
+    assert "0 regressed, 1 improved, 0 unchanged, 0 missing" in result.output
+
+
+def test_cli_exit_1_when_something_regressed(tmp_path: Path) -> None:
+    result = _cli(tmp_path, seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.20, 0.21, 0.22]))
+    assert result.exit_code == 1, result.output
+    assert (
+        "| gan | ring-8 | w1 | 0.11 (n=3) | 0.21 (n=3) | +0.1 (+90.9%) | 0.1 | regressed |" in result.output
+    )
+
+
+def test_cli_json_and_overrides(tmp_path: Path) -> None:
+    # -1 mode is within the registered 1-mode tolerance but beyond --abs-tol 0.5.
+    args = ("--json", "--abs-tol", "0.5", "--rel-tol", "0")
+    result = _cli(tmp_path, seeds("gan", MC, [8, 8, 8]), seeds("gan", MC, [7, 7, 7]), *args)
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.output)
+    assert payload["abs_tol"] == 0.5 and payload["rows"][0]["verdict"] == "regressed"
+    assert payload["rows"][0]["change"] == -1.0
+
+
+def test_cli_exit_2_for_an_unreadable_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "nope"), str(tmp_path / "nope2")])
+    assert result.exit_code == 2 and "error: not found" in result.output
+    folder = write_run(tmp_path / "broken", seeds("gan", W1, [0.1]))
+    (folder / "jobs" / "gan__ring-8__seed0.json").write_text("{not json", encoding="utf-8")
+    result = CliRunner().invoke(app, ["compare", str(folder), str(folder)])
+    assert result.exit_code == 2 and "error: unreadable job record" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_exit_2_for_no_rows_in_common(tmp_path: Path) -> None:
+    result = _cli(tmp_path, seeds("gan", W1, [0.1]), seeds("wgan", W1, [0.1]))
+    assert result.exit_code == 2
+    assert "error: no rows in common between baseline and candidate" in result.output
+    assert "methods gan" in result.output and "methods wgan" in result.output
+
+
+def test_cli_exit_2_for_an_incompatible_csv(tmp_path: Path) -> None:
+    good = write_csv(tmp_path / "records.csv", seeds("gan", W1, [0.1]))
+    bad = tmp_path / "summary.csv"
+    bad.write_text("method,dataset,metric,mean\ngan,ring-8,w1,0.1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["compare", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: incompatible schema: missing columns value, status, config in {bad} "
+        "(expected records.csv as `ganbench run` or `ganbench report` writes it)"
+    )
