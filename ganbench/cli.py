@@ -15,6 +15,7 @@ from rich.console import Console
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
 from ganbench.executors import ExecutorChoice
+from ganbench.throughput_spec import Dtype, Options
 
 app = typer.Typer(
     name="ganbench",
@@ -123,6 +124,33 @@ def run(
 
 @app.command()
 @user_errors
+def throughput(
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="Throughput suite name or TOML file.")
+    ] = "throughput",
+    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
+    dtype: Annotated[Dtype, typer.Option(help="Autocast dtype (fp32: no autocast).")] = Dtype.fp32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="channels_last memory format.")
+    ] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile both networks.")] = False,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to measure.")] = DeviceChoice.auto,
+    out: Annotated[Path | None, typer.Option(help="Run folder; re-running with it resumes.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The suite's small measurement budget.")] = False,
+) -> None:
+    """Measure sampling and training images/s, peak memory and FLOPs per method, network and batch."""
+    from ganbench.throughput import measure_suite
+
+    root, report = measure_suite(
+        suite, Options(dtype, channels_last, compile_), device, out, quick, _split_names(methods),
+        on_job=lambda i, n, key: console.print(f"measuring {i}/{n}: {key}", markup=False, highlight=False),
+    )  # fmt: skip
+    console.print(report.markdown, markup=False, highlight=False)
+    console.print(f"results in {root}", markup=False)
+
+
+@app.command()
+@user_errors
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to merge.")],
     out: Annotated[
@@ -163,8 +191,7 @@ def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check
 
     suite = load_suite(str(file))
     console.print(
-        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs "
-        f"({len(suite.methods)} methods x {len(suite.datasets)} datasets x {suite.seeds} seeds)",
+        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs ({suite.shape()})",
         markup=False,
         highlight=False,
     )

@@ -143,7 +143,7 @@ def load_rows(path: Path | str) -> pd.DataFrame:
         records = RunStore(path).records()
         if not records:
             raise GanbenchError(f"no job records in {path} (a run folder holds jobs/*.json)")
-        return records_frame(records)
+        return _with_repeats(records_frame(records), records)
     if not path.is_file():
         raise GanbenchError(f"not found: {path} (give a run folder or a records.csv file)")
     try:
@@ -153,6 +153,24 @@ def load_rows(path: Path | str) -> pd.DataFrame:
         raise GanbenchError(f"unreadable records file {path}: {message}") from None
     _check_columns(frame, str(path))
     return frame
+
+
+def _with_repeats(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per repeat where a record keeps them (`values`: the throughput suite's timed
+    blocks), so that the significance test sees every repeat, not only their median."""
+    repeats = {
+        (record["key"], name): result["values"]
+        for record in records
+        for name, result in record["metrics"].items()
+        if len(result.get("values", [])) > 1
+    }
+    if not repeats:
+        return frame
+    frame = frame.assign(
+        value=[repeats.get((k, m), v) for k, m, v in zip(frame.key, frame.metric, frame.value, strict=True)]
+    )
+    frame = frame.explode("value", ignore_index=True)
+    return frame.assign(value=frame["value"].astype(float))
 
 
 def compare_runs(

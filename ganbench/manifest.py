@@ -66,6 +66,7 @@ def torch_settings() -> dict[str, Any]:
     """Settings that change torch's numbers or speed."""
     return {
         "num_threads": torch.get_num_threads(),
+        "cuda_version": torch.version.cuda,  # of the torch build, None for CPU-only builds
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "cudnn_deterministic": torch.backends.cudnn.deterministic,

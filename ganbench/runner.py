@@ -17,6 +17,7 @@ from ganbench import manifest, plugins
 from ganbench.batched import train_seeds
 from ganbench.data import DATASETS, Dataset
 from ganbench.device import DeviceChoice, resolve_device
+from ganbench.errors import GanbenchError
 from ganbench.executors import Executor, LocalExecutor
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
@@ -260,7 +261,10 @@ def run(
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report."""
     plugins.load()
-    loaded = with_overrides(load_suite(suite), methods=methods, seeds=seeds, steps=steps, quick=quick)
+    loaded = load_suite(suite)
+    if not isinstance(loaded, Suite):
+        raise GanbenchError(f"'{loaded.name}' is a throughput suite: run it with `ganbench throughput`")
+    loaded = with_overrides(loaded, methods=methods, seeds=seeds, steps=steps, quick=quick)
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made

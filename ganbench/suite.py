@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ganbench
 from ganbench.config import at_least, build, check_field
@@ -16,6 +16,9 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.registry import suggest
+
+if TYPE_CHECKING:
+    from ganbench.throughput_spec import ThroughputSuite
 
 # Editable installs read the repository's suites/; wheels carry a copy in ganbench/_suites.
 SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
@@ -126,6 +129,9 @@ class Suite:
             for seed in range(self.seeds)
         ]
 
+    def shape(self) -> str:
+        return f"{len(self.methods)} methods x {len(self.datasets)} datasets x {self.seeds} seeds"
+
     def hyperparameters(self, method: str) -> Hyperparameters:
         """The method's defaults with this suite's overrides applied."""
         return self.method_settings.get(method, METHODS.get(method).defaults)
@@ -169,8 +175,11 @@ def suite_names() -> list[str]:
     return []
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Read and validate a suite; every error names the file and the key."""
+def load_suite(name_or_path: str) -> Suite | ThroughputSuite:
+    """Read and validate a suite; every error names the file and the key.
+
+    A file with `kind = "throughput"` is a throughput suite (`ganbench throughput` runs it).
+    """
     path = find_suite(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -178,6 +187,10 @@ def load_suite(name_or_path: str) -> Suite:
         raise GanbenchError(f"{path}: invalid TOML: {err}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise GanbenchError(f"{path}: cannot read: {err}") from None
+    if data.get("kind") == "throughput":
+        from ganbench.throughput_spec import parse_throughput_suite
+
+        return parse_throughput_suite(data, str(path))
     return parse_suite(data, str(path), default_name=path.stem)
 
 

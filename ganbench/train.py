@@ -13,6 +13,7 @@ from torch import nn
 
 from ganbench.data.base import Dataset
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
+from ganbench.models.base import Objective
 from ganbench.models.objectives import gradient_penalty
 from ganbench.models.packing import pack, packed_shape
 
@@ -112,7 +113,6 @@ def train(
     generator, discriminator = build_networks(hp, size, data_shape(dataset), seed, device)
     opt_g = make_optimizer(list(generator.parameters()), hp)
     opt_d = make_optimizer(list(discriminator.parameters()), hp)
-    objective = method.objective
     result = TrainResult(generator, "ok", None, 0.0)
 
     # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step
@@ -125,32 +125,13 @@ def train(
     if observer is not None and is_track_step(0, steps, track_every):
         result.observe(0, observer, generator, discriminator)
     for step in range(1, steps + 1):
-        for _ in range(hp.n_critic):
-            real = pack(dataset.sample(draws, streams.data).to(device), hp.pack)
-            with torch.no_grad():
-                fake = pack(generator(noise()), hp.pack)
-            d_loss = objective.discriminator_loss(discriminator(real), discriminator(fake))
-            if hp.gp_lambda:
-                d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real, fake, streams.penalty)
-            d_value = d_loss.item()
-            if not math.isfinite(d_value):
-                break
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            if hp.clip:
-                with torch.no_grad():
-                    for p in discriminator.parameters():
-                        p.clamp_(-hp.clip, hp.clip)
-        g_loss = objective.generator_loss(discriminator(pack(generator(noise()), hp.pack)))
-        g_value = g_loss.item()
-        # Every critic loss and the generator loss are checked before their step is applied.
+        d_value, g_value = iteration(
+            method.objective, hp, generator, discriminator, opt_g, opt_d,
+            real=lambda: dataset.sample(draws, streams.data).to(device), noise=noise, penalty=streams.penalty,
+        )  # fmt: skip
         if not (math.isfinite(d_value) and math.isfinite(g_value)):
             result.status, result.diverged_step = "diverged", step
             break
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
         if step % log_every == 0 or step == steps:
             result.loss_steps.append(step)
             result.d_losses.append(d_value)
@@ -161,6 +142,50 @@ def train(
             on_step(step)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def iteration(
+    objective: Objective,
+    hp: Hyperparameters,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: Callable[[], torch.Tensor],
+    noise: Callable[[], torch.Tensor],
+    penalty: torch.Generator,
+) -> tuple[float, float]:
+    """One training iteration: `n_critic` discriminator steps, then one generator step.
+
+    `real()` and `noise()` draw m x batch_size samples and codes (m = hp.pack), packed here.
+    Returns the last discriminator loss and the generator loss. Every loss is checked before its
+    step is applied: a non-finite one stops the iteration there, and the caller sees it.
+    """
+    d_value = math.nan
+    for _ in range(hp.n_critic):
+        real_packed = pack(real(), hp.pack)
+        with torch.no_grad():
+            fake = pack(generator(noise()), hp.pack)
+        d_loss = objective.discriminator_loss(discriminator(real_packed), discriminator(fake))
+        if hp.gp_lambda:
+            d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real_packed, fake, penalty)
+        d_value = d_loss.item()
+        if not math.isfinite(d_value):
+            break
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        if hp.clip:
+            with torch.no_grad():
+                for p in discriminator.parameters():
+                    p.clamp_(-hp.clip, hp.clip)
+    g_loss = objective.generator_loss(discriminator(pack(generator(noise()), hp.pack)))
+    g_value = g_loss.item()
+    if math.isfinite(d_value) and math.isfinite(g_value):
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    return d_value, g_value
 
 
 @torch.no_grad()

@@ -74,3 +74,62 @@ def test_mode_collapse_default_suite(benchmark, tmp_path: Path, batch_seeds: boo
     """`ganbench run --suite mode-collapse` end to end, with and without seed batching; target 10 min."""
     benchmark.group = "default mode-collapse suite"
     _suite_rounds(benchmark, tmp_path, quick=False, rounds=1, batch_seeds=batch_seeds)
+
+
+def test_mode_collapse_metrics_on_100k_samples(benchmark) -> None:
+    """modes covered, high-quality fraction and reverse KL on 100,000 samples of grid-25."""
+    from ganbench.metrics.mode_collapse import high_quality_fraction, modes_covered, reverse_kl
+
+    spec = DATASETS.get("grid-25")
+    mixture = spec.build(spec.params())
+    samples = mixture.sample(100_000, torch.Generator().manual_seed(0)).double().numpy()
+
+    def all_three() -> tuple[int, float, float]:
+        return (
+            modes_covered(samples, mixture),
+            high_quality_fraction(samples, mixture),
+            reverse_kl(samples, mixture),
+        )
+
+    covered, _, kl = benchmark.pedantic(all_three, rounds=5, iterations=1, warmup_rounds=1)
+    assert covered == 25 and kl < 0.001
+
+
+def test_fid_statistics_on_10k_by_2048_features(benchmark) -> None:
+    """Mean, covariance and the FID of 10,000 x 2,048 features, by torch-fidelity's own functions."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    generator = torch.Generator().manual_seed(0)
+    first, second = (torch.randn(10_000, 2048, generator=generator, dtype=torch.float64) for _ in range(2))
+
+    def fid() -> float:
+        stats = fid_features_to_statistics(first), fid_features_to_statistics(second)
+        return fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
+
+    value = benchmark.pedantic(fid, rounds=3, iterations=1)
+    assert 0 < value < 1_000
+
+
+def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
+    """One GAN training iteration (1 critic step + 1 generator step) of DCGAN at 32x32, batch 64."""
+    import dataclasses
+
+    from ganbench.train import build_networks, iteration, make_optimizer
+
+    m = METHODS.get("gan")
+    hp = dataclasses.replace(m.defaults, architecture="dcgan")
+    cpu = torch.device("cpu")
+    generator, discriminator = build_networks(hp, NetworkSize(100, 64, 0), (3, 32, 32), 0, cpu)
+    opt_g, opt_d = (
+        make_optimizer(list(generator.parameters()), hp),
+        make_optimizer(list(discriminator.parameters()), hp),
+    )
+    real, codes, penalty = torch.randn(64, 3, 32, 32), torch.randn(64, 100), torch.Generator().manual_seed(0)
+
+    def step() -> tuple[float, float]:
+        return iteration(
+            m.objective, hp, generator, discriminator, opt_g, opt_d, lambda: real, lambda: codes, penalty
+        )
+
+    d_loss, g_loss = benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
+    assert d_loss == d_loss and g_loss == g_loss

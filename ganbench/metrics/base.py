@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
 
 from ganbench.data.base import Dataset, Modality
 from ganbench.registry import Registry
+
+# What a metric applies to: a dataset modality, or `measured` for figures that `ganbench throughput`
+# measures on the networks themselves (speed, memory), never computed from samples.
+MetricKind = Modality | Literal["measured"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Metric:
     description: str
     higher_is_better: bool
     unit: str
-    modality: Modality
+    modality: MetricKind
     compute: Callable[[EvalContext], MetricValue]
     rel_tol: float = DEFAULT_REL_TOL
     abs_tol: float = DEFAULT_ABS_TOL
@@ -71,7 +76,7 @@ def register_metric(
     *,
     higher_is_better: bool,
     unit: str,
-    modality: Modality,
+    modality: MetricKind,
     rel_tol: float = DEFAULT_REL_TOL,
     abs_tol: float = DEFAULT_ABS_TOL,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:

@@ -122,7 +122,10 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
     folder = store.root / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     configs = {r["config"]["dataset"]: r["config"]["dataset_params"] for r in sources.records}
-    point_data = [d for d in frame["dataset"].unique() if DATASETS.get(d).modality == "points"]
+    # Throughput "datasets" (targets such as dcgan-32-b64) are not registered datasets.
+    point_data = [
+        d for d in frame["dataset"].unique() if d in DATASETS and DATASETS.get(d).modality == "points"
+    ]
 
     @functools.cache
     def centers(dataset: str) -> np.ndarray:

@@ -1,0 +1,37 @@
+"""Speed and memory figures: measured by `ganbench throughput`, registered here for direction and unit."""
+
+from __future__ import annotations
+
+from ganbench.errors import GanbenchError
+from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.throughput_spec import (
+    PEAK_MEMORY_MB,
+    SAMPLE_IMG_PER_S,
+    TRAIN_GFLOP_PER_IMG,
+    TRAIN_IMG_PER_S,
+    TRAIN_TFLOP_PER_S,
+)
+
+
+def _measured(ctx: EvalContext) -> MetricValue:
+    raise GanbenchError("speed figures are measured by `ganbench throughput`, not computed from samples")
+
+
+# Timing noise on a shared machine is several percent: 10% relative tolerance before `compare`
+# calls a speed change real (its Mann-Whitney test over timed blocks applies on top).
+for name, description, higher, unit, rel in (
+    (
+        TRAIN_IMG_PER_S,
+        "images per second of full training iterations (median over blocks)",
+        True,
+        "img/s",
+        0.1,
+    ),
+    (SAMPLE_IMG_PER_S, "generated images per second, generator forward without grad", True, "img/s", 0.1),
+    (PEAK_MEMORY_MB, "peak memory (CUDA: max allocated; CPU: process peak RSS)", False, "MiB", 0.1),
+    (TRAIN_GFLOP_PER_IMG, "FLOPs of a training iteration per image (FlopCounterMode)", False, "GFLOP", 0.01),
+    (TRAIN_TFLOP_PER_S, "achieved FLOP/s of training iterations", True, "TFLOP/s", 0.1),
+):
+    register_metric(name, description, higher_is_better=higher, unit=unit, modality="measured", rel_tol=rel)(
+        _measured
+    )

@@ -1,0 +1,264 @@
+"""Throughput: images per second of sampling and of full training iterations, memory and FLOPs.
+
+Protocol (DESIGN.md section 4): warm up first (cudnn.benchmark autotuning and torch.compile happen
+there), then time blocks of iterations, synchronizing CUDA around each block; report the median
+over blocks with its spread. A training iteration is everything one generator step costs: n_critic
+discriminator steps plus one generator step; its throughput counts `batch_size` images per
+iteration (the generator's batch), whatever n_critic is. Sampling counts generated images
+(generator forward, no grad). Data are synthetic tensors already on the device, so the figures
+measure the networks and the training loop, not data loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganbench import manifest
+from ganbench.errors import GanbenchError
+from ganbench.models import METHODS, NetworkSize
+from ganbench.report import Report, build_report
+from ganbench.store import RunStore
+from ganbench.throughput_spec import (
+    PEAK_MEMORY_MB,
+    SAMPLE_IMG_PER_S,
+    TRAIN_GFLOP_PER_IMG,
+    TRAIN_IMG_PER_S,
+    TRAIN_TFLOP_PER_S,
+    Dtype,
+    Measure,
+    Networks,
+    Options,
+    Target,
+    ThroughputSuite,
+)
+from ganbench.train import build_networks, iteration, make_optimizer
+
+# Dense peak TFLOP/s by device name and dtype, from NVIDIA's H100/H200 SXM datasheets (the
+# datasheets' Tensor Core figures are with sparsity; these are half of them, i.e. dense).
+METRIC_KEYS = (TRAIN_IMG_PER_S, SAMPLE_IMG_PER_S, PEAK_MEMORY_MB, TRAIN_GFLOP_PER_IMG, TRAIN_TFLOP_PER_S)
+
+PEAK_TFLOPS = {
+    ("NVIDIA H100 80GB HBM3", "fp32"): 67.0,
+    ("NVIDIA H100 80GB HBM3", "bf16"): 989.5,
+    ("NVIDIA H100 80GB HBM3", "fp16"): 989.5,
+    ("NVIDIA H200", "fp32"): 67.0,
+    ("NVIDIA H200", "bf16"): 989.5,
+    ("NVIDIA H200", "fp16"): 989.5,
+}
+
+
+AUTOCAST = {Dtype.bf16: torch.bfloat16, Dtype.fp16: torch.float16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed_blocks(fn: Callable[[], object], measure: Measure, device: torch.device) -> list[float]:
+    """Seconds per call, one value per block, after `measure.warmup` untimed calls."""
+    for _ in range(measure.warmup):
+        fn()
+    _sync(device)
+    per_call = []
+    for _ in range(measure.blocks):
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(measure.iterations):
+            fn()
+        _sync(device)
+        per_call.append((time.perf_counter() - started) / measure.iterations)
+    return per_call
+
+
+def _flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call by torch's FlopCounterMode; NaN where it cannot trace the call.
+
+    Its module tracker cannot follow `torch.autograd.grad(create_graph=True)` (WGAN-GP's
+    gradient penalty) in this torch version, so those iterations report no FLOP figures.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    except RuntimeError:
+        return float("nan")
+    return float(counter.get_total_flops())
+
+
+def measure_one(
+    method_name: str, target: Target, batch: int, nets: Networks, measure: Measure, options: Options,
+    device: torch.device,
+) -> dict[str, Any]:  # fmt: skip
+    """Measure one method x target x batch size; returns the metrics and their spreads."""
+    method = METHODS.get(method_name)
+    # WGAN-GP's critic drops batch norm on images (its paper, section 4): dcgan-gp.
+    architecture = (
+        "dcgan-gp" if target.architecture == "dcgan" and method.defaults.gp_lambda else target.architecture
+    )
+    hp = dataclasses.replace(method.defaults, architecture=architecture)
+    generator, discriminator = build_networks(hp, NetworkSize(nets.latent_dim, nets.width, nets.depth),
+                                              target.shape, 0, device)  # fmt: skip
+    images = len(target.shape) == 3
+    if options.channels_last and images:
+        generator, discriminator = (
+            m.to(memory_format=torch.channels_last) for m in (generator, discriminator)
+        )
+    opt_g, opt_d = (
+        make_optimizer(list(generator.parameters()), hp),
+        make_optimizer(list(discriminator.parameters()), hp),
+    )
+    if options.compile:
+        generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+    draws = batch * hp.pack
+    memory_format = torch.channels_last if options.channels_last and images else torch.contiguous_format
+    real = torch.randn(draws, *target.shape, device=device).contiguous(memory_format=memory_format)
+    codes = torch.randn(draws, nets.latent_dim, device=device)
+    penalty = torch.Generator().manual_seed(0)
+    autocast = torch.autocast(device.type, dtype=AUTOCAST[options.dtype], enabled=options.dtype in AUTOCAST) \
+        if options.dtype in AUTOCAST else None  # fmt: skip
+
+    def train_iteration() -> None:
+        with autocast or _null():
+            iteration(
+                method.objective,
+                hp,
+                generator,
+                discriminator,
+                opt_g,
+                opt_d,
+                lambda: real,
+                lambda: codes,
+                penalty,
+            )
+
+    @torch.no_grad()
+    def sample() -> None:
+        with autocast or _null():
+            generator(codes[:batch])
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train_seconds = _timed_blocks(train_iteration, measure, device)
+    sample_seconds = _timed_blocks(sample, measure, device)
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    else:  # the process's peak resident set so far (Linux reports kilobytes)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    flops = _flops(train_iteration)
+    median_train = statistics.median(train_seconds)
+    peak = PEAK_TFLOPS.get(
+        (torch.cuda.get_device_name(device) if device.type == "cuda" else "", options.dtype.value)
+    )
+    achieved = flops / median_train / 1e12
+    return {
+        TRAIN_IMG_PER_S: [batch / s for s in train_seconds],
+        SAMPLE_IMG_PER_S: [batch / s for s in sample_seconds],
+        PEAK_MEMORY_MB: [peak_mb],
+        TRAIN_GFLOP_PER_IMG: [flops / batch / 1e9],
+        TRAIN_TFLOP_PER_S: [achieved],
+        "fraction_of_peak": achieved / peak if peak and achieved == achieved else None,
+        "architecture": architecture,
+    }
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def run_throughput(
+    suite: ThroughputSuite,
+    out: Path,
+    device: torch.device,
+    options: Options,
+    quick: bool = False,
+    methods: list[str] | None = None,
+    on_job: Callable[[int, int, str], None] | None = None,
+) -> list[str]:
+    """Measure every method x target x batch size not yet stored in `out`; returns the keys run.
+
+    Each measurement is a job record in the run folder (resume, reports and `ganbench compare`
+    work as for training suites): the median over timed blocks is the value, the blocks are kept.
+    """
+    for name in methods or []:
+        METHODS.get(name)
+    store = RunStore(out)
+    measure = suite.quick if quick else suite.measure
+    session = manifest.capture(device)
+    store.write_manifest(session)
+    jobs = [(m, t, b) for m, t, b in suite.jobs(quick) if not methods or m in methods]
+    keys = [f"{m}__{t.name}-b{b}__seed0" for m, t, b in jobs]
+    store.add_to_plan(keys)
+    ran = []
+    for index, ((method, target, batch), key) in enumerate(zip(jobs, keys, strict=True), start=1):
+        config = {
+            "suite": suite.name, "kind": "throughput", "method": method, "dataset": f"{target.name}-b{batch}",
+            "seed": 0, "batch_size": batch,
+            # Lists, not tuples: the config must equal itself after a JSON round trip (resume).
+            "target": {**dataclasses.asdict(target), "shape": list(target.shape)},
+            "options": {"dtype": options.dtype.value, "channels_last": options.channels_last,
+                        "compile": options.compile},
+            "networks": dataclasses.asdict(suite.networks), "measure": dataclasses.asdict(measure),
+            "device": device.type, "dataset_params": {},
+            "metrics": list(METRIC_KEYS),
+        }  # fmt: skip
+        if store.finished(key, config):
+            continue
+        if on_job is not None:
+            on_job(index, len(jobs), key)
+        record: dict[str, Any] = {"key": key, "config": config, "status": "ok", "diverged_step": None,
+                                  "reason": None, "train_seconds": None, "eval_seconds": None,
+                                  "losses": {}, "curves": {}, "metrics": {}, "manifest": session}  # fmt: skip
+        started = time.perf_counter()
+        try:
+            figures = measure_one(method, target, batch, suite.networks, measure, options, device)
+        except Exception as err:  # noqa: BLE001 - recorded, and the suite goes on
+            record.update(status="failed", reason=f"{type(err).__name__}: {err}".splitlines()[0])
+        else:
+            for name in config["metrics"]:
+                values = figures[name]
+                note = f"blocks: {', '.join(f'{v:.4g}' for v in values)}" if len(values) > 1 else ""
+                record["metrics"][name] = {"value": statistics.median(values), "exact": True, "note": note,
+                                           "values": values}  # fmt: skip
+            record["fraction_of_peak"] = figures["fraction_of_peak"]
+            record["architecture"] = figures["architecture"]
+        record["wall_seconds"] = time.perf_counter() - started
+        store.save_job(record, None)
+        ran.append(key)
+    return ran
+
+
+def measure_suite(
+    suite: str,
+    options: Options,
+    device: str = "auto",
+    out: Path | None = None,
+    quick: bool = False,
+    methods: list[str] | None = None,
+    on_job: Callable[[int, int, str], None] | None = None,
+) -> tuple[Path, Report]:
+    """`ganbench throughput`: load the suite, measure what `out` does not hold yet, report."""
+    from ganbench.device import resolve_device
+    from ganbench.runner import default_out
+    from ganbench.suite import load_suite
+
+    loaded = load_suite(suite)
+    if not isinstance(loaded, ThroughputSuite):
+        raise GanbenchError(f"'{loaded.name}' is a training suite: run it with `ganbench run`")
+    torch_device = resolve_device(device)
+    root = out if out is not None else default_out(loaded.name)
+    run_throughput(loaded, root, torch_device, options, quick, methods, on_job)
+    return root, build_report([root], root)

@@ -1,0 +1,143 @@
+"""The throughput suite's names, options and TOML format, free of torch so the CLI and `list` stay fast."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ganbench.config import at_least, build
+from ganbench.errors import GanbenchError
+
+# Result keys (registered as metrics in ganbench.metrics.speed, with their direction and unit).
+TRAIN_IMG_PER_S = "train-img-per-s"
+SAMPLE_IMG_PER_S = "sample-img-per-s"
+PEAK_MEMORY_MB = "peak-memory-mb"
+TRAIN_GFLOP_PER_IMG = "train-gflop-per-img"
+TRAIN_TFLOP_PER_S = "train-tflop-per-s"
+
+
+class Dtype(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings that change speed; every record stores them."""
+
+    dtype: Dtype = Dtype.fp32
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is measured: an architecture at one data shape (with the method's objective)."""
+
+    name: str
+    architecture: str
+    shape: tuple[int, ...]
+
+
+TARGETS = {
+    "mlp-2d": Target("mlp-2d", "mlp", (2,)),
+    "dcgan-32": Target("dcgan-32", "dcgan", (3, 32, 32)),
+    "dcgan-64": Target("dcgan-64", "dcgan", (3, 64, 64)),
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How long to warm up and how many timed blocks of how many iterations."""
+
+    warmup: int = field(default=3, metadata=at_least(1))
+    blocks: int = field(default=5, metadata=at_least(1))
+    iterations: int = field(default=5, metadata=at_least(1))  # per block
+
+
+@dataclass(frozen=True)
+class Networks:
+    """Network sizes: `width` for the MLP and DCGAN feature maps, MLP `depth`, latent size."""
+
+    latent_dim: int = field(default=100, metadata=at_least(1))
+    width: int = field(default=64, metadata=at_least(1))
+    depth: int = field(default=3, metadata=at_least(0))
+
+
+@dataclass(frozen=True)
+class ThroughputSuite:
+    """A validated throughput suite: methods x targets x batch sizes."""
+
+    name: str
+    description: str
+    methods: tuple[str, ...]
+    targets: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    networks: Networks
+    measure: Measure
+    quick: Measure
+    quick_batch_sizes: tuple[int, ...]
+
+    def shape(self) -> str:
+        return (
+            f"{len(self.methods)} methods x {len(self.targets)} targets x {len(self.batch_sizes)} batch sizes"
+        )
+
+    def jobs(self, quick: bool = False) -> list[tuple[str, Target, int]]:
+        batches = self.quick_batch_sizes if quick else self.batch_sizes
+        return [(m, TARGETS[t], b) for m in self.methods for t in self.targets for b in batches]
+
+
+def parse_throughput_suite(data: dict[str, Any], where: str) -> ThroughputSuite:
+    """Validate the TOML of a `kind = "throughput"` suite; errors name the file and key."""
+    allowed = {
+        "kind",
+        "name",
+        "description",
+        "methods",
+        "targets",
+        "batch_sizes",
+        "networks",
+        "measure",
+        "quick",
+    }
+    for key in data:
+        if key not in allowed:
+            raise GanbenchError(f"{where}: unknown key '{key}'")
+    from ganbench.models import METHODS  # here: importing torch must not slow `ganbench --help`
+
+    for name in data.get("methods", []):
+        METHODS.get(name)
+    for name in data.get("targets", []):
+        if name not in TARGETS:
+            raise GanbenchError(f"{where}: unknown target '{name}'; valid: {', '.join(TARGETS)}")
+    quick = dict(data.get("quick", {}))
+    quick_batches = quick.pop("batch_sizes", data.get("batch_sizes"))
+    for label, values in (("batch_sizes", data.get("batch_sizes")), ("quick.batch_sizes", quick_batches)):
+        if not values or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in values):
+            raise GanbenchError(f"{where}: {label} must be a non-empty list of integers >= 1")
+    if not data.get("methods") or not data.get("targets"):
+        raise GanbenchError(f"{where}: 'methods' and 'targets' must be non-empty lists")
+    return ThroughputSuite(
+        name=str(data.get("name", "throughput")),
+        description=str(data.get("description", "")),
+        methods=tuple(data["methods"]),
+        targets=tuple(data["targets"]),
+        batch_sizes=tuple(data["batch_sizes"]),
+        networks=build(Networks, data.get("networks", {}), f"{where}: networks"),
+        measure=build(Measure, data.get("measure", {}), f"{where}: measure"),
+        quick=build(Measure, quick, f"{where}: quick"),
+        quick_batch_sizes=tuple(quick_batches),
+    )
+
+
+def load_throughput_suite(path: Path) -> ThroughputSuite:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise GanbenchError(f"{path}: invalid TOML: {err}") from None
+    return parse_throughput_suite(data, str(path))
