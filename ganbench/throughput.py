@@ -11,6 +11,7 @@ measure the networks and the training loop, not data loading.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
 import statistics
@@ -56,6 +57,13 @@ PEAK_TFLOPS = {
 
 
 AUTOCAST = {Dtype.bf16: torch.bfloat16, Dtype.fp16: torch.float16}
+
+
+def _autocast(device: torch.device, dtype: Dtype) -> contextlib.AbstractContextManager:
+    """Autocast to bf16/fp16 on the device; fp32 runs without autocast."""
+    return (
+        torch.autocast(device.type, dtype=AUTOCAST[dtype]) if dtype in AUTOCAST else contextlib.nullcontext()
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -124,11 +132,9 @@ def measure_one(
     real = torch.randn(draws, *target.shape, device=device).contiguous(memory_format=memory_format)
     codes = torch.randn(draws, nets.latent_dim, device=device)
     penalty = torch.Generator().manual_seed(0)
-    autocast = torch.autocast(device.type, dtype=AUTOCAST[options.dtype], enabled=options.dtype in AUTOCAST) \
-        if options.dtype in AUTOCAST else None  # fmt: skip
 
     def train_iteration() -> None:
-        with autocast or _null():
+        with _autocast(device, options.dtype):
             iteration(
                 method.objective,
                 hp,
@@ -143,7 +149,7 @@ def measure_one(
 
     @torch.no_grad()
     def sample() -> None:
-        with autocast or _null():
+        with _autocast(device, options.dtype):
             generator(codes[:batch])
 
     if device.type == "cuda":
@@ -169,14 +175,6 @@ def measure_one(
         "fraction_of_peak": achieved / peak if peak and achieved == achieved else None,
         "architecture": architecture,
     }
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def run_throughput(
