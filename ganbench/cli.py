@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from ganbench import paths
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
 from ganbench.executors import ExecutorChoice
@@ -91,6 +92,27 @@ def run(
     ] = None,
     cpus_per_job: Annotated[float, typer.Option(help="CPUs Ray reserves per task.")] = 1.0,
     gpus_per_job: Annotated[float, typer.Option(help="GPUs Ray reserves per task.")] = 0.0,
+    data_root: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=paths.DATA_ROOT_ENV,
+            help="Folder of image datasets (default: ~/.cache/ganbench/data); torchvision downloads there.",
+        ),
+    ] = None,
+    inception_weights: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=paths.INCEPTION_WEIGHTS_ENV,
+            help="Local Inception-v3 weights file for fid/isc/kid/precision/recall (offline machines).",
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=paths.CACHE_DIR_ENV,
+            help="Cache of real-data statistics and the digit classifier (default: ~/.cache/ganbench).",
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
     from ganbench.executors import make_executor
@@ -111,6 +133,7 @@ def run(
                 batch_seeds=batch_seeds,
                 executor=make_executor(executor, address, cpus_per_job, gpus_per_job),
                 progress=progress,
+                paths=paths.Paths(data_root, inception_weights, cache_dir),
             )
     except RunInterrupted as stop:
         has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)

@@ -13,8 +13,19 @@ from typing import Any
 import torch
 
 import ganbench
+from ganbench import paths
 
-PACKAGES = ("torch", "numpy", "pot", "pandas", "seaborn", "matplotlib", "typer")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "torch-fidelity",
+    "numpy",
+    "pot",
+    "pandas",
+    "seaborn",
+    "matplotlib",
+    "typer",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -87,4 +98,5 @@ def capture(device: torch.device) -> dict[str, Any]:
         "git": git_state(),
         "device": device_info(device),
         "torch": torch_settings(),
+        "paths": paths.current(),  # data root, Inception weights file, cache folder
     }

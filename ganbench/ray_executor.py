@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ganbench import paths
 from ganbench.errors import GanbenchError
 from ganbench.executors import Outcome
 
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
 # A worker process that dies (killed, out of memory, os._exit) is retried this many times by Ray
 # before its jobs are recorded `failed`. A job that raises is not retried: it is recorded at once.
 MAX_RETRIES = 2
+FORWARDED_ENV = (
+    "GANBENCH_PLUGINS",
+    "PYTHONPATH",
+    paths.DATA_ROOT_ENV,
+    paths.INCEPTION_WEIGHTS_ENV,
+    paths.CACHE_DIR_ENV,
+)
 
 
 def _remote_execute(jobs: list[Job], device_choice: str) -> list[Outcome]:
@@ -53,8 +61,9 @@ class RayExecutor:
         except ImportError:
             raise GanbenchError('--executor ray needs Ray: pip install "ganbench[ray]"') from None
         if not ray.is_initialized():
-            # Plugins named in the environment must be imported by the workers too.
-            env = {k: os.environ[k] for k in ("GANBENCH_PLUGINS", "PYTHONPATH") if k in os.environ}
+            # Plugins named in the environment must be imported by the workers too, and the workers
+            # must find the same data root, weights and cache (on a cluster: paths valid there).
+            env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
             ray.init(
                 address=self.address,
                 include_dashboard=False,

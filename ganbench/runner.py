@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -16,11 +17,13 @@ import torch
 from ganbench import manifest, plugins
 from ganbench.batched import train_seeds
 from ganbench.data import DATASETS, Dataset
+from ganbench.data.images import to_uint8
 from ganbench.device import DeviceChoice, resolve_device
 from ganbench.errors import GanbenchError
 from ganbench.executors import Executor, LocalExecutor
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
+from ganbench.paths import Paths
 from ganbench.report import Report, build_report
 from ganbench.store import RunStore
 from ganbench.suite import Job, Suite, load_suite, with_overrides
@@ -30,6 +33,8 @@ from ganbench.train import Observer, TrainResult, generate, train
 # Evaluation draws its own streams, apart from the training streams of the same seed.
 EVAL_NOISE_SEED = 1_000_003
 REFERENCE_SEED = 2_000_003
+# Generated images kept per job for the report's sample grids (8 x 8).
+STORED_IMAGES = 64
 
 
 class RunProgress(Protocol):
@@ -139,12 +144,33 @@ def _evaluate(
             status="diverged", diverged_step=job.train.steps, reason="generated samples are NaN or infinite"
         )
     else:
-        ctx = EvalContext(samples.astype(np.float64), dataset, REFERENCE_SEED + job.seed)
+        ctx = EvalContext(
+            samples if dataset.modality == "images" else samples.astype(np.float64),
+            dataset,
+            REFERENCE_SEED + job.seed,
+            dataset_id=dataset_id(job),
+            reference_count=job.eval.reference_samples,
+            wanted=job.metrics,
+            device=device,
+        )
         for name in job.metrics:
             value = METRICS.get(name).compute(ctx)
-            record["metrics"][name] = {"value": value.value, "exact": value.exact, "note": value.note}
+            record["metrics"][name] = {
+                "value": value.value,
+                "exact": value.exact,
+                "note": value.note,
+                "counts": value.counts or {"generated": len(samples)},
+            }
     record["eval_seconds"] = time.perf_counter() - started
+    if dataset.modality == "images":  # a grid's worth, as uint8: all of them would be tens of megabytes
+        return to_uint8(torch.from_numpy(samples[:STORED_IMAGES])).numpy()
     return samples
+
+
+def dataset_id(job: Job) -> str:
+    """The dataset with its parameters, e.g. `mnist-split=test-size=28-download=True` (a cache key)."""
+    params = dataclasses.asdict(job.dataset_params)
+    return "-".join([job.dataset, *(f"{k}={v}" for k, v in params.items())])
 
 
 def execute_jobs(
@@ -258,8 +284,14 @@ def run(
     batch_seeds: bool = True,
     executor: Executor | None = None,
     progress: RunProgress | None = None,
+    paths: Paths | None = None,
 ) -> tuple[RunOutcome, Report]:
-    """`ganbench run`: load and override the suite, run what is not finished in `out`, report."""
+    """`ganbench run`: load and override the suite, run what is not finished in `out`, report.
+
+    `paths` (data root, Inception weights, cache folder) become this process's settings first.
+    """
+    if paths is not None:
+        paths.use()
     plugins.load()
     loaded = load_suite(suite)
     if not isinstance(loaded, Suite):

@@ -44,6 +44,9 @@ class EvalSettings:
 
     samples: int = field(default=2500, metadata=at_least(1))  # VEEGAN and PacGAN evaluate 2,500
     track_samples: int = field(default=1000, metadata=at_least(1))  # per point of a training curve
+    # Image metrics: the first N real images of the dataset's split are the fixed reference (the same
+    # for every seed and method, so its statistics are cached); 10,000 is the MNIST test split.
+    reference_samples: int = field(default=10_000, metadata=at_least(1))
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,13 @@ def _as_table(value: Any, where: str) -> Mapping[str, Any]:
 def _check_modalities(suite: Suite, where: str) -> None:
     for dataset in suite.datasets:
         data_modality = DATASETS.get(dataset).modality
+        for method in suite.methods:
+            architecture = suite.hyperparameters(method).architecture
+            if ARCHITECTURES.get(architecture).modality != data_modality:
+                raise GanbenchError(
+                    f"{where}: method '{method}' uses architecture '{architecture}', which does not apply "
+                    f"to dataset '{dataset}' ({data_modality}); set [method.{method}] architecture = ..."
+                )
         for metric in suite.metrics:
             if METRICS.get(metric).modality != data_modality:
                 raise GanbenchError(
@@ -305,4 +315,6 @@ def with_overrides(
         for name in methods:
             METHODS.get(name)
         changes["methods"] = tuple(dict.fromkeys(methods))
-    return dataclasses.replace(suite, **changes)
+    replaced = dataclasses.replace(suite, **changes)
+    _check_modalities(replaced, "--methods")
+    return replaced

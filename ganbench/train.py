@@ -188,9 +188,16 @@ def iteration(
     return d_value, g_value
 
 
+# Generation runs in chunks: 10,000 DCGAN images at once would hold gigabytes of activations.
+GENERATE_CHUNK = 1000
+
+
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
-    """`n` samples from the noise stream seeded by `seed` (the caller keeps it apart from training's)."""
+    """`n` samples from the noise stream seeded by `seed` (the caller keeps it apart from training's).
+
+    All codes are drawn first, so the samples do not depend on the chunk size.
+    """
     generator.eval()
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    return generator(z.to(device)).cpu()
+    return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(GENERATE_CHUNK)])

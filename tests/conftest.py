@@ -34,6 +34,17 @@ samples = 100
 """
 
 
+def point_methods() -> list[str]:
+    """Registered methods whose default networks are for 2-D points (the image ones have their own tests)."""
+    from ganbench.models import ARCHITECTURES, METHODS
+
+    return [
+        name
+        for name in METHODS.names()
+        if ARCHITECTURES.get(METHODS.get(name).defaults.architecture).modality == "points"
+    ]
+
+
 def write_tiny_suite(
     folder: Path,
     methods: tuple[str, ...] = ("gan", "wgan"),

@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
+from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters, NetworkSize
 from ganbench.models.dcgan import GlobalAverage
 from ganbench.models.packing import pack
+from ganbench.suite import load_suite, suite_names
 from ganbench.train import build_networks, train
 
 CPU = torch.device("cpu")
@@ -187,15 +188,34 @@ class _Images:
         return torch.rand(n, *self.shape, generator=generator) * 2 - 1
 
 
+def image_methods() -> list[tuple[str, Hyperparameters]]:
+    """Every image method: registered methods on image nets by default, and every method of the
+    image suites with the suite's settings (WGAN and WGAN-GP on the DCGAN nets)."""
+    found = {
+        (name, METHODS.get(name).defaults)
+        for name in METHODS.names()
+        if ARCHITECTURES.get(METHODS.get(name).defaults.architecture).modality == "images"
+    }
+    for suite_name in ("image-quality", "image-quality-cifar10", "stacked-mnist"):
+        if suite_name in suite_names():
+            suite = load_suite(suite_name)
+            found |= {(m, suite.hyperparameters(m)) for m in suite.methods}
+    return sorted(found, key=lambda pair: (pair[0], pair[1].architecture))
+
+
 @pytest.mark.parametrize("shape", SHAPES[:2], ids=SHAPE_IDS[:2])
 @pytest.mark.parametrize(
-    ("method", "architecture"), [("gan", "dcgan"), ("wgan", "dcgan"), ("wgan-gp", "dcgan-gp")]
+    ("method", "hp"), image_methods(), ids=[f"{m}-{hp.architecture}" for m, hp in image_methods()]
 )
-def test_one_training_step(method: str, architecture: str, shape: tuple[int, ...]) -> None:
+def test_one_training_step(method: str, hp: Hyperparameters, shape: tuple[int, ...]) -> None:
     spec = METHODS.get(method)
-    hp = dataclasses.replace(spec.defaults, architecture=architecture)
     result = train(spec, hp, _Images(shape), TINY, steps=1, batch_size=8, seed=0, device=CPU)
     assert result.status == "ok"
     assert result.d_losses and result.g_losses
     assert all(math.isfinite(v) for v in result.d_losses + result.g_losses)
     assert result.generator(torch.randn(2, TINY.latent_dim)).shape == (2, *shape)
+
+
+def test_every_image_suite_method_is_covered() -> None:
+    names = {(m, hp.architecture) for m, hp in image_methods()}
+    assert {("dcgan", "dcgan"), ("wgan", "dcgan"), ("wgan-gp", "dcgan-gp")} <= names

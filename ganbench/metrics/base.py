@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,15 +24,29 @@ class MetricValue:
     value: float
     exact: bool = True
     note: str = ""
+    # Sample counts behind the value, e.g. {"generated": 10000, "reference": 10000}: FID and KID are
+    # biased at small n, so a score is only comparable beside its counts.
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class EvalContext:
-    """What a metric sees: the generated samples, the true dataset, and a seed for references."""
+    """What a metric sees: the generated samples, the true dataset, and a seed for references.
 
-    samples: np.ndarray  # (n, d) float64, generated
+    Points are (n, d) float64; images are (n, C, H, W) float32 in [-1, 1]. `dataset_id` names the
+    dataset with its parameters (a cache key for real-data statistics), `wanted` lists every metric
+    of this evaluation (so metrics computed together, like torch-fidelity's, run once), and `shared`
+    holds what they share.
+    """
+
+    samples: np.ndarray
     dataset: Dataset
     seed: int
+    dataset_id: str = ""
+    reference_count: int = 10_000
+    wanted: tuple[str, ...] = ()
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _reference: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def reference(self, n: int) -> np.ndarray:

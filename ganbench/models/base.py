@@ -9,6 +9,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from ganbench.config import above, at_least
+from ganbench.data.base import Modality
 from ganbench.registry import Registry
 
 OptimizerName = Literal["adam", "rmsprop"]
@@ -67,13 +68,15 @@ class Architecture:
     `build(size, data_shape, disc_shape)` returns (generator, discriminator): the generator makes
     samples of `data_shape`, the discriminator reads `disc_shape` (the packed shape under PacGAN).
     `seed_batchable` is False where stacking seeds under vmap would change the result (batch
-    norm's running statistics are module state that vmap cannot carry per seed).
+    norm's running statistics are module state that vmap cannot carry per seed). `modality` is
+    the kind of data the nets read and make; suites refuse to pair them with another kind.
     """
 
     name: str
     description: str
     build: Callable[[NetworkSize, tuple[int, ...], tuple[int, ...]], tuple[nn.Module, nn.Module]]
     seed_batchable: bool = True
+    modality: Modality = "points"
 
 
 METHODS: Registry[Method] = Registry("method")

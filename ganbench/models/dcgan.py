@@ -121,6 +121,7 @@ ARCHITECTURES.add(
         _builder(nn.BatchNorm2d),
         # Batch norm keeps running statistics as module state, which vmap cannot stack per seed.
         seed_batchable=False,
+        modality="images",
     ),
 )
 # WGAN-GP (Gulrajani et al. 2017, section 4): the penalty is per sample, so the critic must not use
@@ -133,5 +134,6 @@ ARCHITECTURES.add(
         "DCGAN image nets with layer norm instead of batch norm in the critic (for WGAN-GP)",
         _builder(layer_norm),
         seed_batchable=False,
+        modality="images",
     ),
 )

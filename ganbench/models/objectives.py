@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -89,5 +91,16 @@ METHODS.add(
         "WGAN with gradient penalty (lambda 10, Adam 1e-4 betas (0, 0.9), 5 critic steps)",
         WASSERSTEIN,
         Hyperparameters(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0),
+    ),
+)
+# DCGAN (Radford et al. 2016): the GAN objective on the DCGAN nets with the paper's Adam settings.
+# The generator minimizes -log D(G(z)), as the paper's reference code does (labels flipped for G).
+METHODS.add(
+    "dcgan",
+    Method(
+        "dcgan",
+        "DCGAN: the GAN objective (non-saturating G loss) on the DCGAN conv nets, Adam 2e-4, beta1 0.5",
+        GAN_NS,
+        dataclasses.replace(GAN_DEFAULTS, architecture="dcgan"),
     ),
 )

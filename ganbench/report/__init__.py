@@ -142,6 +142,12 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
     if point_data:
         points = frame[frame.dataset.isin(point_data)]
         files += figures.sample_grid(points, sources.samples, centers, folder / "samples")
+    image_data = [
+        d for d in frame["dataset"].unique() if d in DATASETS and DATASETS.get(d).modality == "images"
+    ]
+    if image_data:
+        images = frame[frame.dataset.isin(image_data)]
+        files += figures.image_grid(images, sources.samples, folder / "image-samples")
     losses = _losses_frame([r for r in sources.records if r["key"] in set(frame["key"])])
     if not losses.empty:
         files += figures.loss_curves(losses, folder / "losses")

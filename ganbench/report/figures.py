@@ -86,6 +86,40 @@ def sample_grid(
     return _save(fig, stem)
 
 
+def image_grid(
+    frame: pd.DataFrame, load_samples: Callable[[str], np.ndarray | None], stem: Path
+) -> list[Path]:
+    """Generated images, 8 x 8 per panel: rows methods, columns datasets (lowest seed that finished ok).
+
+    The samples are the uint8 (N, C, H, W) images each job stored.
+    """
+    import torch
+    from torchvision.utils import make_grid
+
+    plt, _ = _pyplot()
+    methods = list(dict.fromkeys(frame["method"]))
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    fig, axes = plt.subplots(
+        len(methods), len(datasets), squeeze=False, figsize=(3.4 * len(datasets), 3.6 * len(methods))
+    )
+    jobs = frame.drop_duplicates("key").sort_values("seed")
+    for i, method in enumerate(methods):
+        for j, dataset in enumerate(datasets):
+            ax = axes[i][j]
+            ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
+            images = load_samples(ok.iloc[0]["key"]) if len(ok) else None
+            if images is not None and images.ndim == 4:
+                grid = make_grid(torch.from_numpy(images[:64]), nrow=8, padding=1, pad_value=128)
+                ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+                title = f"{method} / {dataset} (seed {ok.iloc[0]['seed']})"
+            else:
+                title = f"{method} / {dataset}: missing"
+            ax.set(xticks=[], yticks=[], title=title)
+            ax.grid(False)
+            ax.title.set_fontsize(8)
+    return _save(fig, stem)
+
+
 def metric_plot(
     frame: pd.DataFrame,
     summary: pd.DataFrame,

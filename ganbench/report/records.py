@@ -24,6 +24,8 @@ COLUMNS = [
     "higher_is_better",
     "exact",
     "note",
+    "n_generated",
+    "n_reference",
     "status",
     "diverged_step",
     "reason",
@@ -59,6 +61,9 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "higher_is_better": spec.higher_is_better,
                     "exact": result["exact"],
                     "note": result["note"],
+                    # FID and KID depend on the sample counts: they travel with every value.
+                    "n_generated": result.get("counts", {}).get("generated"),
+                    "n_reference": result.get("counts", {}).get("reference"),
                     "status": record["status"],
                     "diverged_step": record["diverged_step"],
                     "reason": record["reason"],
