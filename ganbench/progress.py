@@ -34,6 +34,9 @@ class RichProgress:
         if self.bars.live.is_started:
             self.bars.stop()
 
+    def note(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False)
+
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         # Bars appear with the first job, so an input error prints its one line and nothing else.
         if not self.bars.live.is_started:

@@ -40,12 +40,16 @@ STORED_IMAGES = 64
 class RunProgress(Protocol):
     """What the runner reports while it works (the CLI shows it as rich progress bars)."""
 
+    def note(self, message: str) -> None: ...
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None: ...
     def step(self, done: int, total: int) -> None: ...
     def job_finished(self, record: dict[str, Any]) -> None: ...
 
 
 class _Silent:
+    def note(self, message: str) -> None:
+        pass
+
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         pass
 
@@ -262,6 +266,18 @@ def run_suite(
     return RunOutcome(store.root, ran, skipped)
 
 
+def prepare(suite: Suite, progress: RunProgress | None = None) -> None:
+    """Load every dataset and find every metric's files before training anything, so that missing
+    data or weights stop the run at once with one line (GanbenchError), not as failed jobs."""
+    progress = progress or _Silent()
+    for name in suite.datasets:
+        DATASETS.get(name).build(suite.dataset_params[name])
+    for name in suite.metrics:
+        metric = METRICS.get(name)
+        if metric.prepare is not None:
+            metric.prepare(progress.note)
+
+
 def default_out(suite_name: str, results: Path = Path("results")) -> Path:
     """results/<suite>/<run-id>, the run id being the local start time (made unique)."""
     base = results / suite_name / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -300,6 +316,7 @@ def run(
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made
+    prepare(loaded, progress)
     root = out if out is not None else default_out(loaded.name)
     try:
         outcome = run_suite(loaded, root, device, progress, batch_seeds, executor)

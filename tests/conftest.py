@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+# The official MNIST test set for tests and CI (DESIGN.md section 7); tests that need it skip without it.
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 TINY_SUITE = """
 name = "tiny"
@@ -32,6 +37,34 @@ samples = 200
 steps = 3
 samples = 100
 """
+
+
+def write_idx(path: Path, data: np.ndarray, gz: bool = False) -> Path:
+    """Write `data` (uint8, 1-D labels or 3-D images) in the idx format; `gz` appends .gz and compresses."""
+    magic = 2051 if data.ndim == 3 else 2049  # 0x08 (uint8) << 8 | number of dimensions
+    payload = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in data.shape)
+    payload += data.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def write_fake_mnist(root: Path, n: int = 120, seed: int = 0) -> Path:
+    """A fake MNIST test split under `root` (flat, gzipped, as in ../shared/data/mnist): `n` 28x28
+    images, label i % 10, each a bright square at a position set by its label, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 40, size=(n, 28, 28))
+    for i, label in enumerate(labels):
+        row, col = 2 + 8 * (label // 4), 2 + 8 * (label % 4)
+        images[i, row : row + 6, col : col + 6] = 255
+    write_idx(root / "t10k-images-idx3-ubyte", images.astype(np.uint8), gz=True)
+    write_idx(root / "t10k-labels-idx1-ubyte", labels.astype(np.uint8), gz=True)
+    return root
 
 
 def point_methods() -> list[str]:
@@ -70,3 +103,19 @@ def tiny_suite(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ganbench cache folder for the whole test session: the digit classifier trains once."""
+    return tmp_path_factory.mktemp("ganbench-cache")
+
+
+@pytest.fixture
+def real_mnist(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared MNIST test split as the data root, with the session's cache; skips without it."""
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the MNIST test set is not in {SHARED_MNIST} (DESIGN.md section 7)")
+    monkeypatch.setenv("GANBENCH_DATA_ROOT", str(SHARED_MNIST))
+    monkeypatch.setenv("GANBENCH_CACHE_DIR", str(session_cache))
+    return SHARED_MNIST

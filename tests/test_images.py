@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import pickle
-import struct
 import urllib.request
 from pathlib import Path
 from urllib.error import URLError
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets
+from conftest import write_idx
 from PIL import Image
 from torchvision.io import write_jpeg, write_png
 
@@ -53,20 +52,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------------------------- idx helpers
-
-
-def write_idx(path: Path, data: np.ndarray, gz: bool = False) -> Path:
-    """Write `data` (uint8, 1-D labels or 3-D images) in the idx format; `gz` appends .gz and compresses."""
-    magic = 2051 if data.ndim == 3 else 2049  # 0x08 (uint8) << 8 | number of dimensions
-    payload = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in data.shape)
-    payload += data.astype(np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if gz:
-        path = path.with_name(path.name + ".gz")
-        path.write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
-    return path
 
 
 def synthetic(n: int = 20, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -79,6 +79,10 @@ class Metric:
     compute: Callable[[EvalContext], MetricValue]
     rel_tol: float = DEFAULT_REL_TOL
     abs_tol: float = DEFAULT_ABS_TOL
+    # Called once before a run trains anything: finds (or trains) what the metric needs, such as
+    # weights files, so that a missing one stops the run at once with one line, not after training.
+    # Its argument prints a line to the user (about slow work, such as training a classifier).
+    prepare: Callable[[Callable[[str], None]], None] | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -93,14 +97,18 @@ def register_metric(
     modality: MetricKind,
     rel_tol: float = DEFAULT_REL_TOL,
     abs_tol: float = DEFAULT_ABS_TOL,
+    prepare: Callable[[Callable[[str], None]], None] | None = None,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
-    """Decorator registering a compute function as a `Metric` with its direction, unit and the
-    noise tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it."""
+    """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
+    tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, and an
+    optional `prepare` step that runs before any training."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
     def decorate(compute: Callable[[EvalContext], MetricValue]) -> Callable[[EvalContext], MetricValue]:
-        metric = Metric(name, description, higher_is_better, unit, modality, compute, rel_tol, abs_tol)
+        metric = Metric(
+            name, description, higher_is_better, unit, modality, compute, rel_tol, abs_tol, prepare
+        )
         METRICS.add(name, metric)
         return compute
 

@@ -51,11 +51,13 @@ KID_SUBSET_SIZE = 1000
 
 @dataclass(frozen=True)
 class Extractor:
-    """A feature space: torch-fidelity's name for it and how to find its weights file."""
+    """A feature space: torch-fidelity's name for it, how to find its weights file, and a line that
+    identifies those weights in every record."""
 
     name: str  # torch-fidelity registry name
     label: str  # short name in cache keys
     weights: Callable[[], Path]
+    identity: Callable[[], str] = lambda: ""
 
 
 def _file_sha256(path: Path) -> str:
@@ -111,9 +113,25 @@ def lenet_weights() -> Path:
     return mnist_classifier().path
 
 
+def inception_identity() -> str:
+    return f"Inception weights sha256 {_file_sha256(inception_weights())[:12]}"
+
+
+def lenet_identity() -> str:
+    from ganbench.classifier import mnist_classifier
+
+    classifier = mnist_classifier()
+    return (
+        f"digit classifier {classifier.content_hash[:12]}, held-out accuracy {classifier.accuracy:.4f} "
+        f"({classifier.source})"
+    )
+
+
 EXTRACTORS = {
-    INCEPTION: Extractor(INCEPTION, "inception", inception_weights),
-    LENET: Extractor(LENET, "lenet", lenet_weights),
+    INCEPTION: Extractor(INCEPTION, "inception", inception_weights, inception_identity),
+    # "fc1": the classifier's pre-activation features; a new feature layer needs a new label here,
+    # as cached statistics are keyed by the label and the weights' hash only.
+    LENET: Extractor(LENET, "lenet-fc1", lenet_weights, lenet_identity),
 }
 
 
@@ -161,9 +179,8 @@ def _torch_fidelity() -> Any:
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
             from ganbench.classifier import to_input
 
-            # torch-fidelity repeats grayscale to 3 channels; their mean is the digit again.
-            gray = x.float().mean(dim=1, keepdim=True).round().to(torch.uint8)
-            return (self.model.features(to_input(gray)).to(torch.float64),)
+            # torch-fidelity repeats grayscale to 3 channels; the classifier averages them back.
+            return (self.model.features(to_input(x)).to(torch.float64),)
 
     torch_fidelity.register_feature_extractor(LENET, LeNetFeatures)
     return torch_fidelity
@@ -299,11 +316,26 @@ def _shared_result(ctx: EvalContext, spec: _Spec) -> FidelityResult:
 def _metric(spec: _Spec) -> Callable[[EvalContext], MetricValue]:
     def compute(ctx: EvalContext) -> MetricValue:
         result = _shared_result(ctx, spec)
-        note = "reference features from cache" if result.cached else "reference features computed"
+        origin = "reference features from cache" if result.cached else "reference features computed"
+        note = "; ".join(filter(None, [origin, EXTRACTORS[spec.extractor].identity()]))
         counts = {"generated": len(ctx.samples), "reference": ctx.reference_count}
         return MetricValue(result.scores[spec.key], note=note, counts=counts)
 
     return compute
+
+
+def _prepare(extractor: str) -> Callable[[Callable[[str], None]], None]:
+    """Find the extractor's weights before training: a missing file (or MNIST split) fails at once."""
+
+    def prepare(say: Callable[[str], None]) -> None:
+        if extractor == LENET:
+            from ganbench.classifier import mnist_classifier
+
+            mnist_classifier(say)  # says so when it has to train (the first time only)
+        else:
+            EXTRACTORS[extractor].weights()
+
+    return prepare
 
 
 for _spec in _SPECS:
@@ -314,4 +346,5 @@ for _spec in _SPECS:
         unit="",
         modality="images",
         rel_tol=0.05,
+        prepare=_prepare(_spec.extractor),
     )(_metric(_spec))

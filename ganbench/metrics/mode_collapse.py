@@ -47,13 +47,18 @@ def high_quality_fraction(samples: np.ndarray, mixture: GaussianMixture) -> floa
     return float(good.mean())
 
 
-def reverse_kl(samples: np.ndarray, mixture: GaussianMixture) -> float:
-    """KL(p || uniform) = sum_k p_k log(K p_k), p the histogram of nearest centers; 0 log 0 = 0."""
-    nearest, _ = nearest_modes(samples, mixture.centers.numpy())
-    k = mixture.n_modes
-    p = np.bincount(nearest, minlength=k) / len(samples)
+def labels_kl_to_uniform(labels: np.ndarray, n_modes: int) -> float:
+    """KL(p || uniform) = sum_k p_k log(K p_k), p the histogram of `labels` (ints in 0..K-1) over
+    K = n_modes modes; natural log, 0 log 0 = 0."""
+    p = np.bincount(labels, minlength=n_modes) / len(labels)
     nonzero = p > 0
-    return float(np.sum(p[nonzero] * np.log(k * p[nonzero])))
+    return float(np.sum(p[nonzero] * np.log(n_modes * p[nonzero])))
+
+
+def reverse_kl(samples: np.ndarray, mixture: GaussianMixture) -> float:
+    """KL(p || uniform) of the histogram p of nearest centers over all samples."""
+    nearest, _ = nearest_modes(samples, mixture.centers.numpy())
+    return labels_kl_to_uniform(nearest, mixture.n_modes)
 
 
 def _mixture(ctx: EvalContext) -> GaussianMixture:
