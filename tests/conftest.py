@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import struct
 from pathlib import Path
 
@@ -11,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-# The official MNIST test set for tests and CI (DESIGN.md section 7); tests that need it skip without it.
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+# The official MNIST test set for tests and CI (DESIGN.md section 7): ../shared/data/mnist beside the
+# checkout, or the folder GANBENCH_TEST_MNIST names. Tests that need it skip, saying so, without it.
+SHARED_MNIST = Path(os.environ.get("GANBENCH_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 
 TINY_SUITE = """
 name = "tiny"
@@ -65,6 +68,46 @@ def write_fake_mnist(root: Path, n: int = 120, seed: int = 0) -> Path:
     write_idx(root / "t10k-images-idx3-ubyte", images.astype(np.uint8), gz=True)
     write_idx(root / "t10k-labels-idx1-ubyte", labels.astype(np.uint8), gz=True)
     return root
+
+
+TINY_IMAGE_SUITE = """
+name = "tiny-images"
+methods = {methods}
+datasets = ["{dataset}"]
+seeds = 1
+metrics = {metrics}
+
+[method.wgan]
+architecture = "dcgan"
+
+[method.wgan-gp]
+architecture = "dcgan-gp"
+
+[dataset.{dataset}]
+split = "test"
+
+[train]
+steps = 2
+batch_size = 8
+latent_dim = 8
+width = 4
+
+[eval]
+samples = {samples}
+reference_samples = 100
+"""
+
+
+def write_tiny_image_suite(
+    folder: Path, dataset: str, metrics: list[str], methods: tuple[str, ...] = ("dcgan",), samples: int = 40
+) -> Path:
+    """A tiny image suite (DCGAN nets of width 4, two steps) on the test split of `dataset`."""
+    text = TINY_IMAGE_SUITE.format(
+        methods=json.dumps(list(methods)), dataset=dataset, metrics=json.dumps(metrics), samples=samples
+    )
+    path = folder / "tiny-images.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def point_methods() -> list[str]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SHARED_MNIST
 
 from ganbench import classifier
 from ganbench.classifier import (
@@ -26,7 +27,7 @@ from ganbench.classifier import (
 )
 from ganbench.errors import GanbenchError
 
-MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+MNIST = SHARED_MNIST
 # Enough for the synthetic classes below, in well under a second.
 SMALL = ClassifierSettings(epochs=2, batch_size=32, lr=3e-3)
 # Top-left corners of each class's blob: ten places on a 4x3 grid, 7 to 9 pixels apart.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import urllib.request
 from pathlib import Path
@@ -10,7 +9,7 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
-from conftest import write_fake_mnist
+from conftest import write_fake_mnist, write_tiny_image_suite
 from typer.testing import CliRunner
 
 from ganbench.cli import app
@@ -18,33 +17,6 @@ from ganbench.store import RunStore
 from ganbench.suite import load_suite, with_overrides
 
 LENET_METRICS = ["fid-lenet", "kid-lenet", "precision-lenet", "recall-lenet"]
-
-TINY_IMAGE_SUITE = """
-name = "tiny-images"
-methods = ["dcgan", "wgan", "wgan-gp"]
-datasets = ["mnist"]
-seeds = 1
-metrics = {metrics}
-
-[method.wgan]
-architecture = "dcgan"
-
-[method.wgan-gp]
-architecture = "dcgan-gp"
-
-[dataset.mnist]
-split = "test"
-
-[train]
-steps = 2
-batch_size = 8
-latent_dim = 8
-width = 4
-
-[eval]
-samples = 40
-reference_samples = 100
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +30,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _suite(folder: Path, metrics: list[str] = LENET_METRICS) -> Path:
-    path = folder / "tiny-images.toml"
-    path.write_text(TINY_IMAGE_SUITE.format(metrics=json.dumps(metrics)), encoding="utf-8")
-    return path
+    return write_tiny_image_suite(folder, "mnist", metrics, methods=("dcgan", "wgan", "wgan-gp"))
 
 
 def test_image_run_end_to_end_offline(tmp_path: Path, cli: CliRunner) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets
-from conftest import write_idx
+from conftest import SHARED_MNIST, write_idx
 from PIL import Image
 from torchvision.io import write_jpeg, write_png
 
@@ -33,7 +33,6 @@ from ganbench.data.images import (
 )
 from ganbench.errors import GanbenchError
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 # torchvision 0.29 deprecates its image codecs in favour of torchcodec, which is not installed here.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 

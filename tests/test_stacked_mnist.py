@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_MNIST, write_tiny_image_suite
 
 from ganbench.classifier import Classifier, mnist_classifier
 from ganbench.data import DATASETS
@@ -32,7 +33,7 @@ from ganbench.metrics.stacked_mnist import (
 )
 from ganbench.suite import Suite, load_suite
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+MNIST_DIR = SHARED_MNIST
 METRIC_NAMES = (STACKED_MODES, STACKED_KL, CLASSIFIER_ACCURACY)
 PAPERS_N = 26_000  # generated samples per evaluation in VEEGAN and PacGAN
 
@@ -317,33 +318,11 @@ def test_size_32(mnist_env: None) -> None:
 
 # ------------------------------------------------------------------------------------------ end to end
 
-TINY_SUITE = """
-name = "tiny-stacked"
-methods = ["dcgan"]
-datasets = ["stacked-mnist"]
-seeds = 1
-metrics = ["stacked-modes", "stacked-kl", "digit-classifier-accuracy"]
-
-[dataset.stacked-mnist]
-split = "test"
-
-[train]
-steps = 2
-batch_size = 8
-latent_dim = 8
-width = 4
-log_every = 1
-
-[eval]
-samples = 500
-"""
-
 
 def test_end_to_end_tiny_run(tmp_path: Path, mnist_env: None) -> None:
     from ganbench.runner import run
 
-    suite = tmp_path / "tiny-stacked.toml"
-    suite.write_text(TINY_SUITE, encoding="utf-8")
+    suite = write_tiny_image_suite(tmp_path, "stacked-mnist", list(METRIC_NAMES), samples=500)
     outcome, _ = run(str(suite), device="cpu", out=tmp_path / "run")
     assert outcome.ran == ["dcgan__stacked-mnist__seed0"]
     record = json.loads((tmp_path / "run/jobs/dcgan__stacked-mnist__seed0.json").read_text(encoding="utf-8"))

@@ -50,6 +50,36 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
+def _panels(
+    frame: pd.DataFrame,
+    load_samples: Callable[[str], np.ndarray | None],
+    panel: tuple[float, float],
+    draw: Callable[[object, str, str, np.ndarray | None], None],
+):
+    """A figure of one panel per method (rows) x dataset (columns); `draw(ax, method, dataset,
+    samples)` fills each from the stored samples of the lowest seed that finished ok (None if none)."""
+    plt, _ = _pyplot()
+    methods = list(dict.fromkeys(frame["method"]))
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    fig, axes = plt.subplots(
+        len(methods),
+        len(datasets),
+        squeeze=False,
+        figsize=(panel[0] * len(datasets), panel[1] * len(methods)),
+    )
+    jobs = frame.drop_duplicates("key").sort_values("seed")
+    for i, method in enumerate(methods):
+        for j, dataset in enumerate(datasets):
+            ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
+            samples = load_samples(ok.iloc[0]["key"]) if len(ok) else None
+            draw(axes[i][j], method, dataset, samples)
+            title = f"{method} / {dataset} " + (
+                f"(seed {ok.iloc[0]['seed']})" if samples is not None else "missing"
+            )
+            axes[i][j].set_title(title, fontsize=8)
+    return fig
+
+
 def sample_grid(
     frame: pd.DataFrame,
     load_samples: Callable[[str], np.ndarray | None],
@@ -60,30 +90,17 @@ def sample_grid(
 
     Each panel shows the lowest seed that finished ok for that method and dataset.
     """
-    plt, _ = _pyplot()
-    methods = list(dict.fromkeys(frame["method"]))
-    datasets = list(dict.fromkeys(frame["dataset"]))
-    colors = method_colors(methods)
-    fig, axes = plt.subplots(
-        len(methods), len(datasets), squeeze=False, figsize=(3.2 * len(datasets), 3.0 * len(methods))
-    )
-    jobs = frame.drop_duplicates("key").sort_values("seed")
-    for i, method in enumerate(methods):
-        for j, dataset in enumerate(datasets):
-            ax = axes[i][j]
-            c = centers(dataset)
-            ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
-            samples = load_samples(ok.iloc[0]["key"]) if len(ok) else None
-            if samples is not None:
-                ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color=colors[method])
-                title = f"{method} / {dataset} (seed {ok.iloc[0]['seed']})"
-            else:
-                title = f"{method} / {dataset}: missing"
-            ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
-            span = np.abs(c).max() * 1.5
-            ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal", title=title)
-            ax.title.set_fontsize(8)
-    return _save(fig, stem)
+    colors = method_colors(list(dict.fromkeys(frame["method"])))
+
+    def draw(ax, method: str, dataset: str, samples: np.ndarray | None) -> None:
+        c = centers(dataset)
+        if samples is not None:
+            ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color=colors[method])
+        ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
+        span = np.abs(c).max() * 1.5
+        ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
+
+    return _save(_panels(frame, load_samples, (3.2, 3.0), draw), stem)
 
 
 def image_grid(
@@ -96,28 +113,14 @@ def image_grid(
     import torch
     from torchvision.utils import make_grid
 
-    plt, _ = _pyplot()
-    methods = list(dict.fromkeys(frame["method"]))
-    datasets = list(dict.fromkeys(frame["dataset"]))
-    fig, axes = plt.subplots(
-        len(methods), len(datasets), squeeze=False, figsize=(3.4 * len(datasets), 3.6 * len(methods))
-    )
-    jobs = frame.drop_duplicates("key").sort_values("seed")
-    for i, method in enumerate(methods):
-        for j, dataset in enumerate(datasets):
-            ax = axes[i][j]
-            ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
-            images = load_samples(ok.iloc[0]["key"]) if len(ok) else None
-            if images is not None and images.ndim == 4:
-                grid = make_grid(torch.from_numpy(images[:64]), nrow=8, padding=1, pad_value=128)
-                ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-                title = f"{method} / {dataset} (seed {ok.iloc[0]['seed']})"
-            else:
-                title = f"{method} / {dataset}: missing"
-            ax.set(xticks=[], yticks=[], title=title)
-            ax.grid(False)
-            ax.title.set_fontsize(8)
-    return _save(fig, stem)
+    def draw(ax, method: str, dataset: str, images: np.ndarray | None) -> None:
+        if images is not None:
+            grid = make_grid(torch.from_numpy(images[:64]), nrow=8, padding=1, pad_value=128)
+            ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
+        ax.grid(False)
+
+    return _save(_panels(frame, load_samples, (3.4, 3.6), draw), stem)
 
 
 def metric_plot(
