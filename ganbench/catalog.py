@@ -16,7 +16,8 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
     for name in METRICS:
         metric = METRICS.get(name)
         direction = "higher is better" if metric.higher_is_better else "lower is better"
-        metrics.append((name, f"{metric.description} [{metric.unit}, {direction}]"))
+        details = ", ".join(filter(None, [metric.unit, direction]))  # unitless scores (FID) have no unit
+        metrics.append((name, f"{metric.description} [{details}]"))
     suites = []
     for name in suite_names():
         suite = load_suite(str(find_suite(name)))

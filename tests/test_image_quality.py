@@ -133,3 +133,12 @@ def test_classifier_features_separate_real_digits_from_one_digit(real_mnist: Pat
     )
     whole = fidelity_scores(noise, mnist.reference(10_000), "whole", LENET, {"prc"})
     assert whole.scores[KEY_PRECISION] < 0.5
+
+
+def test_list_shows_image_datasets_metrics_and_suites(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for name in ("mnist", "fashion-mnist", "cifar10", "folder", "stacked-mnist", "image-quality"):
+        assert f"  {name} " in result.stdout
+    assert "(torch-fidelity, Inception-v3) [lower is better]" in result.stdout  # FID has no unit
+    assert "[modes, higher is better]" in result.stdout
