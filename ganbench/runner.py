@@ -172,9 +172,10 @@ def _evaluate(
 
 
 def dataset_id(job: Job) -> str:
-    """The dataset with its parameters, e.g. `mnist-split=test-size=28-download=True` (a cache key)."""
+    """The dataset with the parameters that shape its data, e.g. `mnist-split=test-size=28` (part of
+    the real-data statistics' cache key; whether a download was allowed does not change the data)."""
     params = dataclasses.asdict(job.dataset_params)
-    return "-".join([job.dataset, *(f"{k}={v}" for k, v in params.items())])
+    return "-".join([job.dataset, *(f"{k}={v}" for k, v in params.items() if k != "download")])
 
 
 def execute_jobs(

@@ -56,6 +56,8 @@ def test_image_run_end_to_end_offline(tmp_path: Path, cli: CliRunner) -> None:
     assert record["manifest"]["paths"]["data_root"] == str(data.resolve())
     assert (tmp_path / "first" / "figures" / "image-samples.png").is_file()
     assert len(list((cache / "classifiers").glob("digits-*.pt"))) == 1
+    cached = [p.name for p in (cache / "fidelity").glob("*.pt")]
+    assert cached and all(n.startswith("ganbench-mnist-split=test-size=28-n100-data") for n in cached)
     # The first job computed the reference features; every later evaluation read them back.
     notes = [r["metrics"]["fid-lenet"]["note"] for r in store.records()]
     assert sum("reference features computed" in n for n in notes) == 1
