@@ -13,7 +13,11 @@ import numpy as np
 
 from ganbench.errors import GanbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 2 added `eval.reference_samples` to every job config (the image metrics' reference count);
+# records of schema 1 get the value a suite that does not set it has now (EvalSettings' default), so
+# run folders made before it still resume. tests/test_store.py checks the two defaults agree.
+SCHEMA_2_REFERENCE_SAMPLES = 10_000
 JOBS_DIR = "jobs"
 SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
@@ -49,6 +53,21 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> str:
     return f"{prefix.rstrip('.')}: {old!r} != {new!r}"
 
 
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older schema brought up to this one (see SCHEMA_VERSION)."""
+    if record.get("schema", 1) < 2:
+        record["config"].setdefault("eval", {}).setdefault("reference_samples", SCHEMA_2_REFERENCE_SAMPLES)
+        record["schema"] = 2
+    return record
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        return upgrade(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as err:
+        raise GanbenchError(f"unreadable job record {path}: {err}") from None
+
+
 class RunStore:
     """A run folder. Job records are written once each, atomically; nothing is appended in place."""
 
@@ -68,13 +87,7 @@ class RunStore:
         folder = self.root / JOBS_DIR
         if not folder.is_dir():
             return []
-        records = []
-        for path in sorted(folder.glob("*.json")):
-            try:
-                records.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError) as err:
-                raise GanbenchError(f"unreadable job record {path}: {err}") from None
-        return records
+        return [_read_record(path) for path in sorted(folder.glob("*.json"))]
 
     def finished(self, key: str, config: dict[str, Any]) -> bool:
         """Whether job `key` already has a final record (ok or diverged) made with `config`.
@@ -85,10 +98,7 @@ class RunStore:
         path = self.job_path(key)
         if not path.exists():
             return False
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise GanbenchError(f"unreadable job record {path}: {err}") from None
+        record = _read_record(path)
         if record["config"] != config:
             raise GanbenchError(
                 f"{self.root} already holds job {key} with other settings "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganbench.errors import GanbenchError
-from ganbench.store import RunStore, write_atomic
+from ganbench.store import SCHEMA_VERSION, RunStore, write_atomic
 
 
 def _record(key: str, status: str = "ok", steps: int = 10) -> dict:
@@ -54,7 +54,7 @@ def test_saving_a_job_twice_keeps_one_record(tmp_path: Path) -> None:
     store.save_job(_record("k"), np.zeros((3, 2), np.float32))
     records = store.records()
     assert len(records) == 1 and records[0]["status"] == "ok"
-    assert records[0]["schema"] == 1
+    assert records[0]["schema"] == SCHEMA_VERSION == 2
     assert store.load_samples("k").shape == (3, 2)
 
 
@@ -98,3 +98,20 @@ def test_records_keep_nan_values(tmp_path: Path) -> None:
     store.save_job(record, None)
     assert np.isnan(store.records()[0]["metrics"]["w1"]["value"])
     assert json.loads((tmp_path / "jobs" / "k.json").read_text())["key"] == "k"
+
+
+def test_a_schema_1_folder_still_resumes(tmp_path: Path, tiny_suite: Path) -> None:
+    # Schema 1 (session 1) had no eval.reference_samples; its records get the default and resume.
+    from ganbench.store import SCHEMA_2_REFERENCE_SAMPLES
+    from ganbench.suite import EvalSettings, load_suite
+
+    assert SCHEMA_2_REFERENCE_SAMPLES == EvalSettings().reference_samples
+    job = load_suite(str(tiny_suite)).jobs()[0]
+    old = {"schema": 1, "key": job.key, "config": job.config(), "status": "ok", "metrics": {}}
+    del old["config"]["eval"]["reference_samples"]
+    (tmp_path / "run" / "jobs").mkdir(parents=True)
+    (tmp_path / "run" / "jobs" / f"{job.key}.json").write_text(json.dumps(old), encoding="utf-8")
+    store = RunStore(tmp_path / "run")
+    assert store.finished(job.key, job.config())
+    (record,) = store.records()
+    assert record["schema"] == 2 and record["config"] == job.config()
