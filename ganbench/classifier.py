@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import paths
+from ganbench.data.images import to_float
 from ganbench.errors import GanbenchError
 from ganbench.store import write_atomic
 
@@ -124,8 +125,8 @@ class Classifier:
 
 
 def to_input(images: ImageArray) -> torch.Tensor:
-    """uint8 images (N, C, H, W) as the network's float32 input in [-1, 1] (x / 127.5 - 1)."""
-    return torch.as_tensor(images).float() / 127.5 - 1.0
+    """uint8 images (N, C, H, W) as the network's float32 input in [-1, 1], as the datasets give it."""
+    return to_float(torch.as_tensor(images))
 
 
 def _check_images(images: ImageArray, channels: int | None = None) -> torch.Tensor:

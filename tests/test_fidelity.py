@@ -62,7 +62,8 @@ def projection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
     matrix = torch.from_numpy(np.random.default_rng(0).normal(size=(3 * 8 * 8, FEATURES)) / 8)
     weights = tmp_path / "projection.pt"
     torch.save(matrix, weights)
-    monkeypatch.setitem(fidelity.EXTRACTORS, PROJECTION, Extractor(PROJECTION, "projection", lambda: weights))
+    extractor = Extractor(PROJECTION, "projection", lambda say=None: weights)
+    monkeypatch.setitem(fidelity.EXTRACTORS, PROJECTION, extractor)
     monkeypatch.setenv(paths.CACHE_DIR_ENV, str(tmp_path / "cache"))
     return matrix.numpy()
 

@@ -48,6 +48,8 @@ KEY_RECALL = "recall"
 # every sample in each subset, as the estimate needs subset size <= n.
 KID_SUBSET_SIZE = 1000
 
+Say = Callable[[str], None]  # prints one line to the user
+
 
 @dataclass(frozen=True)
 class Extractor:
@@ -56,7 +58,8 @@ class Extractor:
 
     name: str  # torch-fidelity registry name
     label: str  # short name in cache keys
-    weights: Callable[[], Path]
+    # The weights file; the optional argument hears about slow work (a download, a training).
+    weights: Callable[[Say | None], Path]
     identity: Callable[[], str] = lambda: ""
 
 
@@ -73,7 +76,7 @@ def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
     return digest.hexdigest()
 
 
-def inception_weights() -> Path:
+def inception_weights(say: Say | None = None) -> Path:
     """The Inception-v3 weights file: the configured one, else torch hub's copy, else downloaded there.
 
     Raises GanbenchError (one line) when the configured file is missing, or when there is none and
@@ -93,6 +96,8 @@ def inception_weights() -> Path:
     hub_copy = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if hub_copy.is_file():
         return hub_copy
+    if say is not None:
+        say(f"downloading the Inception weights to {hub_copy} (once)")
     try:
         hub_copy.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(URL_INCEPTION_V3, str(hub_copy), progress=False)
@@ -106,11 +111,11 @@ def inception_weights() -> Path:
     return hub_copy
 
 
-def lenet_weights() -> Path:
+def lenet_weights(say: Say | None = None) -> Path:
     """The digit classifier's weights file, trained on the available MNIST split on first use."""
     from ganbench.classifier import mnist_classifier
 
-    return mnist_classifier().path
+    return mnist_classifier(say).path
 
 
 def inception_identity() -> str:
@@ -324,16 +329,11 @@ def _metric(spec: _Spec) -> Callable[[EvalContext], MetricValue]:
     return compute
 
 
-def _prepare(extractor: str) -> Callable[[Callable[[str], None]], None]:
+def _prepare(extractor: str) -> Callable[[Say], None]:
     """Find the extractor's weights before training: a missing file (or MNIST split) fails at once."""
 
-    def prepare(say: Callable[[str], None]) -> None:
-        if extractor == LENET:
-            from ganbench.classifier import mnist_classifier
-
-            mnist_classifier(say)  # says so when it has to train (the first time only)
-        else:
-            EXTRACTORS[extractor].weights()
+    def prepare(say: Say) -> None:
+        EXTRACTORS[extractor].weights(say)
 
     return prepare
 
