@@ -15,8 +15,7 @@ from rich.console import Console
 from ganbench import paths
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
-from ganbench.executors import ExecutorChoice
-from ganbench.throughput_spec import Dtype, Options
+from ganbench.throughput.spec import Dtype, Options
 
 app = typer.Typer(
     name="ganbench",
@@ -32,6 +31,21 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _load_plugins() -> None:
+    """Benchmark and evaluate GANs on standard suites."""
+    # Every command sees the same registries: plugins from GANBENCH_PLUGINS and entry points load
+    # here, before any command runs (not for --help, which stays fast).
+    from ganbench import plugins
+
+    try:
+        plugins.load()
+    except GanbenchError as err:
+        errors.print(f"error: {err}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
 
 # Exit codes: 2 for unusable input (as click does for usage errors), 130 for Ctrl-C (128 + SIGINT).
 EXIT_BAD_INPUT = 2
@@ -85,8 +99,8 @@ def run(
         bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
     ] = False,
     executor: Annotated[
-        ExecutorChoice, typer.Option(help="Run jobs here or as Ray tasks.")
-    ] = ExecutorChoice.local,
+        str, typer.Option(help="Where jobs run: local, ray, or a plugin's executor (see `ganbench list`).")
+    ] = "local",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: start a local Ray instance).")
     ] = None,
@@ -115,10 +129,10 @@ def run(
     ] = None,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
-    from ganbench.executors import make_executor
-    from ganbench.progress import RichProgress
-    from ganbench.runner import RunInterrupted
-    from ganbench.runner import run as run_suite
+    from ganbench.run.driver import RunInterrupted
+    from ganbench.run.driver import run as run_suite
+    from ganbench.run.executors import ExecutorOptions, make_executor
+    from ganbench.run.progress import RichProgress
 
     try:
         with RichProgress(console) as progress:
@@ -131,7 +145,7 @@ def run(
                 device=device,
                 out=out,
                 batch_seeds=batch_seeds,
-                executor=make_executor(executor, address, cpus_per_job, gpus_per_job),
+                executor=make_executor(executor, ExecutorOptions(address, cpus_per_job, gpus_per_job)),
                 progress=progress,
                 paths=paths.Paths(data_root, inception_weights, cache_dir),
             )
@@ -162,7 +176,7 @@ def throughput(
     quick: Annotated[bool, typer.Option("--quick", help="The suite's small measurement budget.")] = False,
 ) -> None:
     """Measure sampling and training images/s, peak memory and FLOPs per method, network and batch."""
-    from ganbench.throughput import measure_suite
+    from ganbench.throughput.measure import measure_suite
 
     root, report = measure_suite(
         suite, Options(dtype, channels_last, compile_), device, out, quick, _split_names(methods),
@@ -240,7 +254,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
 ) -> None:
     """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise."""
-    from ganbench.compare import DEFAULT_ALPHA, compare_runs, to_json, to_markdown
+    from ganbench.report.compare import DEFAULT_ALPHA, compare_runs, to_json, to_markdown
 
     verdict = compare_runs(
         baseline, candidate, rel_tol=rel_tol, abs_tol=abs_tol, alpha=DEFAULT_ALPHA if alpha is None else alpha

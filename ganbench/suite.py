@@ -18,7 +18,7 @@ from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.registry import suggest
 
 if TYPE_CHECKING:
-    from ganbench.throughput_spec import ThroughputSuite
+    from ganbench.throughput.spec import ThroughputSuite
 
 # Editable installs read the repository's suites/; wheels carry a copy in ganbench/_suites.
 SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
@@ -191,7 +191,7 @@ def load_suite(name_or_path: str) -> Suite | ThroughputSuite:
     except (OSError, UnicodeDecodeError) as err:
         raise GanbenchError(f"{path}: cannot read: {err}") from None
     if data.get("kind") == "throughput":
-        from ganbench.throughput_spec import parse_throughput_suite
+        from ganbench.throughput.spec import parse_throughput_suite
 
         return parse_throughput_suite(data, str(path))
     return parse_suite(data, str(path), default_name=path.stem)

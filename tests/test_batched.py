@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import point_methods
 
-from ganbench.batched import train_seeds
 from ganbench.data import DATASETS
 from ganbench.data.mixtures import GaussianMixture
+from ganbench.engine.batched import train_seeds
+from ganbench.engine.train import Streams, train
 from ganbench.models import METHODS, NetworkSize
-from ganbench.train import Streams, train
 
 SIZE = NetworkSize(latent_dim=2, width=16, depth=2)
 SEEDS = [0, 1, 5]

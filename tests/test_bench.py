@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ganbench.batched import train_seeds
 from ganbench.data import DATASETS
+from ganbench.engine.batched import train_seeds
+from ganbench.engine.train import train
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import METHODS, NetworkSize
-from ganbench.runner import run
-from ganbench.train import train
+from ganbench.run.driver import run
 
 pytestmark = pytest.mark.bench
 
@@ -114,7 +115,7 @@ def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
     """One GAN training iteration (1 critic step + 1 generator step) of DCGAN at 32x32, batch 64."""
     import dataclasses
 
-    from ganbench.train import build_networks, iteration, make_optimizer
+    from ganbench.engine.train import build_networks, iteration, make_optimizer
 
     m = METHODS.get("gan")
     hp = dataclasses.replace(m.defaults, architecture="dcgan")
@@ -126,10 +127,23 @@ def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
     )
     real, codes, penalty = torch.randn(64, 3, 32, 32), torch.randn(64, 100), torch.Generator().manual_seed(0)
 
+    losses: list[tuple[float, float]] = []
+
     def step() -> tuple[float, float]:
-        return iteration(
-            m.objective, hp, generator, discriminator, opt_g, opt_d, lambda: real, lambda: codes, penalty
+        losses.append(
+            iteration(
+                m.objective, hp, generator, discriminator, opt_g, opt_d, lambda: real, lambda: codes, penalty
+            )
         )
+        return losses[-1]
 
     d_loss, g_loss = benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
-    assert d_loss == d_loss and g_loss == g_loss
+    assert len(losses) == 6 and (d_loss, g_loss) == losses[-1]
+    # "gan" is the minimax objective: D's loss softplus(-D(x)) + softplus(D(G(z))) is > 0 and G's
+    # loss -softplus(D(G(z))) is < 0; a NaN or infinite loss fails too.
+    assert all(math.isfinite(d) and math.isfinite(g) and d > 0 > g for d, g in losses)
+    # A fresh discriminator (weights N(0, 0.02^2)) gives logits near 0: D = 1/2 on both batches, so
+    # the first loss is near -(log 1/2 + log 1/2) = 2 log 2 ~= 1.386 (1.45 with seed 0).
+    assert losses[0][0] == pytest.approx(2 * math.log(2), abs=0.3)
+    # Every iteration steps both optimizers, so no two iterations see the same networks.
+    assert len(set(losses)) == len(losses)

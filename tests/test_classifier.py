@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from conftest import SHARED_MNIST
 
-from ganbench import classifier
-from ganbench.classifier import (
+from ganbench.errors import GanbenchError
+from ganbench.metrics import classifier
+from ganbench.metrics.classifier import (
     FEATURES,
     ClassifierSettings,
     DigitClassifier,
@@ -25,7 +26,6 @@ from ganbench.classifier import (
     to_input,
     train_classifier,
 )
-from ganbench.errors import GanbenchError
 
 MNIST = SHARED_MNIST
 # Enough for the synthetic classes below, in well under a second.

@@ -16,13 +16,13 @@ import torch
 from conftest import ROOT, write_tiny_suite
 from typer.testing import CliRunner
 
-from ganbench import runner
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Method
 from ganbench.models.base import Objective
 from ganbench.models.objectives import GAN, gan_discriminator_loss
+from ganbench.run import worker
 
 
 def _run(cli: CliRunner, *args: str) -> object:
@@ -95,7 +95,7 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     cli: CliRunner, tiny_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
-    real_execute = runner.execute_jobs
+    real_execute = worker.execute_jobs
     calls: list[list[str]] = []
 
     def interrupt_second(jobs, device, progress=None):
@@ -104,7 +104,7 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
             raise KeyboardInterrupt
         return real_execute(jobs, device, progress)
 
-    monkeypatch.setattr(runner, "execute_jobs", interrupt_second)
+    monkeypatch.setattr(worker, "execute_jobs", interrupt_second)
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out))
     assert result.exit_code == 130
     assert "interrupted: 2 of 4 jobs are stored" in result.stderr

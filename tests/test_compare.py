@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.compare import (
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
+from ganbench.report.compare import (
     DEFAULT_ALPHA,
     RowVerdict,
     Verdict,
@@ -22,10 +24,9 @@ from ganbench.compare import (
     to_json,
     to_markdown,
 )
-from ganbench.errors import GanbenchError
-from ganbench.metrics import METRICS
 from ganbench.report.records import records_frame
-from ganbench.store import RunStore
+from ganbench.run.records import MetricResult, Record, spec_of
+from ganbench.run.store import RunStore
 
 MC, HQ, KL, W1 = "modes-covered", "high-quality-fraction", "reverse-kl", "w1"
 
@@ -38,8 +39,8 @@ def record(
     dataset: str = "ring-8",
     steps: int = 100,
     status: str = "ok",
-) -> dict[str, Any]:
-    """A job record as the runner stores it, with only the fields that records and compare read."""
+) -> Record:
+    """A job record as the worker makes it, with the metrics' specs as registered today."""
     config = {
         "suite": "tiny",
         "method": method,
@@ -49,43 +50,45 @@ def record(
         "eval": {"samples": 500},
         "metrics": list(values),
     }
-    return {
-        "key": f"{method}__{dataset}__seed{seed}",
-        "config": config,
-        "status": status,
-        "diverged_step": 7 if status == "diverged" else None,
-        "reason": "loss is nan" if status == "diverged" else None,
-        "train_seconds": 1.0,
-        "eval_seconds": 0.5,
-        "wall_seconds": 1.5,
-        "metrics": {}
-        if status != "ok"
-        else {m: {"value": v, "exact": True, "note": ""} for m, v in values.items()},
-    }
+    specs = {m: spec_of(METRICS.get(m)) for m in values}
+    return Record(
+        kind="train",
+        key=f"{method}__{dataset}__seed{seed}",
+        method=method,
+        cell=dataset,
+        seed=seed,
+        config=config,
+        metric_specs=specs,
+        status=status,
+        diverged_step=7 if status == "diverged" else None,
+        reason="loss is nan" if status == "diverged" else None,
+        train_seconds=1.0,
+        eval_seconds=0.5,
+        wall_seconds=1.5,
+        metrics={} if status != "ok" else {m: MetricResult(v, specs[m]) for m, v in values.items()},
+    )
 
 
-def seeds(
-    method: str, metric: str, values: list[float], first_seed: int = 0, **kw: Any
-) -> list[dict[str, Any]]:
+def seeds(method: str, metric: str, values: list[float], first_seed: int = 0, **kw: Any) -> list[Record]:
     """One record per value, seeds first_seed, first_seed + 1, ..."""
     return [record(method, first_seed + i, {metric: v}, **kw) for i, v in enumerate(values)]
 
 
-def write_run(folder: Path, records: list[dict[str, Any]]) -> Path:
-    """A run folder holding these records under jobs/ (as the runner writes them)."""
+def write_run(folder: Path, records: list[Record]) -> Path:
+    """A run folder holding these records under jobs/ (as the driver writes them)."""
     store = RunStore(folder)
     for rec in records:
-        store.save_job(rec, None)
+        store.save(rec, None)
     return folder
 
 
-def write_csv(path: Path, records: list[dict[str, Any]]) -> Path:
+def write_csv(path: Path, records: list[Record]) -> Path:
     """records.csv as the report writes it."""
     path.write_text(records_frame(records).to_csv(index=False), encoding="utf-8")
     return path
 
 
-def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]], **kw: Any) -> Verdict:
+def judge(baseline: list[Record], candidate: list[Record], **kw: Any) -> Verdict:
     return compare(records_frame(baseline), records_frame(candidate), **kw)
 
 
@@ -127,11 +130,27 @@ def test_lower_w1_is_an_improvement() -> None:
     assert row.verdict == "improved"
 
 
-def test_direction_comes_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    flipped = dataclasses.replace(METRICS.get(W1), higher_is_better=True)
-    monkeypatch.setitem(METRICS._entries, W1, flipped)
-    row = only(judge(seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.05, 0.06, 0.07])))
-    assert row.verdict == "regressed"
+def _flip(records: list[Record]) -> list[Record]:
+    """The records with w1's stored direction flipped (as a folder made by another registry would be)."""
+    flipped = {W1: dataclasses.replace(spec_of(METRICS.get(W1)), higher_is_better=True)}
+    return [
+        dataclasses.replace(
+            r, metric_specs=flipped, metrics={W1: dataclasses.replace(r.metrics[W1], spec=flipped[W1])}
+        )
+        for r in records
+    ]
+
+
+def test_direction_comes_from_the_run_folder_not_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, cand = seeds("gan", W1, [0.10, 0.11, 0.12]), seeds("gan", W1, [0.05, 0.06, 0.07])
+    assert only(judge(base, cand)).verdict == "improved"
+    # The records say higher is better: a drop is then a regression, whatever the registry says now.
+    assert only(judge(_flip(base), _flip(cand))).verdict == "regressed"
+    baseline, candidate = write_run(tmp_path / "b", _flip(base)), write_run(tmp_path / "c", _flip(cand))
+    monkeypatch.delitem(METRICS._entries, W1)  # the metric's plugin is not loaded today
+    assert only(compare_runs(baseline, candidate)).verdict == "regressed"
 
 
 def test_beyond_tolerance_but_not_significant_is_unchanged() -> None:
@@ -287,7 +306,15 @@ def test_bad_thresholds_are_refused() -> None:
 def test_registered_metrics_declare_their_tolerances() -> None:
     declared = {name: (METRICS.get(name).rel_tol, METRICS.get(name).abs_tol) for name in (MC, HQ, KL, W1)}
     assert declared == {MC: (0.0, 1.0), HQ: (0.0, 0.02), KL: (0.1, 0.02), W1: (0.05, 0.01)}
-    assert all(METRICS.get(n).rel_tol >= 0 and METRICS.get(n).abs_tol >= 0 for n in METRICS.names())
+
+
+@pytest.mark.parametrize("tolerances", [{"rel_tol": -0.1}, {"abs_tol": -1.0}, {"rel_tol": float("nan")}])
+def test_a_metric_with_a_negative_or_nan_tolerance_cannot_register(tolerances: dict[str, float]) -> None:
+    from ganbench.metrics.base import register_metric
+
+    with pytest.raises(ValueError, match="tolerances must be >= 0"):
+        register_metric("bad-tolerance", "x", higher_is_better=True, unit="", modality="points", **tolerances)
+    assert "bad-tolerance" not in METRICS
 
 
 # --- input ---
@@ -319,7 +346,7 @@ def test_unusable_input_is_one_clear_error(tmp_path: Path) -> None:
 # --- the command and its exit codes ---
 
 
-def _cli(tmp_path: Path, base: list[dict[str, Any]], cand: list[dict[str, Any]], *args: str) -> Any:
+def _cli(tmp_path: Path, base: list[Record], cand: list[Record], *args: str) -> Any:
     baseline, candidate = write_run(tmp_path / "baseline", base), write_run(tmp_path / "candidate", cand)
     return CliRunner().invoke(app, ["compare", str(baseline), str(candidate), *args])
 

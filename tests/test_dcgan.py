@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from ganbench.engine.train import build_networks, train
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters, NetworkSize
 from ganbench.models.dcgan import GlobalAverage
 from ganbench.models.packing import pack
 from ganbench.suite import load_suite, suite_names
-from ganbench.train import build_networks, train
 
 CPU = torch.device("cpu")
 TINY = NetworkSize(latent_dim=16, width=8, depth=0)
@@ -53,6 +53,7 @@ def test_discriminator_follows_the_dcgan_rules(architecture: str, shape: tuple[i
     convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
     assert all(c.stride == (2, 2) for c in convs[:-1]), "stride-2 convolutions downsample"
     assert convs[-1].out_channels == 1
+    assert convs[-1].stride == (1, 1), "the output conv keeps the last stride-2 map for the average"
     norm = _norm_type(architecture)
     norms = [m for m in discriminator.modules() if isinstance(m, norm)]
     assert len(norms) == len(convs) - 2, "a norm on every conv but the input and output ones"
@@ -101,9 +102,10 @@ def test_generator_follows_the_dcgan_rules(architecture: str, shape: tuple[int, 
 @pytest.mark.parametrize(
     ("shape", "g_sides", "d_sides", "g_widths", "d_widths"),
     [
-        ((1, 28, 28), [7, 14, 28], [14, 7, 1], [16, 8, 1], [8, 16, 1]),
-        ((3, 32, 32), [4, 8, 16, 32], [16, 8, 4, 1], [32, 16, 8, 3], [8, 16, 32, 1]),
-        ((3, 64, 64), [4, 8, 16, 32, 64], [32, 16, 8, 4, 1], [64, 32, 16, 8, 3], [8, 16, 32, 64, 1]),
+        # D's output conv keeps the last stride-2 side (7 or 4) for the global average, not 1x1.
+        ((1, 28, 28), [7, 14, 28], [14, 7, 7], [16, 8, 1], [8, 16, 1]),
+        ((3, 32, 32), [4, 8, 16, 32], [16, 8, 4, 4], [32, 16, 8, 3], [8, 16, 32, 1]),
+        ((3, 64, 64), [4, 8, 16, 32, 64], [32, 16, 8, 4, 4], [64, 32, 16, 8, 3], [8, 16, 32, 64, 1]),
     ],
     ids=SHAPE_IDS,
 )
@@ -125,6 +127,66 @@ def test_layer_scheme_per_image_size(
 def test_discriminator_gives_one_score_per_sample(architecture: str, shape: tuple[int, ...]) -> None:
     generator, discriminator = _build(architecture, shape)
     assert discriminator(generator(torch.randn(4, TINY.latent_dim))).shape == (4, 1)
+
+
+# The side of D's last stride-2 feature map, which its output convolution keeps and the score averages.
+MAP_SIDES = {28: 7, 32: 4, 64: 4}
+
+
+def _hooked(
+    net: nn.Module, x: torch.Tensor, kind: type[nn.Module]
+) -> tuple[list[tuple[nn.Module, torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """(module, input, output) of every `kind` module in one forward pass of `net` on `x`, and its result."""
+    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
+    hooks = [
+        m.register_forward_hook(lambda m, args, out: calls.append((m, args[0], out)))
+        for m in net.modules()
+        if isinstance(m, kind)
+    ]
+    try:
+        with torch.no_grad():
+            result = net(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls, result
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_the_global_average_is_over_a_map_larger_than_1x1(architecture: str, shape: tuple[int, ...]) -> None:
+    # A mean over a 1x1 map is no global average pooling (Radford et al. 2016, section 3): the last
+    # convolution would then cover the whole map, a fully connected layer on the flattened features.
+    _, discriminator = _build(architecture, shape)
+    [(_, averaged, _)], _ = _hooked(discriminator, torch.rand(4, *shape) * 2 - 1, GlobalAverage)
+    side = MAP_SIDES[shape[-1]]
+    assert averaged.shape[-2] > 1 and averaged.shape[-1] > 1, "the averaged map must be larger than 1x1"
+    assert averaged.shape == (4, 1, side, side), "one channel at the last stride-2 level's side"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_no_convolution_kernel_spans_its_whole_input(architecture: str, shape: tuple[int, ...]) -> None:
+    # A kernel as large as its input sees all of it at a single position: a dense layer in disguise.
+    _, discriminator = _build(architecture, shape)
+    calls, _ = _hooked(discriminator, torch.rand(4, *shape) * 2 - 1, nn.Conv2d)
+    assert len(calls) == sum(isinstance(m, nn.Conv2d) for m in discriminator.modules())
+    for conv, x, y in calls:
+        (kh, kw), (h, w) = conv.kernel_size, x.shape[-2:]
+        assert kh < h and kw < w, f"{conv} spans its {h}x{w} input"
+        assert y.shape[-2] > 1 and y.shape[-1] > 1, f"{conv} collapses the map to {tuple(y.shape[-2:])}"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_the_score_is_the_mean_of_the_output_map(architecture: str, shape: tuple[int, ...]) -> None:
+    _, discriminator = _build(architecture, shape)
+    [(_, averaged, _)], score = _hooked(discriminator, torch.rand(4, *shape) * 2 - 1, GlobalAverage)
+    torch.testing.assert_close(score, averaged.mean(dim=(2, 3)))
+    # The positions of each sample's map differ, so its score is an average of distinct values,
+    # not a single position passed through.
+    flat = averaged.flatten(1)
+    assert (flat.amax(dim=1) > flat.amin(dim=1)).all()
 
 
 @pytest.mark.parametrize("architecture", ARCHS)

@@ -13,7 +13,7 @@ from conftest import write_fake_mnist, write_tiny_image_suite
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.store import RunStore
+from ganbench.run.store import RunStore
 from ganbench.suite import load_suite, with_overrides
 
 LENET_METRICS = ["fid-lenet", "kid-lenet", "precision-lenet", "recall-lenet"]
@@ -41,25 +41,26 @@ def test_image_run_end_to_end_offline(tmp_path: Path, cli: CliRunner) -> None:
     assert result.exit_code == 0, result.output
 
     store = RunStore(tmp_path / "first")
-    records = {r["key"]: r for r in store.records()}
+    records = {r.key: r for r in store.records()}
     assert sorted(records) == sorted(f"{m}__mnist__seed0" for m in ("dcgan", "wgan", "wgan-gp"))
     for key, record in records.items():
-        assert record["status"] == "ok", record["reason"]
+        assert record.status == "ok", record.reason
         for name in LENET_METRICS:
-            metric = record["metrics"][name]
-            assert math.isfinite(metric["value"])
-            assert metric["counts"] == {"generated": 40, "reference": 100}
-            assert "digit classifier" in metric["note"] and "held-out accuracy" in metric["note"]
-        assert 0 <= record["metrics"]["precision-lenet"]["value"] <= 1
+            metric = record.metrics[name]
+            assert math.isfinite(metric.value)
+            assert metric.counts == {"generated": 40, "reference": 100}
+            assert "digit classifier" in metric.note and "held-out accuracy" in metric.note
+        assert 0 <= record.metrics["precision-lenet"].value <= 1
+        assert record.dataset is not None and record.dataset.modality == "images"
         images = store.load_samples(key)
         assert images.dtype == np.uint8 and images.shape == (40, 1, 28, 28)
-    assert record["manifest"]["paths"]["data_root"] == str(data.resolve())
+    assert record.manifest["paths"]["data_root"] == str(data.resolve())
     assert (tmp_path / "first" / "figures" / "image-samples.png").is_file()
     assert len(list((cache / "classifiers").glob("digits-*.pt"))) == 1
     cached = [p.name for p in (cache / "fidelity").glob("*.pt")]
     assert cached and all(n.startswith("ganbench-mnist-split=test-size=28-n100-data") for n in cached)
     # The first job computed the reference features; every later evaluation read them back.
-    notes = [r["metrics"]["fid-lenet"]["note"] for r in store.records()]
+    notes = [r.metrics["fid-lenet"].note for r in store.records()]
     assert sum("reference features computed" in n for n in notes) == 1
     frame = (tmp_path / "first" / "records.csv").read_text(encoding="utf-8")
     assert "n_generated" in frame.splitlines()[0]
@@ -67,10 +68,8 @@ def test_image_run_end_to_end_offline(tmp_path: Path, cli: CliRunner) -> None:
     again = cli.invoke(app, [*args, "--out", str(tmp_path / "second")])
     assert again.exit_code == 0, again.output
     for record in RunStore(tmp_path / "second").records():
-        assert "reference features from cache" in record["metrics"]["fid-lenet"]["note"]
-        assert (
-            record["metrics"]["fid-lenet"]["value"] == records[record["key"]]["metrics"]["fid-lenet"]["value"]
-        )
+        assert "reference features from cache" in record.metrics["fid-lenet"].note
+        assert record.metrics["fid-lenet"].value == records[record.key].metrics["fid-lenet"].value
 
 
 def test_missing_mnist_files_stop_the_run_in_one_line(tmp_path: Path, cli: CliRunner) -> None:

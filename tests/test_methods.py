@@ -10,9 +10,10 @@ import torch
 from conftest import point_methods
 from torch import Tensor, nn
 
-import ganbench.train as train_module
+import ganbench.engine.train as train_module
 from ganbench.data import DATASETS
 from ganbench.data.mixtures import RingParams
+from ganbench.engine.train import generate, train
 from ganbench.models import METHODS, Hyperparameters, Method, NetworkSize
 from ganbench.models.base import Objective
 from ganbench.models.objectives import (
@@ -25,7 +26,6 @@ from ganbench.models.objectives import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from ganbench.train import generate, train
 
 CPU = torch.device("cpu")
 SIZE = NetworkSize(latent_dim=2, width=8, depth=1)
@@ -81,8 +81,63 @@ def t(*values: float) -> Tensor:
 # --------------------------------------------------------------------------- every registered method
 
 
-def test_registry_has_the_builtin_methods():
-    assert {"gan", "gan-ns", "wgan", "wgan-gp"} <= set(METHODS.names())
+# Hand-made logits whose softplus values are exact: softplus(t) = log(1 + e^t), so
+# softplus(0) = log 2, softplus(log 3) = log 4 = 2 log 2, softplus(-log 3) = log(4/3).
+LOG3 = math.log(3.0)
+D_REAL, D_FAKE = (LOG3, 0.0), (-LOG3, 0.0)
+# GAN discriminator: mean softplus(-d_real) + mean softplus(d_fake)
+#   = (log(4/3) + log 2) / 2 + (log(4/3) + log 2) / 2 = log(8/3) ~= 0.9808
+GAN_D = math.log(8 / 3)
+# minimax generator: -mean softplus(d_fake) = -(log(4/3) + log 2) / 2 = -log(8/3) / 2 ~= -0.4904
+MINIMAX_G = -math.log(8 / 3) / 2
+# non-saturating generator: mean softplus(-d_fake) = (log 4 + log 2) / 2 = (3/2) log 2 ~= 1.0397
+NON_SATURATING_G = 1.5 * LOG2
+# Wasserstein critic: mean(d_fake) - mean(d_real) = -log(3)/2 - log(3)/2 = -log 3 ~= -1.0986
+WASSERSTEIN_D = -LOG3
+# Wasserstein generator: -mean(d_fake) = log(3)/2 ~= 0.5493
+WASSERSTEIN_G = LOG3 / 2
+
+# The README's Methods table: (optimizer, lr, (beta1, beta2), n_critic, clip, gp_lambda, pack,
+# architecture) from each method's paper, and the two losses at the logits above.
+ADAM_DCGAN = ("adam", 2e-4, (0.5, 0.999))
+PAPER_METHODS = {
+    "gan": (*ADAM_DCGAN, 1, 0.0, 0.0, 1, "mlp", GAN_D, MINIMAX_G),
+    "gan-ns": (*ADAM_DCGAN, 1, 0.0, 0.0, 1, "mlp", GAN_D, NON_SATURATING_G),
+    # RMSprop betas are unused; the dataclass defaults stay
+    "wgan": ("rmsprop", 5e-5, (0.5, 0.999), 5, 0.01, 0.0, 1, "mlp", WASSERSTEIN_D, WASSERSTEIN_G),
+    "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, 0.0, 10.0, 1, "mlp", WASSERSTEIN_D, WASSERSTEIN_G),
+    "pacgan2": (*ADAM_DCGAN, 1, 0.0, 0.0, 2, "mlp", GAN_D, NON_SATURATING_G),
+    "pacgan3": (*ADAM_DCGAN, 1, 0.0, 0.0, 3, "mlp", GAN_D, NON_SATURATING_G),
+    "pacgan4": (*ADAM_DCGAN, 1, 0.0, 0.0, 4, "mlp", GAN_D, NON_SATURATING_G),
+    "dcgan": (*ADAM_DCGAN, 1, 0.0, 0.0, 1, "dcgan", GAN_D, NON_SATURATING_G),
+}
+
+
+@pytest.mark.parametrize("name", list(PAPER_METHODS))
+def test_builtin_methods_have_their_papers_defaults_and_losses(name):
+    optimizer, lr, betas, n_critic, clip, gp_lambda, pack, architecture, d_loss, g_loss = PAPER_METHODS[name]
+    method = METHODS.get(name)
+    assert method.name == name
+    assert method.description
+    hp = method.defaults
+    assert (hp.optimizer, hp.lr, (hp.beta1, hp.beta2)) == (optimizer, lr, betas)
+    assert (hp.n_critic, hp.clip, hp.gp_lambda, hp.pack, hp.architecture) == (
+        n_critic,
+        clip,
+        gp_lambda,
+        pack,
+        architecture,
+    )
+    # The losses by value: each objective gives a different pair here, so a swapped one fails.
+    objective = method.objective
+    assert objective.discriminator_loss(t(*D_REAL), t(*D_FAKE)).item() == pytest.approx(d_loss, rel=1e-6)
+    assert objective.generator_loss(t(*D_FAKE)).item() == pytest.approx(g_loss, rel=1e-6)
+    # The optimizer built for it carries those settings.
+    opt = train_module.make_optimizer([nn.Parameter(torch.zeros(2))], hp)
+    assert isinstance(opt, {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[optimizer])
+    assert opt.param_groups[0]["lr"] == lr
+    if optimizer == "adam":
+        assert opt.param_groups[0]["betas"] == betas
 
 
 @pytest.mark.parametrize("name", point_methods())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,22 @@ from typer.testing import CliRunner
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.data.mixtures import GaussianMixture
+from ganbench.engine.tracking import (
+    CRITIC_ESTIMATE,
+    D_LOSS,
+    TRACK_NOISE_SEED,
+    TRACK_REAL_SEED,
+    W1_CURVE,
+    W1_EXACT,
+    w1_observer,
+)
+from ganbench.engine.train import build_networks, train
+from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
 from ganbench.models.pacgan import Maxout
 from ganbench.models.packing import pack
-from ganbench.runner import seed_batches
+from ganbench.run.driver import seed_batches
 from ganbench.suite import load_suite, with_overrides
-from ganbench.tracking import w1_observer
-from ganbench.train import build_networks, train
 
 CPU = torch.device("cpu")
 TINY = NetworkSize(latent_dim=2, width=8, depth=1)
@@ -76,7 +86,7 @@ def test_real_and_generated_packs_never_mix(monkeypatch: pytest.MonkeyPatch) -> 
         discriminator.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
         return generator, discriminator
 
-    monkeypatch.setattr("ganbench.train.build_networks", recording_build)
+    monkeypatch.setattr("ganbench.engine.train.build_networks", recording_build)
     dataset = _Marked()
     m = METHODS.get("pacgan3")
     train(m, m.defaults, dataset, TINY, 2, 4, 0, CPU)
@@ -141,11 +151,30 @@ def test_packing_combines_with_wgan_gp() -> None:
 
 
 def test_tracking_reads_packs_too() -> None:
-    hp = METHODS.get("pacgan3").defaults
-    observer = w1_observer(METHODS.get("pacgan3").objective, _ring(), 100, 2, 0, CPU, pack_size=3)
-    generator, discriminator = build_networks(hp, TINY, (2,), 0, CPU)
+    method = METHODS.get("pacgan3")
+    ring = _ring()
+    observer = w1_observer(method.objective, ring, 100, 2, 0, CPU, pack_size=3)
+    generator, discriminator = build_networks(method.defaults, TINY, (2,), 0, CPU)
     values = observer(generator, discriminator)
-    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    # Every curve is there (an empty or partial dict fails here), and each value is finite.
+    assert set(values) == {D_LOSS, CRITIC_ESTIMATE, W1_CURVE, W1_EXACT}
+    assert all(math.isfinite(v) for v in values.values())
+    # The same values recomputed by hand from the observer's seeded sets: 100 real samples and
+    # codes, the discriminator reading the first 99 of each as 33 packs of 3 (100 mod 3 = 1 left
+    # out), W1 over all 100.
+    real = ring.sample(100, torch.Generator().manual_seed(TRACK_REAL_SEED))
+    z = torch.randn(100, 2, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED))
+    with torch.no_grad():
+        fake = generator(z)
+        d_real, d_fake = discriminator(pack(real[:99], 3)), discriminator(pack(fake[:99], 3))
+    assert d_real.shape == d_fake.shape == (33, 1)
+    expected_loss = method.objective.discriminator_loss(d_real, d_fake).item()
+    assert values[D_LOSS] == pytest.approx(expected_loss, rel=1e-6)
+    expected_estimate = (d_real.mean() - d_fake.mean()).item()
+    assert values[CRITIC_ESTIMATE] == pytest.approx(expected_estimate, rel=1e-6, abs=1e-9)
+    expected_w1 = exact_w1(fake.double().numpy(), real.double().numpy())
+    assert values[W1_CURVE] == pytest.approx(expected_w1.value, rel=1e-9)
+    assert values[W1_EXACT] == 1.0
 
 
 def test_pacgan_suite_protocol_and_batching() -> None:

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, write_tiny_suite
 
-from ganbench.ray_executor import MAX_RETRIES, RayExecutor
-from ganbench.runner import run
+from ganbench.run.driver import run
+from ganbench.run.ray_executor import MAX_RETRIES, RayExecutor
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

@@ -16,12 +16,12 @@ import pytest
 import torch
 from conftest import SHARED_MNIST, write_tiny_image_suite
 
-from ganbench.classifier import Classifier, mnist_classifier
 from ganbench.data import DATASETS
 from ganbench.data.images import ImageData, to_float
 from ganbench.data.stacked_mnist import N_MODES, StackedMnist, StackedMnistParams, mode_of
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext, MetricValue
+from ganbench.metrics.classifier import Classifier, mnist_classifier
 from ganbench.metrics.stacked_mnist import (
     CLASSIFIER_ACCURACY,
     PREDICTIONS_KEY,
@@ -320,7 +320,7 @@ def test_size_32(mnist_env: None) -> None:
 
 
 def test_end_to_end_tiny_run(tmp_path: Path, mnist_env: None) -> None:
-    from ganbench.runner import run
+    from ganbench.run.driver import run
 
     suite = write_tiny_image_suite(tmp_path, "stacked-mnist", list(METRIC_NAMES), samples=500)
     outcome, _ = run(str(suite), device="cpu", out=tmp_path / "run")

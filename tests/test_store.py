@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 
 from ganbench.errors import GanbenchError
-from ganbench.store import SCHEMA_VERSION, RunStore, write_atomic
+from ganbench.run.records import MetricResult, MetricSpec, Record
+from ganbench.run.store import SCHEMA_VERSION, RunStore, write_atomic
+
+W1_SPEC = MetricSpec(unit="", higher_is_better=False, rel_tol=0.05, abs_tol=0.01)
 
 
-def _record(key: str, status: str = "ok", steps: int = 10) -> dict:
-    return {"key": key, "config": {"train": {"steps": steps}}, "status": status, "metrics": {}}
+def _record(key: str, status: str = "ok", steps: int = 10) -> Record:
+    return Record(
+        kind="train", key=key, method="gan", cell="ring-8", seed=0, config={"train": {"steps": steps}},
+        metric_specs={"w1": W1_SPEC}, status=status,
+    )  # fmt: skip
 
 
 def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
@@ -41,29 +47,29 @@ def test_write_cut_off_keeps_old_content(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_stray_temporary_files_are_ignored(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    store.save_job(_record("a__ring-8__seed0"), None)
+    store.save(_record("a__ring-8__seed0"), None)
     # What a kill -9 in the middle of write_atomic leaves behind: a partial hidden temp file.
     (tmp_path / "jobs" / ".b__ring-8__seed0.json.x1y2.tmp").write_text('{"key": "b", "conf')
-    assert [r["key"] for r in store.records()] == ["a__ring-8__seed0"]
+    assert [r.key for r in store.records()] == ["a__ring-8__seed0"]
     assert not store.finished("b__ring-8__seed0", {"train": {"steps": 10}})
 
 
 def test_saving_a_job_twice_keeps_one_record(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    store.save_job(_record("k", status="failed"), None)
-    store.save_job(_record("k"), np.zeros((3, 2), np.float32))
+    store.save(_record("k", status="failed"), None)
+    store.save(_record("k"), np.zeros((3, 2), np.float32))
     records = store.records()
-    assert len(records) == 1 and records[0]["status"] == "ok"
-    assert records[0]["schema"] == SCHEMA_VERSION == 2
+    assert len(records) == 1 and records[0].status == "ok"
+    assert records[0].schema == SCHEMA_VERSION == 3
     assert store.load_samples("k").shape == (3, 2)
 
 
 def test_finished_means_ok_or_diverged_with_same_config(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     config = {"train": {"steps": 10}}
-    store.save_job(_record("ok"), None)
-    store.save_job(_record("div", status="diverged"), None)
-    store.save_job(_record("fail", status="failed"), None)
+    store.save(_record("ok"), None)
+    store.save(_record("div", status="diverged"), None)
+    store.save(_record("fail", status="failed"), None)
     assert store.finished("ok", config)
     assert store.finished("div", config), "divergence is a result, not retried"
     assert not store.finished("fail", config), "failures are retried on resume"
@@ -72,7 +78,7 @@ def test_finished_means_ok_or_diverged_with_same_config(tmp_path: Path) -> None:
 
 def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    store.save_job(_record("k", steps=10), None)
+    store.save(_record("k", steps=10), None)
     with pytest.raises(GanbenchError, match=r"other settings \(train.steps: 10 != 20\)"):
         store.finished("k", {"train": {"steps": 20}})
 
@@ -94,15 +100,15 @@ def test_output_path_that_is_a_file(tmp_path: Path) -> None:
 def test_records_keep_nan_values(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     record = _record("k")
-    record["metrics"] = {"w1": {"value": float("nan"), "exact": True, "note": ""}}
-    store.save_job(record, None)
-    assert np.isnan(store.records()[0]["metrics"]["w1"]["value"])
+    record.metrics = {"w1": MetricResult(float("nan"), W1_SPEC)}
+    store.save(record, None)
+    assert np.isnan(store.records()[0].metrics["w1"].value)
     assert json.loads((tmp_path / "jobs" / "k.json").read_text())["key"] == "k"
 
 
 def test_a_schema_1_folder_still_resumes(tmp_path: Path, tiny_suite: Path) -> None:
     # Schema 1 (session 1) had no eval.reference_samples; its records get the default and resume.
-    from ganbench.store import SCHEMA_2_REFERENCE_SAMPLES
+    from ganbench.run.legacy import SCHEMA_2_REFERENCE_SAMPLES
     from ganbench.suite import EvalSettings, load_suite
 
     assert SCHEMA_2_REFERENCE_SAMPLES == EvalSettings().reference_samples
@@ -114,4 +120,4 @@ def test_a_schema_1_folder_still_resumes(tmp_path: Path, tiny_suite: Path) -> No
     store = RunStore(tmp_path / "run")
     assert store.finished(job.key, job.config())
     (record,) = store.records()
-    assert record["schema"] == 2 and record["config"] == job.config()
+    assert record.schema == SCHEMA_VERSION and record.config == job.config()

@@ -10,14 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.suite import load_suite
-from ganbench.throughput_spec import (
+from ganbench.metrics.speed import (
     PEAK_MEMORY_MB,
     SAMPLE_IMG_PER_S,
     TRAIN_GFLOP_PER_IMG,
     TRAIN_IMG_PER_S,
     TRAIN_TFLOP_PER_S,
 )
+from ganbench.suite import load_suite
 
 TINY = """
 kind = "throughput"
@@ -61,7 +61,7 @@ def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     jobs = _jobs(out)
     assert sorted(jobs) == sorted(
-        f"{m}__{t}-b4__seed0" for m in ("gan", "wgan", "wgan-gp") for t in ("mlp-2d", "dcgan-32")
+        f"{m}__{t}-b4" for m in ("gan", "wgan", "wgan-gp") for t in ("mlp-2d", "dcgan-32")
     )
     for key, job in jobs.items():
         assert job["status"] == "ok", (key, job["reason"])
@@ -77,11 +77,12 @@ def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
         torch_settings = job["manifest"]["torch"]
         assert {"tf32_matmul", "tf32_cudnn", "cuda_version", "num_threads"} <= set(torch_settings)
         assert job["manifest"]["device"]["name"] and job["manifest"]["versions"]["torch"]
-    assert jobs["wgan-gp__dcgan-32-b4__seed0"]["architecture"] == "dcgan-gp", "critic without batch norm"
+    assert jobs["wgan-gp__dcgan-32-b4"]["extra"]["architecture"] == "dcgan-gp", "critic without batch norm"
+    # A measurement is its own kind of record: no dataset, no seed.
+    assert {job["kind"] for job in jobs.values()} == {"throughput"}
+    assert all(job["seed"] is None and job["dataset"] is None for job in jobs.values())
     # n_critic = 5 makes a WGAN iteration cost more FLOPs per image than a GAN one (1 critic step).
-    gan, wgan = (
-        jobs[f"{m}__dcgan-32-b4__seed0"]["metrics"][TRAIN_GFLOP_PER_IMG]["value"] for m in ("gan", "wgan")
-    )
+    gan, wgan = (jobs[f"{m}__dcgan-32-b4"]["metrics"][TRAIN_GFLOP_PER_IMG]["value"] for m in ("gan", "wgan"))
     assert wgan > 2 * gan
     assert (out / "summary.md").exists() and "train-img-per-s ↑" in result.stdout
 
@@ -92,7 +93,7 @@ def test_bf16_channels_last_option_path(tmp_path: Path) -> None:
     args = ["throughput", "--suite", str(suite), "--dtype", "bf16", "--channels-last", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    job = _jobs(out)["gan__dcgan-32-b4__seed0"]
+    job = _jobs(out)["gan__dcgan-32-b4"]
     assert job["status"] == "ok" and job["config"]["options"] == {
         "dtype": "bf16",
         "channels_last": True,
@@ -128,8 +129,8 @@ def test_shipped_throughput_suite() -> None:
 def test_targets_build(target: str, tmp_path: Path) -> None:
     import torch
 
-    from ganbench.throughput import measure_one
-    from ganbench.throughput_spec import TARGETS, Measure, Networks, Options
+    from ganbench.throughput.measure import measure_one
+    from ganbench.throughput.spec import TARGETS, Measure, Networks, Options
 
     figures = measure_one(
         "gan", TARGETS[target], 2, Networks(8, 4, 1), Measure(1, 1, 1), Options(), torch.device("cpu")
@@ -141,16 +142,19 @@ def test_compare_sees_every_timed_block(tmp_path: Path) -> None:
     # Baseline blocks 100, 101, 99, 100, 102 img/s against 80, 81, 79, 80, 82: a 20% drop, beyond the
     # 10% tolerance of train-img-per-s, and every candidate block is below every baseline block, so
     # the exact two-sided Mann-Whitney p is 2 / C(10, 5) = 0.0079 < 0.1: regressed (exit 1).
-    from ganbench.store import RunStore
+    from ganbench.metrics import METRICS
+    from ganbench.run.records import MetricResult, Record, spec_of
+    from ganbench.run.store import RunStore
 
     def folder(name: str, blocks: list[float]) -> Path:
-        config = {"suite": "t", "method": "gan", "dataset": "dcgan-32-b4", "seed": 0,
-                  "metrics": [TRAIN_IMG_PER_S], "dataset_params": {}, "batch_size": 4}  # fmt: skip
-        metric = {"value": sorted(blocks)[2], "exact": True, "note": "", "values": blocks}
-        record = {"key": "gan__dcgan-32-b4__seed0", "config": config, "status": "ok", "diverged_step": None,
-                  "reason": None, "train_seconds": None, "eval_seconds": None, "wall_seconds": 1.0,
-                  "metrics": {TRAIN_IMG_PER_S: metric}, "losses": {}}  # fmt: skip
-        RunStore(tmp_path / name).save_job(record, None)
+        spec = spec_of(METRICS.get(TRAIN_IMG_PER_S))
+        config = {"suite": "t", "method": "gan", "metrics": [TRAIN_IMG_PER_S], "batch_size": 4}
+        record = Record(
+            kind="throughput", key="gan__dcgan-32-b4", method="gan", cell="dcgan-32-b4", seed=None,
+            config=config, metric_specs={TRAIN_IMG_PER_S: spec},
+            metrics={TRAIN_IMG_PER_S: MetricResult(sorted(blocks)[2], spec, values=blocks)},
+        )  # fmt: skip
+        RunStore(tmp_path / name).save(record, None)
         return tmp_path / name
 
     base, cand = folder("base", [100, 101, 99, 100, 102]), folder("cand", [80, 81, 79, 80, 82])

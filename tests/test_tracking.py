@@ -12,13 +12,10 @@ import torch
 from conftest import write_tiny_suite
 from typer.testing import CliRunner
 
-from ganbench.batched import train_seeds
 from ganbench.cli import app
 from ganbench.data import DATASETS
-from ganbench.metrics.wasserstein import exact_w1
-from ganbench.models import METHODS, NetworkSize
-from ganbench.report.curves import correlations
-from ganbench.tracking import (
+from ganbench.engine.batched import train_seeds
+from ganbench.engine.tracking import (
     CRITIC_ESTIMATE,
     D_LOSS,
     TRACK_NOISE_SEED,
@@ -26,7 +23,10 @@ from ganbench.tracking import (
     W1_CURVE,
     w1_observer,
 )
-from ganbench.train import build_networks, train
+from ganbench.engine.train import build_networks, train
+from ganbench.metrics.wasserstein import exact_w1
+from ganbench.models import METHODS, NetworkSize
+from ganbench.report.curves import correlations
 
 SIZE = NetworkSize(latent_dim=2, width=16, depth=2)
 CPU = torch.device("cpu")

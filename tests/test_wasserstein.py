@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.stats
 import torch
 
@@ -176,10 +178,43 @@ def test_1d_integer_weights_equal_repeated_points() -> None:
 # --- exact W_p between weighted point sets ------------------------------------------------------
 
 
-def test_exact_w1_is_exact_wasserstein_of_order_one() -> None:
-    rng = np.random.default_rng(50)
-    x, y = rng.normal(size=(100, 2)), rng.normal(size=(80, 2))
-    assert exact_w1(x, y) == exact_wasserstein(x, y, p=1)
+@pytest.mark.parametrize("n", [2, 3, 5, 7])
+def test_exact_w1_matches_brute_force_over_permutations(n: int) -> None:
+    # Two sets of n points, weight 1/n each: by Birkhoff-von Neumann the optimal plan may be taken
+    # to be a permutation, so W1 = min over all n! matchings of the mean Euclidean distance.
+    rng = np.random.default_rng(61 + n)
+    x, y = rng.normal(size=(n, 2)), rng.normal(loc=0.3, size=(n, 2))
+    distance = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=2)
+    matchings = np.array(list(itertools.permutations(range(n))))
+    brute = distance[np.arange(n), matchings].mean(axis=1).min()
+    if n > 2:  # the identity matching is not optimal here, so the solver must search
+        assert brute < distance.diagonal().mean() - 1e-6
+    result = exact_w1(x, y)
+    assert result.exact is True
+    assert result.value == pytest.approx(brute, rel=1e-9, abs=1e-12)
+    assert exact_wasserstein(x, y, p=1).value == pytest.approx(brute, rel=1e-9, abs=1e-12)
+
+
+def test_exact_w1_matches_linear_sum_assignment() -> None:
+    # An independent solver: scipy's Hungarian-type assignment on the Euclidean cost matrix.
+    rng = np.random.default_rng(58)
+    x, y = rng.normal(size=(60, 2)), rng.normal(loc=(1.0, -0.5), scale=1.5, size=(60, 2))
+    distance = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=2)
+    rows, cols = scipy.optimize.linear_sum_assignment(distance)
+    expected = distance[rows, cols].mean()
+    assert exact_w1(x, y).value == pytest.approx(expected, rel=1e-9)
+
+
+def test_exact_w1_beats_greedy_nearest_matching_by_hand() -> None:
+    # x = {0, 3}, y = {2, 6} on the x axis, weight 1/2 each.
+    # Greedy (closest pair first): 3 -> 2 (1), then 0 -> 6 (6): mean (1 + 6) / 2 = 3.5.
+    # Optimal (monotone): 0 -> 2 (2), 3 -> 6 (3): mean (2 + 3) / 2 = 2.5.
+    # Lower bound for any plan: |E[X] - E[Y]| = |1.5 - 4| = 2.5 (Jensen), so W1 = 2.5 exactly.
+    # (W2 here is sqrt((2^2 + 3^2) / 2) ~= 2.55, so an order-2 solver fails this too.)
+    x = np.array([[0.0, 0.0], [3.0, 0.0]])
+    y = np.array([[2.0, 0.0], [6.0, 0.0]])
+    assert exact_w1(x, y).value == pytest.approx(2.5, abs=1e-12)
+    assert exact_w1(y, x).value == pytest.approx(2.5, abs=1e-12)
 
 
 @pytest.mark.parametrize("p", [1, 2])

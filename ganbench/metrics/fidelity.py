@@ -5,7 +5,7 @@ round trip; grayscale repeated to three channels, DESIGN.md section 4). Two feat
 - Inception-v3 (torch-fidelity's `inception-v3-compat`, the TF-FID network): metrics `fid`, `isc`,
   `kid`, `precision`, `recall`. Its weights come from `--inception-weights` / GANBENCH_INCEPTION_WEIGHTS,
   else torch hub's cache, else a download; offline without the file, one line says what is missing.
-- ganbench's own MNIST digit classifier (`ganbench.classifier`), registered with torch-fidelity's
+- ganbench's own MNIST digit classifier (`ganbench.metrics.classifier`), registered with torch-fidelity's
   `register_feature_extractor` as `ganbench-lenet`: metrics `fid-lenet`, `kid-lenet`,
   `precision-lenet`, `recall-lenet`, fast on CPU, and never to be confused with Inception FID.
 
@@ -113,7 +113,7 @@ def inception_weights(say: Say | None = None) -> Path:
 
 def lenet_weights(say: Say | None = None) -> Path:
     """The digit classifier's weights file, trained on the available MNIST split on first use."""
-    from ganbench.classifier import mnist_classifier
+    from ganbench.metrics.classifier import mnist_classifier
 
     return mnist_classifier(say).path
 
@@ -123,7 +123,7 @@ def inception_identity() -> str:
 
 
 def lenet_identity() -> str:
-    from ganbench.classifier import mnist_classifier
+    from ganbench.metrics.classifier import mnist_classifier
 
     classifier = mnist_classifier()
     return (
@@ -156,7 +156,7 @@ def _torch_fidelity() -> Any:
             feature_extractor_weights_path: str | None = None,
             **_: Any,
         ) -> None:
-            from ganbench.classifier import DigitClassifier
+            from ganbench.metrics.classifier import DigitClassifier
 
             super().__init__(name, features_list)
             if feature_extractor_weights_path is None:
@@ -182,7 +182,7 @@ def _torch_fidelity() -> Any:
             return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            from ganbench.classifier import to_input
+            from ganbench.metrics.classifier import to_input
 
             # torch-fidelity repeats grayscale to 3 channels; the classifier averages them back.
             return (self.model.features(to_input(x)).to(torch.float64),)

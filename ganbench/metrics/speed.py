@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import EvalContext, MetricValue, register_metric
-from ganbench.throughput_spec import (
-    PEAK_MEMORY_MB,
-    SAMPLE_IMG_PER_S,
-    TRAIN_GFLOP_PER_IMG,
-    TRAIN_IMG_PER_S,
-    TRAIN_TFLOP_PER_S,
-)
+
+# Result keys, measured by ganbench.throughput (which imports them from here).
+TRAIN_IMG_PER_S = "train-img-per-s"
+SAMPLE_IMG_PER_S = "sample-img-per-s"
+PEAK_MEMORY_MB = "peak-memory-mb"
+TRAIN_GFLOP_PER_IMG = "train-gflop-per-img"
+TRAIN_TFLOP_PER_S = "train-tflop-per-s"
 
 
 def _measured(ctx: EvalContext) -> MetricValue:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganbench.classifier import Classifier, mnist_classifier
 from ganbench.data.images import to_uint8
 from ganbench.data.stacked_mnist import DIGITS, N_MODES, mode_of
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.classifier import Classifier, mnist_classifier
 from ganbench.metrics.mode_collapse import labels_kl_to_uniform
 
 STACKED_MODES = "stacked-modes"

@@ -58,12 +58,20 @@ def generator(latent_dim: int, channels: int, side: int, width: int) -> nn.Seque
 
 
 def discriminator(channels: int, side: int, width: int, norm: Norm) -> nn.Sequential:
-    """(Packed) image (B, channels, side, side) -> one raw score (B, 1); no pooling, no linear layer.
+    """(Packed) image (B, channels, side, side) -> one raw score (B, 1); no pooling but a final
+    global average, no linear layer.
 
     The generator mirrored: n convolutions of kernel 4, stride 2, padding 1 halve the side down to
-    `base`, from `width` feature maps (ndf) doubling per level, each followed by `norm` (but the
-    input layer) and LeakyReLU(0.2); a last convolution of kernel `base` maps to one channel at 1x1,
-    whose spatial mean is the score (a global average, so no flattening into a linear layer).
+    `base` (7 at 28 px, 4 at 32 and 64 px), from `width` feature maps (ndf) doubling per level, each
+    followed by `norm` (but the input layer) and LeakyReLU(0.2). A last convolution of kernel 3,
+    stride 1, padding 1 maps them to one channel and keeps the base x base map, and the score is
+    that map's spatial mean: global average pooling, the all-convolutional way of scoring without a
+    fully connected layer (Springenberg et al. 2015; Radford et al. 2016, section 3, citing it as
+    used by Mordvintsev et al.). No kernel spans its whole input: a last kernel of side `base` would
+    leave a 1x1 map, and its "average" would be a dense layer on the flattened features, which is
+    what the DCGAN paper's own discriminator uses (its last conv layer flattened into one sigmoid
+    output). The paper reports that global average pooling increased stability but hurt
+    convergence speed.
     """
     base, n = levels(side)
     widths = [width * 2**i for i in range(n)]  # 28: w, 2w; 32: w, 2w, 4w; 64: w .. 8w
@@ -71,7 +79,10 @@ def discriminator(channels: int, side: int, width: int, norm: Norm) -> nn.Sequen
     # As in G, a convolution followed by a norm has no bias: the norm's own shift stands in for it.
     for c_in, c_out in zip(widths, widths[1:], strict=False):
         layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), norm(c_out), nn.LeakyReLU(LEAKY_SLOPE)]
-    layers += [nn.Conv2d(widths[-1], 1, base, 1, 0), GlobalAverage()]
+    # A 3x3, stride-1, padding-1 output convolution keeps the base x base map, and base >= 4 (the
+    # last halving starts above MAX_BASE), so the kernel never spans it and the mean is over base^2
+    # positions, not one.
+    layers += [nn.Conv2d(widths[-1], 1, 3, 1, 1), GlobalAverage()]
     return nn.Sequential(*layers)
 
 

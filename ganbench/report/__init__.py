@@ -7,19 +7,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
 from ganbench.report.records import in_registry_order, records_frame
 from ganbench.report.tables import check_number_format, select, summarize, summary_latex, summary_markdown
-from ganbench.store import FIGURES_DIR, RunStore
-from ganbench.suite import parse_key
+from ganbench.run.records import Record
+from ganbench.run.store import FIGURES_DIR, RunStore, cell_of_key
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Report:
 class _Sources:
     """Records merged from several run folders, with where each job's samples live."""
 
-    records: list[dict[str, Any]]
+    records: list[Record]
     folder_of: dict[str, Path]  # job key -> the run folder holding it
     planned_keys: frozenset[str]  # every job key the folders' plans name
 
@@ -48,18 +46,16 @@ class _Sources:
             if not store.root.is_dir():
                 raise GanbenchError(f"run folder not found: {root}")
             for record in store.records():
-                if record["key"] in folder_of:
-                    raise GanbenchError(
-                        f"job {record['key']} is in both {folder_of[record['key']]} and {root}"
-                    )
-                folder_of[record["key"]] = store.root
+                if record.key in folder_of:
+                    raise GanbenchError(f"job {record.key} is in both {folder_of[record.key]} and {root}")
+                folder_of[record.key] = store.root
                 records.append(record)
             planned_keys |= set(store.plan())
         return cls(records, folder_of, frozenset(planned_keys))
 
     def planned(self) -> Counter:
-        """(method, dataset) -> number of seeds planned (or at least stored)."""
-        return Counter(parse_key(key)[:2] for key in self.planned_keys | set(self.folder_of))
+        """(method, cell) -> number of jobs planned (or at least stored)."""
+        return Counter(cell_of_key(key) for key in self.planned_keys | set(self.folder_of))
 
     def missing(self) -> list[str]:
         """Planned job keys without any record."""
@@ -99,7 +95,7 @@ def build_report(
     ]
     if not frame.empty:
         files += _figures(store, sources, frame, summary)
-    curves = curves_frame([r for r in sources.records if not methods or r["config"]["method"] in methods])
+    curves = curves_frame([r for r in sources.records if not methods or r.method in methods])
     if not curves.empty:
         files += _curve_outputs(store, curves)
     return Report(frame, summary, markdown, files)
@@ -109,7 +105,7 @@ def _not_ok_lines(frame: pd.DataFrame, sources: _Sources) -> str:
     """Markdown lines naming every planned job without a record and every job not `ok`."""
     cells = set(zip(frame["method"], frame["dataset"], strict=True))
     lines = [
-        f"- {key}: missing (planned, no record)" for key in sources.missing() if parse_key(key)[:2] in cells
+        f"- {key}: missing (planned, no record)" for key in sources.missing() if cell_of_key(key) in cells
     ]
     jobs = frame.drop_duplicates("key")
     lines += [f"- {r.key}: {r.status}: {r.reason}" for r in jobs[jobs.status != "ok"].itertuples()]
@@ -121,16 +117,13 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
 
     folder = store.root / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    configs = {r["config"]["dataset"]: r["config"]["dataset_params"] for r in sources.records}
-    # Throughput "datasets" (targets such as dcgan-32-b64) are not registered datasets.
-    point_data = [
-        d for d in frame["dataset"].unique() if d in DATASETS and DATASETS.get(d).modality == "points"
-    ]
+    # What each dataset is comes from the records themselves (modality, mixture centers).
+    info = {r.cell: r.dataset for r in sources.records if r.dataset is not None}
+    point_data = [d for d in frame["dataset"].unique() if d in info and info[d].modality == "points"]
+    image_data = [d for d in frame["dataset"].unique() if d in info and info[d].modality == "images"]
 
-    @functools.cache
     def centers(dataset: str) -> np.ndarray:
-        spec = DATASETS.get(dataset)
-        return spec.build(spec.params(**configs[dataset])).centers.numpy()
+        return np.asarray(info[dataset].centers or np.zeros((0, 2)), dtype=np.float64).reshape(-1, 2)
 
     def reference(metric: str, dataset: str) -> float | None:
         return float(len(centers(dataset))) if metric == MODES_COVERED and dataset in point_data else None
@@ -142,25 +135,22 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
     if point_data:
         points = frame[frame.dataset.isin(point_data)]
         files += figures.sample_grid(points, sources.samples, centers, folder / "samples")
-    image_data = [
-        d for d in frame["dataset"].unique() if d in DATASETS and DATASETS.get(d).modality == "images"
-    ]
     if image_data:
         images = frame[frame.dataset.isin(image_data)]
         files += figures.image_grid(images, sources.samples, folder / "image-samples")
-    losses = _losses_frame([r for r in sources.records if r["key"] in set(frame["key"])])
+    losses = _losses_frame([r for r in sources.records if r.key in set(frame["key"])])
     if not losses.empty:
         files += figures.loss_curves(losses, folder / "losses")
     return files
 
 
-def _losses_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def _losses_frame(records: list[Record]) -> pd.DataFrame:
     """One row per job x logged step: the discriminator and generator losses."""
     rows = [
-        {"key": r["key"], "method": r["config"]["method"], "dataset": r["config"]["dataset"],
-         "seed": r["config"]["seed"], "step": step, "d_loss": d, "g_loss": g}
+        {"key": r.key, "method": r.method, "dataset": r.cell, "seed": r.seed, "step": step, "d_loss": d,
+         "g_loss": g}
         for r in records
-        for step, d, g in zip(r["losses"].get("step", []), r["losses"].get("d", []), r["losses"].get("g", []),
+        for step, d, g in zip(r.losses.get("step", []), r.losses.get("d", []), r.losses.get("g", []),
                               strict=True)
     ]  # fmt: skip
     if not rows:
@@ -170,8 +160,8 @@ def _losses_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     """curves.csv, correlations.csv/.md and figures/training-curves.png/.pdf."""
+    from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
     from ganbench.report import figures
-    from ganbench.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 
     table = correlations(curves)
     folder = store.root / FIGURES_DIR

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
+from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 from ganbench.report.records import in_registry_order
-from ganbench.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
+from ganbench.run.records import Record
 
 CURVE_COLUMNS = ["key", "method", "dataset", "seed", "step"]
 # Which tracked series are correlated with the exact W1, and the column each gets.
 CORRELATED = {D_LOSS: "spearman_loss_w1", CRITIC_ESTIMATE: "spearman_estimate_w1"}
 
 
-def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def curves_frame(records: list[Record]) -> pd.DataFrame:
     """One row per job x tracked step, one column per tracked value; empty without curves."""
     frames = []
     for record in records:
-        curves = record.get("curves") or {}
-        if not curves.get("step"):
+        if not record.curves.get("step"):
             continue
-        config = record["config"]
-        frame = pd.DataFrame(curves)
-        frame.insert(0, "key", record["key"])
-        frame.insert(1, "method", config["method"])
-        frame.insert(2, "dataset", config["dataset"])
-        frame.insert(3, "seed", config["seed"])
+        frame = pd.DataFrame(record.curves)
+        frame.insert(0, "key", record.key)
+        frame.insert(1, "method", record.method)
+        frame.insert(2, "dataset", record.cell)
+        frame.insert(3, "seed", record.seed)
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=CURVE_COLUMNS)

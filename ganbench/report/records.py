@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import pandas as pd
 
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
+from ganbench.run.records import Record
 
+# `dataset` is a training job's dataset, or a throughput measurement's target at its batch size
+# (the column group of the tables); `seed` is empty for throughput measurements.
 COLUMNS = [
     "key",
+    "kind",
     "suite",
     "method",
     "dataset",
@@ -22,6 +25,8 @@ COLUMNS = [
     "value",
     "unit",
     "higher_is_better",
+    "rel_tol",
+    "abs_tol",
     "exact",
     "note",
     "n_generated",
@@ -39,41 +44,46 @@ COLUMNS = [
 ]
 
 
-def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Flatten job records into rows; jobs that did not finish `ok` get NaN values with their status."""
+def records_frame(records: list[Record]) -> pd.DataFrame:
+    """Flatten job records into rows; jobs that did not finish `ok` get NaN values with their status.
+
+    Units, directions and tolerances are the ones each record stored with its metrics.
+    """
     rows = []
     for record in records:
-        config = record["config"]
-        session = record.get("manifest", {})
-        for metric in config["metrics"]:
-            result = record["metrics"].get(metric, {"value": math.nan, "exact": False, "note": ""})
-            spec = METRICS.get(metric)
+        session = record.manifest
+        for metric, spec in record.metric_specs.items():
+            result = record.metrics.get(metric)
+            counts = result.counts if result else {}
             rows.append(
                 {
-                    "key": record["key"],
-                    "suite": config["suite"],
-                    "method": config["method"],
-                    "dataset": config["dataset"],
-                    "seed": config["seed"],
+                    "key": record.key,
+                    "kind": record.kind,
+                    "suite": record.config.get("suite"),
+                    "method": record.method,
+                    "dataset": record.cell,
+                    "seed": record.seed,
                     "metric": metric,
-                    "value": result["value"],
+                    "value": result.value if result else math.nan,
                     "unit": spec.unit,
                     "higher_is_better": spec.higher_is_better,
-                    "exact": result["exact"],
-                    "note": result["note"],
+                    "rel_tol": spec.rel_tol,
+                    "abs_tol": spec.abs_tol,
+                    "exact": result.exact if result else False,
+                    "note": result.note if result else "",
                     # FID and KID depend on the sample counts: they travel with every value.
-                    "n_generated": result.get("counts", {}).get("generated"),
-                    "n_reference": result.get("counts", {}).get("reference"),
-                    "status": record["status"],
-                    "diverged_step": record["diverged_step"],
-                    "reason": record["reason"],
-                    "train_seconds": record["train_seconds"],
-                    "eval_seconds": record["eval_seconds"],
-                    "wall_seconds": record["wall_seconds"],
+                    "n_generated": counts.get("generated"),
+                    "n_reference": counts.get("reference"),
+                    "status": record.status,
+                    "diverged_step": record.diverged_step,
+                    "reason": record.reason,
+                    "train_seconds": record.train_seconds,
+                    "eval_seconds": record.eval_seconds,
+                    "wall_seconds": record.wall_seconds,
                     "device": session.get("device", {}).get("name"),
                     "torch": session.get("versions", {}).get("torch"),
                     "git_sha": session.get("git", {}).get("sha"),
-                    "config": json.dumps(config, sort_keys=True),
+                    "config": json.dumps(record.config, sort_keys=True),
                 }
             )
     return in_registry_order(pd.DataFrame(rows, columns=COLUMNS), then=["seed", "metric"])
@@ -82,7 +92,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def in_registry_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
     """Rows sorted by method and dataset in registry order (gan, gan-ns, wgan, ...; ring-8,
     grid-25), then by the `then` columns (a `metric` column in metric-registry order): the same
-    order for any run folder, whatever order its jobs finished in."""
+    order for any run folder, whatever order its jobs finished in. Names no registry knows (a
+    plugin's, when the plugin is not loaded) come after the known ones, in their own order."""
     registries = {"method": METHODS, "dataset": DATASETS, "metric": METRICS}
     ranks = {
         f"_{col}": frame[col].map({name: i for i, name in enumerate(registries[col].names())})

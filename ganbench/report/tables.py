@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ganbench.errors import GanbenchError
-from ganbench.metrics import METRICS
+from ganbench.registry import suggest
 
 SUMMARY_COLUMNS = [
     "method", "dataset", "metric", "unit", "higher_is_better",
@@ -59,8 +59,10 @@ def summarize(frame: pd.DataFrame, planned: Mapping[tuple[str, str], int] | None
     planned = planned or {}
     cells = zip(summary.method, summary.dataset, summary.jobs, strict=True)
     summary["jobs"] = [max(jobs, planned.get((m, d), 0)) for m, d, jobs in cells]
-    summary["unit"] = [METRICS.get(m).unit for m in summary["metric"]]
-    summary["higher_is_better"] = [METRICS.get(m).higher_is_better for m in summary["metric"]]
+    # Units and directions come from the records (each stored its metrics' specs), not a registry.
+    specs = frame.drop_duplicates("metric").set_index("metric")
+    summary["unit"] = [specs.at[m, "unit"] for m in summary["metric"]]
+    summary["higher_is_better"] = [bool(specs.at[m, "higher_is_better"]) for m in summary["metric"]]
     intervals = [t_interval(r.mean, r.std, r.n) for r in summary.itertuples()]
     summary["ci_low"], summary["ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
     return summary[SUMMARY_COLUMNS]
@@ -69,7 +71,11 @@ def summarize(frame: pd.DataFrame, planned: Mapping[tuple[str, str], int] | None
 def select(summary: pd.DataFrame, metrics: list[str] | None, methods: list[str] | None) -> pd.DataFrame:
     """Only the given metrics and methods (all when None), in the order given."""
     for name in metrics or []:
-        METRICS.get(name)
+        names = list(dict.fromkeys(summary["metric"]))
+        if name not in names:
+            raise GanbenchError(
+                f"unknown metric '{name}' in these runs{suggest(name, names)}; valid: {', '.join(names)}"
+            )
     if metrics:
         summary = summary[summary.metric.isin(metrics)]
     if methods:
@@ -96,7 +102,7 @@ def _best(summary: pd.DataFrame) -> set[tuple[str, str, str]]:
     """(method, dataset, metric) of the best mean per dataset x metric, by the metric's direction."""
     best = set()
     for (dataset, metric), cell in summary[summary.n > 0].groupby(["dataset", "metric"], sort=False):
-        target = cell["mean"].max() if METRICS.get(metric).higher_is_better else cell["mean"].min()
+        target = cell["mean"].max() if cell["higher_is_better"].iloc[0] else cell["mean"].min()
         best |= {(m, dataset, metric) for m in cell.loc[cell["mean"] == target, "method"]}
     return best
 
@@ -124,7 +130,8 @@ def paper_table(summary: pd.DataFrame, markup: _Markup, number_format: str = ".3
         if row.n < row.jobs:
             text += f" ({row.n}/{row.jobs})"
         table.loc[row.method, (row.dataset, row.metric)] = text
-    arrows = {m: markup.up if METRICS.get(m).higher_is_better else markup.down for _, m in columns}
+    higher = dict(zip(summary["metric"], summary["higher_is_better"], strict=True))
+    arrows = {m: markup.up if higher[m] else markup.down for _, m in columns}
     table.columns = pd.MultiIndex.from_tuples([(d, f"{m} {arrows[m]}") for d, m in columns])
     return table
 

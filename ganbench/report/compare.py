@@ -12,8 +12,9 @@ The rule (`ganbench compare BASELINE CANDIDATE`, README "Compare runs in CI"):
 - and, where both sides have at least 2 values, when a two-sided Mann-Whitney U test of the two
   samples gives p <= alpha (exact for up to 8 values a side, by enumerating every split when
   values tie; asymptotic beyond). Where a side has a single value, the tolerance alone decides.
-- A counted change is judged in the metric's registered direction (`higher_is_better`; nothing
-  here hard-codes it): worse is "regressed", better "improved"; anything else is "unchanged".
+- A counted change is judged in the metric's direction (`higher_is_better`, stored in the run
+  folder with every value; nothing here hard-codes it): worse is "regressed", better "improved";
+  anything else is "unchanged".
 - A row found on one side only is "missing" (it does not fail the build). A row on both sides
   where every job of one side diverged or failed has no value to compare there: a candidate with
   none is "regressed", a baseline with none "improved", and with none on either side "missing".
@@ -47,7 +48,8 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
 from ganbench.report.records import records_frame
-from ganbench.store import RunStore, first_difference
+from ganbench.run.records import Record
+from ganbench.run.store import RunStore, first_difference
 
 Judgement = Literal["improved", "unchanged", "regressed", "missing"]
 JUDGEMENTS: tuple[Judgement, ...] = get_args(Judgement)
@@ -155,14 +157,14 @@ def load_rows(path: Path | str) -> pd.DataFrame:
     return frame
 
 
-def _with_repeats(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+def _with_repeats(frame: pd.DataFrame, records: list[Record]) -> pd.DataFrame:
     """One row per repeat where a record keeps them (`values`: the throughput suite's timed
     blocks), so that the significance test sees every repeat, not only their median."""
     repeats = {
-        (record["key"], name): result["values"]
+        (record.key, name): result.values
         for record in records
-        for name, result in record["metrics"].items()
-        if len(result.get("values", [])) > 1
+        for name, result in record.metrics.items()
+        if len(result.values) > 1
     }
     if not repeats:
         return frame
@@ -292,11 +294,32 @@ _Key = tuple[str, str, str, str]  # method, dataset, metric, settings JSON
 
 
 @dataclass(frozen=True)
+class _Rule:
+    """How a row's metric is judged: its direction and noise tolerances, as the records stored them."""
+
+    higher_is_better: bool
+    rel_tol: float
+    abs_tol: float
+
+
+@dataclass(frozen=True)
 class _Side:
-    """One side of a row: the values of its ok jobs, and a word on each job that gave none."""
+    """One side of a row: the values of its ok jobs, a word on each job that gave none, its rule."""
 
     values: np.ndarray
     not_ok: tuple[str, ...]
+    rule: _Rule
+
+
+def _rule(row: Any) -> _Rule:
+    """The row's stored direction and tolerances; a records.csv of before schema 3 lacks the
+    tolerances (and may lack the direction), which then come from the metric registry."""
+    stored = [getattr(row, name, None) for name in ("higher_is_better", "rel_tol", "abs_tol")]
+    if all(value is not None and not pd.isna(value) for value in stored):
+        higher = stored[0] if isinstance(stored[0], bool) else str(stored[0]).lower() == "true"
+        return _Rule(higher, float(stored[1]), float(stored[2]))
+    metric = METRICS.get(str(row.metric))
+    return _Rule(metric.higher_is_better, metric.rel_tol, metric.abs_tol)
 
 
 def _check_columns(frame: pd.DataFrame, where: str) -> None:
@@ -331,15 +354,18 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
             f"incompatible schema: non-numeric values in the {where}'s value column"
         ) from None
     groups: dict[_Key, tuple[list[float], list[str]]] = {}
+    rules: dict[_Key, _Rule] = {}
     for i, row in enumerate(frame.itertuples(index=False)):
         key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
+        if key not in rules:
+            rules[key] = _rule(row)
         good, bad = groups.setdefault(key, ([], []))
         if row.status == "ok" and np.isfinite(values[i]):
             good.append(float(values[i]))
         else:
             job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
             bad.append(f"{job} {row.status}" if row.status != "ok" else f"{job} has no value")
-    return {key: _Side(np.asarray(good), tuple(bad)) for key, (good, bad) in groups.items()}
+    return {key: _Side(np.asarray(good), tuple(bad), rules[key]) for key, (good, bad) in groups.items()}
 
 
 def _settings_id(settings: str) -> str:
@@ -364,7 +390,7 @@ def _judge(
 ) -> RowVerdict:
     """The verdict of a row present on both sides."""
     method, dataset, metric, settings = key
-    spec = METRICS.get(metric)  # the direction and default tolerances live with the metric
+    spec = base.rule  # the direction and default tolerances stored with the baseline's records
     b, c = base.values, cand.values
     notes = [
         f"{side}: {', '.join(s.not_ok)} (not compared)"

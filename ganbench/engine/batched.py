@@ -19,9 +19,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ganbench.data.base import Dataset
-from ganbench.models import Hyperparameters, Method, NetworkSize
-from ganbench.models.packing import pack
-from ganbench.train import (
+from ganbench.engine.train import (
     Observer,
     StepCallback,
     Streams,
@@ -31,6 +29,8 @@ from ganbench.train import (
     is_track_step,
     make_optimizer,
 )
+from ganbench.models import Hyperparameters, Method, NetworkSize
+from ganbench.models.packing import pack
 
 
 class _Stacked:

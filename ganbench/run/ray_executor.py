@@ -6,40 +6,16 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ganbench import paths
 from ganbench.errors import GanbenchError
-from ganbench.executors import Outcome
+from ganbench.run.worker import Outcome, forwarded_environment, new_record, run_group
 
 if TYPE_CHECKING:
-    from ganbench.runner import RunProgress
+    from ganbench.run.progress import RunProgress
     from ganbench.suite import Job
 
 # A worker process that dies (killed, out of memory, os._exit) is retried this many times by Ray
 # before its jobs are recorded `failed`. A job that raises is not retried: it is recorded at once.
 MAX_RETRIES = 2
-FORWARDED_ENV = (
-    "GANBENCH_PLUGINS",
-    "PYTHONPATH",
-    paths.DATA_ROOT_ENV,
-    paths.INCEPTION_WEIGHTS_ENV,
-    paths.CACHE_DIR_ENV,
-)
-
-
-def _remote_execute(jobs: list[Job], device_choice: str) -> list[Outcome]:
-    """Runs on a Ray worker: the same `execute_jobs` as locally, with the worker's own device
-    (auto, cpu or cuda resolved there) and manifest."""
-    from ganbench import manifest, plugins
-    from ganbench.device import resolve_device
-    from ganbench.runner import execute_jobs
-
-    plugins.load()
-    device = resolve_device(device_choice)
-    outcomes = execute_jobs(jobs, device)
-    session = manifest.capture(device)
-    for record, _ in outcomes:
-        record["manifest"] = session
-    return outcomes
 
 
 class RayExecutor:
@@ -61,9 +37,9 @@ class RayExecutor:
         except ImportError:
             raise GanbenchError('--executor ray needs Ray: pip install "ganbench[ray]"') from None
         if not ray.is_initialized():
-            # Plugins named in the environment must be imported by the workers too, and the workers
-            # must find the same data root, weights and cache (on a cluster: paths valid there).
-            env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+            # Workers must find ganbench and the plugin modules (PYTHONPATH) when they start; the
+            # rest of the driver's environment travels with each task to `run_group`.
+            env = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
             ray.init(
                 address=self.address,
                 include_dashboard=False,
@@ -74,8 +50,11 @@ class RayExecutor:
 
     def run(self, groups: list[list[Job]], device: str, progress: RunProgress) -> Iterator[list[Outcome]]:
         ray = self._start()
-        task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=MAX_RETRIES)(_remote_execute)
-        pending = {task.remote(group, str(device)): group for group in groups}
+        # The same worker entry point as the local executor, with the driver's environment (paths,
+        # plugins) applied in the worker process; the device is resolved there.
+        task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=MAX_RETRIES)(run_group)
+        environment = forwarded_environment()
+        pending = {task.remote(group, str(device), environment): group for group in groups}
         total, done_jobs = sum(map(len, groups)), 0
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -89,9 +68,6 @@ class RayExecutor:
 
 
 def _crashed(job: Job, err: Exception) -> Outcome:
-    from ganbench.runner import new_record
-
     record = new_record(job, [job.seed])
-    reason = f"worker died {MAX_RETRIES + 1} times ({type(err).__name__})"
-    record.update(status="failed", reason=reason, wall_seconds=None)
+    record.fail(f"worker died {MAX_RETRIES + 1} times ({type(err).__name__})")
     return record, None

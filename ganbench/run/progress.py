@@ -1,13 +1,40 @@
-"""Rich progress bars for `ganbench run`: job i of n with its cell, and the training step."""
+"""Progress of a run: what the driver and worker report, and rich bars (job i of n, training step)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ganbench.suite import Job
+if TYPE_CHECKING:
+    from ganbench.run.records import Record
+    from ganbench.suite import Job
+
+
+class RunProgress(Protocol):
+    """What a run reports while it works (the CLI shows it as rich progress bars)."""
+
+    def note(self, message: str) -> None: ...
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None: ...
+    def step(self, done: int, total: int) -> None: ...
+    def job_finished(self, record: Record) -> None: ...
+
+
+class Silent:
+    """A `RunProgress` that shows nothing (library calls, remote workers)."""
+
+    def note(self, message: str) -> None:
+        pass
+
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
+        pass
+
+    def step(self, done: int, total: int) -> None:
+        pass
+
+    def job_finished(self, record: Record) -> None:
+        pass
 
 
 class RichProgress:
@@ -53,10 +80,10 @@ class RichProgress:
         if done % self._every == 0 or done == total:
             self.bars.update(self.steps, completed=done)
 
-    def job_finished(self, record: dict[str, Any]) -> None:
+    def job_finished(self, record: Record) -> None:
         self.bars.advance(self.jobs)
-        if record["status"] != "ok":
-            self.console.print(f"  {record['key']}: {record['status']}: {record['reason']}")
-        for name, result in record["metrics"].items():
-            if not result["exact"]:
-                self.console.print(f"  {record['key']}: {name} {result['note']}")
+        if record.status != "ok":
+            self.console.print(f"  {record.key}: {record.status}: {record.reason}", markup=False)
+        for name, result in record.metrics.items():
+            if not result.exact:
+                self.console.print(f"  {record.key}: {name} {result.note}", markup=False)

@@ -1,4 +1,7 @@
-"""The run folder: one atomically written record file per finished job, samples, and a manifest."""
+"""The run folder: one atomically written record file per finished job, samples, and a manifest.
+
+This module is the only reader and writer of job records (`ganbench.run.records.Record`).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,24 @@ import io
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ganbench.errors import GanbenchError
+from ganbench.run.records import FINAL_STATUSES, SCHEMA_VERSION, Record
 
-SCHEMA_VERSION = 2
-# Schema 2 added `eval.reference_samples` to every job config (the image metrics' reference count);
-# records of schema 1 get the value a suite that does not set it has now (EvalSettings' default), so
-# run folders made before it still resume. tests/test_store.py checks the two defaults agree.
-SCHEMA_2_REFERENCE_SAMPLES = 10_000
+__all__ = [
+    "SCHEMA_VERSION",
+    "Record",
+    "RunStore",
+    "write_atomic",
+    "first_difference",
+    "cell_of_key",
+    "default_out",
+]
 JOBS_DIR = "jobs"
 SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
@@ -53,19 +62,23 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> str:
     return f"{prefix.rstrip('.')}: {old!r} != {new!r}"
 
 
-def upgrade(record: dict[str, Any]) -> dict[str, Any]:
-    """A record of an older schema brought up to this one (see SCHEMA_VERSION)."""
-    if record.get("schema", 1) < 2:
-        record["config"].setdefault("eval", {}).setdefault("reference_samples", SCHEMA_2_REFERENCE_SAMPLES)
-        record["schema"] = 2
-    return record
-
-
-def _read_record(path: Path) -> dict[str, Any]:
+def read_record(path: Path) -> Record:
+    """The record in `path`, upgraded from older schemas; anything unreadable is one GanbenchError."""
     try:
-        return upgrade(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError) as err:
-        raise GanbenchError(f"unreadable job record {path}: {err}") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise GanbenchError(f"unreadable job record {path}: {str(err).splitlines()[0]}") from None
+    if isinstance(data, dict) and data.get("schema", 1) in (1, 2):
+        from ganbench.run.legacy import upgrade
+
+        return upgrade(data, str(path))
+    return Record.from_json(data, str(path))
+
+
+def cell_of_key(key: str) -> tuple[str, str]:
+    """(method, cell) of a job key: `<method>__<dataset>__seed<N>` or `<method>__<target>-b<N>`."""
+    method, cell, *_ = key.split("__") + [""]
+    return method, cell
 
 
 class RunStore:
@@ -82,12 +95,12 @@ class RunStore:
     def samples_path(self, key: str) -> Path:
         return self.root / SAMPLES_DIR / f"{key}.npy"
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[Record]:
         """Every stored job record, sorted by key. Stray temporary files are ignored."""
         folder = self.root / JOBS_DIR
         if not folder.is_dir():
             return []
-        return [_read_record(path) for path in sorted(folder.glob("*.json"))]
+        return [read_record(path) for path in sorted(folder.glob("*.json"))]
 
     def finished(self, key: str, config: dict[str, Any]) -> bool:
         """Whether job `key` already has a final record (ok or diverged) made with `config`.
@@ -98,28 +111,28 @@ class RunStore:
         path = self.job_path(key)
         if not path.exists():
             return False
-        record = _read_record(path)
-        if record["config"] != config:
+        record = read_record(path)
+        if record.config != config:
             raise GanbenchError(
                 f"{self.root} already holds job {key} with other settings "
-                f"({first_difference(record['config'], config)}); choose another --out"
+                f"({first_difference(record.config, config)}); choose another --out"
             )
-        return record["status"] != "failed"
+        return record.status in FINAL_STATUSES
 
-    def save_job(self, record: dict[str, Any], samples: np.ndarray | None) -> None:
+    def save(self, record: Record, samples: np.ndarray | None) -> None:
         """Store one job's samples, then its record: the record's presence means 'finished'."""
-        key = record["key"]
         if samples is not None:
             buffer = io.BytesIO()
             np.save(buffer, samples)
-            write_atomic(self.samples_path(key), buffer.getvalue())
-        payload = json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1, allow_nan=True)
-        write_atomic(self.job_path(key), payload.encode("utf-8"))
+            write_atomic(self.samples_path(record.key), buffer.getvalue())
+        record.schema = SCHEMA_VERSION
+        payload = json.dumps(record.to_json(), indent=1, allow_nan=True)
+        write_atomic(self.job_path(record.key), payload.encode("utf-8"))
 
     def load_samples(self, key: str) -> np.ndarray | None:
         """A job's stored generated samples, or None when there are none."""
         path = self.samples_path(key)
-        return np.load(path) if path.exists() else None
+        return np.load(path, allow_pickle=False) if path.exists() else None
 
     def add_to_plan(self, keys: list[str]) -> None:
         """Add job keys to the folder's plan: what reports expect to find, finished or not."""
@@ -139,3 +152,13 @@ class RunStore:
         path = self.root / name
         write_atomic(path, text.encode("utf-8"))
         return path
+
+
+def default_out(suite_name: str, results: Path = Path("results")) -> Path:
+    """results/<suite>/<run-id>, the run id being the local start time (made unique)."""
+    base = results / suite_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate

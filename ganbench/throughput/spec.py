@@ -11,13 +11,6 @@ from typing import Any
 from ganbench.config import at_least, build
 from ganbench.errors import GanbenchError
 
-# Result keys (registered as metrics in ganbench.metrics.speed, with their direction and unit).
-TRAIN_IMG_PER_S = "train-img-per-s"
-SAMPLE_IMG_PER_S = "sample-img-per-s"
-PEAK_MEMORY_MB = "peak-memory-mb"
-TRAIN_GFLOP_PER_IMG = "train-gflop-per-img"
-TRAIN_TFLOP_PER_S = "train-tflop-per-s"
-
 
 class Dtype(StrEnum):
     fp32 = "fp32"

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from ganbench.data.base import Dataset
+from ganbench.engine.train import Observer
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models.base import Objective
 from ganbench.models.packing import pack
-from ganbench.train import Observer
 
 # Curve names, as stored in a job record's "curves" and read by the report.
 D_LOSS = "d_loss"

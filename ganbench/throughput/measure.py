@@ -1,6 +1,6 @@
 """Throughput: images per second of sampling and of full training iterations, memory and FLOPs.
 
-Protocol (DESIGN.md section 4): warm up first (cudnn.benchmark autotuning and torch.compile happen
+Protocol: warm up first (cudnn.benchmark autotuning and torch.compile happen
 there), then time blocks of iterations, synchronizing CUDA around each block; report the median
 over blocks with its spread. A training iteration is everything one generator step costs: n_critic
 discriminator steps plus one generator step; its throughput counts `batch_size` images per
@@ -22,17 +22,22 @@ from typing import Any
 
 import torch
 
-from ganbench import manifest
+from ganbench.engine.train import build_networks, iteration, make_optimizer
 from ganbench.errors import GanbenchError
-from ganbench.models import METHODS, NetworkSize
-from ganbench.report import Report, build_report
-from ganbench.store import RunStore
-from ganbench.throughput_spec import (
+from ganbench.metrics import METRICS
+from ganbench.metrics.speed import (
     PEAK_MEMORY_MB,
     SAMPLE_IMG_PER_S,
     TRAIN_GFLOP_PER_IMG,
     TRAIN_IMG_PER_S,
     TRAIN_TFLOP_PER_S,
+)
+from ganbench.models import METHODS, NetworkSize
+from ganbench.report import Report, build_report
+from ganbench.run import manifest
+from ganbench.run.records import MetricResult, Record, spec_of
+from ganbench.run.store import RunStore, default_out
+from ganbench.throughput.spec import (
     Dtype,
     Measure,
     Networks,
@@ -40,7 +45,6 @@ from ganbench.throughput_spec import (
     Target,
     ThroughputSuite,
 )
-from ganbench.train import build_networks, iteration, make_optimizer
 
 # Dense peak TFLOP/s by device name and dtype, from NVIDIA's H100/H200 SXM datasheets (the
 # datasheets' Tensor Core figures are with sparsity; these are half of them, i.e. dense).
@@ -197,46 +201,62 @@ def run_throughput(
     measure = suite.quick if quick else suite.measure
     session = manifest.capture(device)
     store.write_manifest(session)
+    if any(record.key.endswith("__seed0") for record in store.records()):
+        raise GanbenchError(
+            f"{out} holds throughput records of an older ganbench (keys ending in __seed0): they still "
+            "report and compare, but measure new ones into another --out"
+        )
     jobs = [(m, t, b) for m, t, b in suite.jobs(quick) if not methods or m in methods]
-    keys = [f"{m}__{t.name}-b{b}__seed0" for m, t, b in jobs]
+    keys = [throughput_key(m, t.name, b) for m, t, b in jobs]
     store.add_to_plan(keys)
+    specs = {name: spec_of(METRICS.get(name)) for name in METRIC_KEYS}
     ran = []
     for index, ((method, target, batch), key) in enumerate(zip(jobs, keys, strict=True), start=1):
         config = {
-            "suite": suite.name, "kind": "throughput", "method": method, "dataset": f"{target.name}-b{batch}",
-            "seed": 0, "batch_size": batch,
+            "suite": suite.name, "method": method, "batch_size": batch,
             # Lists, not tuples: the config must equal itself after a JSON round trip (resume).
             "target": {**dataclasses.asdict(target), "shape": list(target.shape)},
             "options": {"dtype": options.dtype.value, "channels_last": options.channels_last,
                         "compile": options.compile},
             "networks": dataclasses.asdict(suite.networks), "measure": dataclasses.asdict(measure),
-            "device": device.type, "dataset_params": {},
-            "metrics": list(METRIC_KEYS),
+            "device": device.type, "metrics": list(METRIC_KEYS),
         }  # fmt: skip
         if store.finished(key, config):
             continue
         if on_job is not None:
             on_job(index, len(jobs), key)
-        record: dict[str, Any] = {"key": key, "config": config, "status": "ok", "diverged_step": None,
-                                  "reason": None, "train_seconds": None, "eval_seconds": None,
-                                  "losses": {}, "curves": {}, "metrics": {}, "manifest": session}  # fmt: skip
+        record = Record(
+            kind="throughput", key=key, method=method, cell=f"{target.name}-b{batch}", seed=None,
+            config=config, metric_specs=specs, manifest=session,
+        )  # fmt: skip
         started = time.perf_counter()
         try:
             figures = measure_one(method, target, batch, suite.networks, measure, options, device)
         except Exception as err:  # noqa: BLE001 - recorded, and the suite goes on
-            record.update(status="failed", reason=f"{type(err).__name__}: {err}".splitlines()[0])
+            record.fail(err)
         else:
-            for name in config["metrics"]:
+            for name in METRIC_KEYS:
                 values = figures[name]
                 note = f"blocks: {', '.join(f'{v:.4g}' for v in values)}" if len(values) > 1 else ""
-                record["metrics"][name] = {"value": statistics.median(values), "exact": True, "note": note,
-                                           "values": values}  # fmt: skip
-            record["fraction_of_peak"] = figures["fraction_of_peak"]
-            record["architecture"] = figures["architecture"]
-        record["wall_seconds"] = time.perf_counter() - started
-        store.save_job(record, None)
+                record.metrics[name] = MetricResult(
+                    statistics.median(values),
+                    specs[name],
+                    note=note,
+                    values=values if len(values) > 1 else [],
+                )
+            record.extra = {
+                "fraction_of_peak": figures["fraction_of_peak"],
+                "architecture": figures["architecture"],
+            }
+        record.wall_seconds = time.perf_counter() - started
+        store.save(record, None)
         ran.append(key)
     return ran
+
+
+def throughput_key(method: str, target: str, batch: int) -> str:
+    """A measurement's key: method, target and batch size, e.g. `wgan__dcgan-32-b64`."""
+    return f"{method}__{target}-b{batch}"
 
 
 def measure_suite(
@@ -250,7 +270,6 @@ def measure_suite(
 ) -> tuple[Path, Report]:
     """`ganbench throughput`: load the suite, measure what `out` does not hold yet, report."""
     from ganbench.device import resolve_device
-    from ganbench.runner import default_out
     from ganbench.suite import load_suite
 
     loaded = load_suite(suite)

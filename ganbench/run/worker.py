@@ -1,0 +1,216 @@
+"""The worker: execute one job group (train, sample, evaluate) into typed records; every executor calls it.
+
+`run_group` is the one entry point. It makes the calling process ready the same way wherever it
+runs (in the driver's process, in a Ray worker, in a pool process): the driver's forwarded
+environment (paths, plugin list) is applied, plugins are loaded, the device is resolved there, and
+each record gets that process's manifest. The worker never touches the run folder: the driver
+stores what it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from ganbench import paths, plugins
+from ganbench.data import DATASETS, Dataset
+from ganbench.data.images import to_uint8
+from ganbench.device import resolve_device
+from ganbench.engine.batched import train_seeds
+from ganbench.engine.tracking import w1_observer
+from ganbench.engine.train import Observer, TrainResult, generate, train
+from ganbench.metrics import METRICS, EvalContext
+from ganbench.models import METHODS, NetworkSize
+from ganbench.run import manifest
+from ganbench.run.progress import RunProgress, Silent
+from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
+from ganbench.suite import Job
+
+# Evaluation draws its own streams, apart from the training streams of the same seed.
+EVAL_NOISE_SEED = 1_000_003
+REFERENCE_SEED = 2_000_003
+# Generated images kept per job for the report's sample grids (8 x 8).
+STORED_IMAGES = 64
+# What a worker process must share with the driver: where data, weights and caches are, which
+# plugin modules to import, and where Python finds them. `forwarded_environment` reads them.
+FORWARDED_ENV = (
+    plugins.ENV_VAR,
+    "PYTHONPATH",
+    paths.DATA_ROOT_ENV,
+    paths.INCEPTION_WEIGHTS_ENV,
+    paths.CACHE_DIR_ENV,
+)
+
+Outcome = tuple[Record, np.ndarray | None]  # a job's record and its generated samples
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The driver's values of FORWARDED_ENV, for executors to hand to `run_group` in other processes."""
+    return {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+
+
+def run_group(
+    jobs: list[Job],
+    device: str,
+    environment: Mapping[str, str] | None = None,
+    progress: RunProgress | None = None,
+) -> list[Outcome]:
+    """Execute jobs that differ only in their seed, in this process; one (record, samples) each.
+
+    Args:
+        jobs: one job, or the seeds of one method x dataset trained together.
+        device: the CLI's choice (auto, cpu, cuda), resolved here, where the jobs run.
+        environment: the driver's `forwarded_environment()`, applied first (None: this process's own).
+        progress: step-level progress (only in the driver's process).
+    """
+    if environment:
+        os.environ.update(environment)
+    plugins.load()
+    torch_device = resolve_device(device)
+    outcomes = execute_jobs(jobs, torch_device, progress)
+    session = manifest.capture(torch_device)
+    for record, _ in outcomes:
+        record.manifest = session
+    return outcomes
+
+
+def new_record(job: Job, seed_batch: list[int]) -> Record:
+    """The record of a job about to run: status ok until something says otherwise."""
+    return Record(
+        kind="train",
+        key=job.key,
+        method=job.method,
+        cell=job.dataset,
+        seed=job.seed,
+        config=job.config(),
+        metric_specs={name: spec_of(METRICS.get(name)) for name in job.metrics},
+        seed_batch=seed_batch,
+    )
+
+
+def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | None = None) -> list[Outcome]:
+    """Train, sample and evaluate jobs that differ only in their seed; one (record, samples) each.
+
+    Never raises for a job's own failure: an exception becomes a `failed` record with its reason,
+    a non-finite loss a `diverged` record with the step. Ctrl-C (KeyboardInterrupt) propagates.
+    """
+    progress = progress or Silent()
+    started = time.perf_counter()
+    records = [new_record(job, [j.seed for j in jobs]) for job in jobs]
+    outcomes: list[Outcome] = [(r, None) for r in records]
+    try:
+        dataset = DATASETS.get(jobs[0].dataset).build(jobs[0].dataset_params)
+        info = dataset_info(dataset)
+        results = _train(jobs, dataset, device, progress)
+    except Exception as err:  # noqa: BLE001 - a job's failure is recorded, and the suite goes on
+        results = []
+        for record in records:
+            record.fail(err)
+    for index, (job, record, result) in enumerate(zip(jobs, records, results, strict=False)):
+        record.dataset = info
+        record.train_seconds = result.seconds
+        record.losses = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
+        record.curves = result.curves
+        if result.status == "diverged":
+            record.diverge(
+                result.diverged_step, f"loss became NaN or infinite at step {result.diverged_step}"
+            )
+            continue
+        try:
+            outcomes[index] = (record, _evaluate(job, dataset, result, device, record))
+        except Exception as err:  # noqa: BLE001
+            record.fail(err)
+    for record in records:
+        record.wall_seconds = (time.perf_counter() - started) / len(jobs)
+    return outcomes
+
+
+def dataset_info(dataset: Dataset) -> DatasetInfo:
+    """What reports need of a dataset: its modality and, for mixtures, its centers."""
+    centers = getattr(dataset, "centers", None)
+    return DatasetInfo(dataset.modality, None if centers is None else torch.as_tensor(centers).tolist())
+
+
+def dataset_id(job: Job) -> str:
+    """The dataset with the parameters that shape its data, e.g. `mnist-split=test-size=28` (part of
+    the real-data statistics' cache key; whether a download was allowed does not change the data)."""
+    params = dataclasses.asdict(job.dataset_params)
+    return "-".join([job.dataset, *(f"{k}={v}" for k, v in params.items() if k != "download")])
+
+
+def _train(
+    jobs: list[Job], dataset: Dataset, device: torch.device, progress: RunProgress
+) -> list[TrainResult]:
+    """One job alone with `train`; several seeds of one cell together with `train_seeds`."""
+    job = jobs[0]
+    size = NetworkSize(job.train.latent_dim, job.train.width, job.train.depth)
+    common = dict(
+        method=METHODS.get(job.method),
+        hp=job.hyperparameters,
+        dataset=dataset,
+        size=size,
+        steps=job.train.steps,
+        batch_size=job.train.batch_size,
+        device=device,
+        log_every=job.train.log_every,
+        on_step=lambda done: progress.step(done, job.train.steps),
+        track_every=job.train.track_every,
+    )
+    observers = [_observer(j, dataset, device) for j in jobs] if job.train.track_every else None
+    if len(jobs) == 1:
+        return [train(seed=job.seed, observer=observers[0] if observers else None, **common)]
+    return train_seeds(seeds=[j.seed for j in jobs], observers=observers, **common)
+
+
+def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
+    objective = METHODS.get(job.method).objective
+    return w1_observer(
+        objective,
+        dataset,
+        job.eval.track_samples,
+        job.train.latent_dim,
+        job.seed,
+        device,
+        job.hyperparameters.pack,
+    )
+
+
+def _evaluate(
+    job: Job, dataset: Dataset, result: TrainResult, device: torch.device, record: Record
+) -> np.ndarray:
+    """Sample the trained generator and compute the job's metrics into `record`."""
+    started = time.perf_counter()
+    generated = generate(
+        result.generator, job.eval.samples, job.train.latent_dim, EVAL_NOISE_SEED + job.seed, device
+    )
+    samples = generated.numpy().astype(np.float32)
+    if not np.isfinite(samples).all():
+        record.diverge(job.train.steps, "generated samples are NaN or infinite")
+    else:
+        ctx = EvalContext(
+            samples if dataset.modality == "images" else samples.astype(np.float64),
+            dataset,
+            REFERENCE_SEED + job.seed,
+            dataset_id=dataset_id(job),
+            reference_count=job.eval.reference_samples,
+            wanted=job.metrics,
+            device=device,
+        )
+        for name in job.metrics:
+            value = METRICS.get(name).compute(ctx)
+            record.metrics[name] = MetricResult(
+                value=value.value,
+                spec=record.metric_specs[name],
+                exact=value.exact,
+                note=value.note,
+                counts=value.counts or {"generated": len(samples)},
+            )
+    record.eval_seconds = time.perf_counter() - started
+    if dataset.modality == "images":  # a grid's worth, as uint8: all of them would be tens of megabytes
+        return to_uint8(torch.from_numpy(samples[:STORED_IMAGES])).numpy()
+    return samples
