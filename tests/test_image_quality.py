@@ -127,13 +127,15 @@ def test_classifier_features_separate_real_digits_from_one_digit(real_mnist: Pat
     far = fidelity_scores(ones, second, "halves", LENET, {"fid", "prc"}).scores
     assert far[KEY_FID] > 20 * close[KEY_FID]  # measured: 1522 against 34
     assert close[KEY_RECALL] > 0.8 and far[KEY_RECALL] < 0.3
-    # Uniform noise is not a digit: against the whole split, in the pre-activation features, few noise
-    # images are precise (measured 0.15; after the ReLU 0.9995, as noise maps near the origin).
+    # Uniform noise is not a digit: far in FID and covering none of the digits (recall 0). Its k-NN
+    # precision is not asserted: it depends on the trained classifier (measured 0.15 on one machine,
+    # 0.81 on another; a blank image scores 1.0), see Classifier's docstring.
     noise = torch.randint(
         0, 256, (2000, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
     )
-    whole = fidelity_scores(noise, mnist.reference(10_000), "whole", LENET, {"prc"})
-    assert whole.scores[KEY_PRECISION] < 0.5
+    whole = fidelity_scores(noise, mnist.reference(10_000), "whole", LENET, {"fid", "prc"}).scores
+    assert whole[KEY_FID] > 20 * close[KEY_FID] and whole[KEY_RECALL] < 0.05  # measured: 4247, 0.0
+    assert 0 <= whole[KEY_PRECISION] <= 1
 
 
 def test_list_shows_image_datasets_metrics_and_suites(cli: CliRunner) -> None:
