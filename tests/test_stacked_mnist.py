@@ -1,4 +1,4 @@
-"""Stacked MNIST (DESIGN.md section 4): the dataset, mode counting against hand-computed answers, an
+"""Stacked MNIST (README, "Stacked MNIST"): the dataset, mode counting against hand-computed answers, an
 oracle of real stacked samples, the suite file and a tiny end-to-end run.
 
 A sample's mode is 100 d0 + 10 d1 + d2 of the digits the MNIST classifier reads in its three channels;

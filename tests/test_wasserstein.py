@@ -1,4 +1,4 @@
-"""Exact Wasserstein distances through POT: point sets, 1-D by sorting, histograms (DESIGN.md section 4)."""
+"""Exact Wasserstein distances through POT: point sets, 1-D by sorting, histograms (README, "wasserstein")."""
 
 from __future__ import annotations
 

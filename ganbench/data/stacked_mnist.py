@@ -1,4 +1,4 @@
-"""Stacked MNIST: three MNIST digits as the three channels of one image, 1000 modes (DESIGN.md section 4)."""
+"""Stacked MNIST: three MNIST digits as the three channels of one image, 1000 modes (Metz et al. 2017)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from torch import nn
 from ganbench import paths
 from ganbench.data.images import to_float
 from ganbench.errors import GanbenchError
-from ganbench.run.store import write_atomic
+from ganbench.files import write_atomic
 
 # Part of every cache key: bump it whenever DigitClassifier, to_input or the training loop change, so that
 # weights trained for an older network are never loaded into a newer one.

@@ -1,7 +1,7 @@
 """Image quality through torch-fidelity (FID, IS, KID, precision/recall): the only module importing it.
 
 Generated images go to `torch_fidelity.calculate_metrics` in memory as uint8 3xHxW tensors (no PNG
-round trip; grayscale repeated to three channels, DESIGN.md section 4). Two feature spaces:
+round trip; grayscale repeated to three channels, as torch-fidelity expects). Two feature spaces:
 - Inception-v3 (torch-fidelity's `inception-v3-compat`, the TF-FID network): metrics `fid`, `isc`,
   `kid`, `precision`, `recall`. Its weights come from `--inception-weights` / GANBENCH_INCEPTION_WEIGHTS,
   else torch hub's cache, else a download; offline without the file, one line says what is missing.

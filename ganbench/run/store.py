@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ganbench.errors import GanbenchError
+from ganbench.files import write_atomic
 from ganbench.run.records import FINAL_STATUSES, SCHEMA_VERSION, Record
 
 __all__ = [
@@ -32,25 +31,6 @@ SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
 MANIFEST_FILE = "manifest.json"
 PLAN_FILE = "plan.json"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and replace `path`
-    with `os.replace` (atomic on POSIX and Windows). A crash leaves at most a stray `.tmp` file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def first_difference(old: Any, new: Any, prefix: str = "") -> str:

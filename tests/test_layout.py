@@ -1,0 +1,205 @@
+"""The package's shape: no import cycles, layers that depend one way, and old run folders that still work."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import ganbench
+from ganbench.cli import app
+
+PACKAGE = Path(ganbench.__file__).parent
+SCHEMA2 = Path(__file__).parent / "data" / "schema2"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every ganbench module -> the ganbench modules it imports, at the top or inside a function.
+
+    `from ganbench.x import y` counts as importing `ganbench.x.y` when that is a module, else
+    `ganbench.x`. Imports under `if TYPE_CHECKING:` run only for type checkers and are left out.
+    """
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for stmt in block.body
+            for node in ast.walk(stmt)
+        }
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    targets.add(full if full in modules else node.module)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_graph_sees_imports_inside_functions() -> None:
+    graph = import_graph()
+    # cli imports the driver only inside the `run` command (so --help stays fast).
+    assert "ganbench.run.driver" in graph["ganbench.cli"]
+    assert "ganbench.run.worker" in graph["ganbench.run.executors"]
+
+
+def test_no_import_cycles() -> None:
+    assert find_cycle(import_graph()) is None
+
+
+# Which top-level parts of ganbench may import which (besides the foundation modules: errors,
+# registry, config, paths, device, plugins). Lower layers never import higher ones.
+FOUNDATION = {"errors", "registry", "config", "paths", "device", "plugins", "files"}
+ALLOWED = {
+    "data": set(),
+    "models": {"data"},
+    "engine": {"data", "models", "metrics"},  # tracking measures exact W1 during training
+    "metrics": {"data", "models"},
+    "suite": {"data", "models", "metrics", "throughput"},
+    "report": {"data", "models", "metrics", "engine", "run"},
+    "run": {"data", "models", "metrics", "engine", "suite", "report"},
+    "throughput": {"data", "models", "metrics", "engine", "suite", "report", "run"},
+    "catalog": {"data", "models", "metrics", "suite", "run"},
+    "cli": {"run", "report", "throughput", "suite", "catalog"},
+}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def test_layers_depend_one_way() -> None:
+    wrong = sorted(
+        f"{source} imports {target}"
+        for source, targets in import_graph().items()
+        for target in targets
+        if _part(source) in ALLOWED
+        and _part(target) != _part(source)
+        and _part(target) not in FOUNDATION | ALLOWED[_part(source)] | {"__init__"}
+    )
+    assert wrong == []
+
+
+def test_report_reads_only_the_store_of_the_run_machinery() -> None:
+    # Reports are pure functions of run folders: they may read records, never drive or execute runs.
+    for source, targets in import_graph().items():
+        if _part(source) == "report":
+            assert targets & {"ganbench.run.driver", "ganbench.run.worker", "ganbench.run.executors"} == set()
+
+
+def test_nothing_cites_a_document_outside_the_repository() -> None:
+    root = PACKAGE.parent
+    texts = [*PACKAGE.rglob("*.py"), *(root / "suites").glob("*.toml"), root / "README.md"]
+    texts += [*(root / "tests").glob("*.py"), root / "results" / "README.md"]
+    design = "DESIGN" + ".md"  # spelled apart so that this file does not cite it either
+    assert [str(p.relative_to(root)) for p in texts if design in p.read_text(encoding="utf-8")] == []
+
+
+# --- run folders made before typed records (schema 2, by ganbench at the previous commit) ---
+
+
+@pytest.fixture
+def schema2(tmp_path: Path) -> Path:
+    """A copy of the committed schema-2 folders: a 2 x 2-seed tiny training run and a throughput run."""
+    shutil.copytree(SCHEMA2, tmp_path / "schema2")
+    return tmp_path / "schema2"
+
+
+def test_a_schema_2_training_folder_reports_as_it_did(schema2: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", str(schema2 / "train"), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    # The same table the old code wrote from these records.
+    expected = (schema2 / "train" / "summary.md").read_text(encoding="utf-8")
+    assert (tmp_path / "report" / "summary.md").read_text(encoding="utf-8") == expected
+    assert (tmp_path / "report" / "figures" / "samples.png").is_file(), "centers rebuilt for the figure"
+
+
+def test_a_schema_2_training_folder_resumes_without_training(schema2: Path) -> None:
+    before = {p.name: p.read_bytes() for p in (schema2 / "train" / "jobs").iterdir()}
+    args = ["run", "--suite", str(schema2 / "tiny.toml"), "--out", str(schema2 / "train"), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ran 0 jobs (4 already finished, skipped)" in result.output
+    assert {p.name: p.read_bytes() for p in (schema2 / "train" / "jobs").iterdir()} == before
+
+
+def test_a_schema_2_folder_compares_with_a_new_one(schema2: Path, tmp_path: Path) -> None:
+    # Old records against themselves, as a folder and as the old records.csv (without tolerances).
+    for candidate in (schema2 / "train", schema2 / "train" / "records.csv"):
+        result = CliRunner().invoke(app, ["compare", str(schema2 / "train"), str(candidate), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["summary"] == {
+            "improved": 0,
+            "unchanged": 8,
+            "regressed": 0,
+            "missing": 0,
+        }
+    # A new run of the same suite matches the old rows (same settings).
+    new = tmp_path / "new"
+    args = ["run", "--suite", str(schema2 / "tiny.toml"), "--out", str(new), "--device", "cpu"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    result = CliRunner().invoke(app, ["compare", str(schema2 / "train"), str(new), "--json"])
+    assert result.exit_code in (0, 1), result.output
+    assert json.loads(result.stdout)["summary"]["missing"] == 0
+
+
+def test_a_schema_2_throughput_folder_reads_as_throughput_records(schema2: Path, tmp_path: Path) -> None:
+    from ganbench.run.store import RunStore
+
+    (record,) = RunStore(schema2 / "tput").records()
+    assert (record.kind, record.seed, record.cell) == ("throughput", None, "mlp-2d-b4")
+    assert "dataset" not in record.config and "seed" not in record.config
+    result = CliRunner().invoke(app, ["report", str(schema2 / "tput"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "r" / "records.csv")
+    assert set(frame["kind"]) == {"throughput"} and frame["seed"].isna().all()
+    # Measuring into it again is refused (its keys are of the old form), with one line.
+    args = ["throughput", "--suite", str(schema2 / "tiny-throughput.toml"), "--out", str(schema2 / "tput")]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu"])
+    assert result.exit_code == 2 and "older ganbench" in result.stderr
