@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-# The official MNIST test set for tests and CI (DESIGN.md section 7): ../shared/data/mnist beside the
+# The official MNIST test set for tests and CI (README, "Development"): ../shared/data/mnist beside the
 # checkout, or the folder GANBENCH_TEST_MNIST names. Tests that need it skip, saying so, without it.
 SHARED_MNIST = Path(os.environ.get("GANBENCH_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 
@@ -158,7 +158,7 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_mnist(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shared MNIST test split as the data root, with the session's cache; skips without it."""
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"the MNIST test set is not in {SHARED_MNIST} (DESIGN.md section 7)")
+        pytest.skip(f"the MNIST test set is not in {SHARED_MNIST}; set GANBENCH_TEST_MNIST to its folder")
     monkeypatch.setenv("GANBENCH_DATA_ROOT", str(SHARED_MNIST))
     monkeypatch.setenv("GANBENCH_CACHE_DIR", str(session_cache))
     return SHARED_MNIST

@@ -1,9 +1,9 @@
 """Mode-collapse metrics on Gaussian mixtures: modes covered, high-quality fraction, reverse KL.
 
-Protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), on 2-D mixtures,
-as their papers and code define it: a sample is high quality when it lies within 3 standard deviations of its nearest
-center; a mode is covered when at least one high-quality sample has it as nearest center; reverse
-KL is KL(p || uniform) of the histogram of nearest centers over all samples, natural log.
+Protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), on 2-D mixtures, as their
+papers and code define it: a sample is high quality when it lies within 3 standard deviations of its
+nearest center; a mode is covered when at least one high-quality sample has it as nearest center;
+reverse KL is KL(p || uniform) of the histogram of nearest centers over all samples, natural log.
 """
 
 from __future__ import annotations

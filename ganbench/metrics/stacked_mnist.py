@@ -1,11 +1,11 @@
 """Stacked-MNIST mode counting: modes covered and KL to uniform over 1000 modes, by a digit classifier.
 
 Protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), after Metz et al. 2017
-(unrolled GANs), who introduced the stacked task: an MNIST classifier labels each of the three channels of a generated image; the triple
-(d0, d1, d2) is its mode 100 d0 + 10 d1 + d2. Modes covered is the number of distinct triples among
-the generated samples (26,000 in both papers); KL is KL(p || uniform over 1000) of their histogram,
-natural log, 0 log 0 = 0. The classifier's held-out accuracy is reported beside the counts, since a
-misread digit moves a sample to another mode.
+(unrolled GANs), who introduced the stacked task: an MNIST classifier labels each of the three
+channels of a generated image; the triple (d0, d1, d2) is its mode 100 d0 + 10 d1 + d2. Modes
+covered is the number of distinct triples among the generated samples (26,000 in both papers); KL is
+KL(p || uniform over 1000) of their histogram, natural log, 0 log 0 = 0. The classifier's held-out
+accuracy is reported beside the counts, since a misread digit moves a sample to another mode.
 """
 
 from __future__ import annotations
