@@ -6,11 +6,12 @@ from ganbench import plugins
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS
+from ganbench.run.executors import EXECUTORS
 from ganbench.suite import find_suite, load_suite, suite_names
 
 
 def catalog() -> dict[str, list[tuple[str, str]]]:
-    """Methods, architectures, datasets, metrics (with direction and unit) and shipped suites."""
+    """Methods, architectures, datasets, metrics (with direction and unit), executors, shipped suites."""
     plugins.load()
     metrics = []
     for name in METRICS:
@@ -27,5 +28,6 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
         "architectures": [(n, ARCHITECTURES.get(n).description) for n in ARCHITECTURES],
         "datasets": [(n, DATASETS.get(n).description) for n in DATASETS],
         "metrics": metrics,
+        "executors": [(n, EXECUTORS.get(n).description) for n in EXECUTORS],
         "suites": suites,
     }

@@ -1,0 +1,43 @@
+"""A new executor in one module: job groups in a pool of fresh worker processes on this machine."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from ganbench.run.executors import EXECUTORS, ExecutorSpec
+from ganbench.run.worker import forwarded_environment, run_group
+
+
+class ProcessesExecutor:
+    """Each job group in one of `workers` spawned processes; outcomes come back as groups finish."""
+
+    local = False  # jobs run in other processes, which resolve the device themselves
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def run(self, groups, device, progress) -> Iterator[list]:
+        # "spawn": a fresh interpreter, as on another machine; run_group makes it ready (environment,
+        # plugins, device), exactly as for the local and Ray executors.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(run_group, group, device, forwarded_environment()): group for group in groups
+            }
+            done = 0
+            for future in as_completed(futures):
+                progress.job_started(done + 1, sum(map(len, groups)), futures[future])
+                done += len(futures[future])
+                yield future.result()
+
+
+# Two workers: enough to show groups running side by side. An executor that needs a setting of its
+# own adds a field to ExecutorOptions and a typer option to `ganbench run` (README).
+EXECUTORS.add(
+    "processes",
+    ExecutorSpec(
+        "processes", "job groups in a pool of 2 local worker processes", lambda _: ProcessesExecutor(2)
+    ),
+)
