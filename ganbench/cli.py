@@ -98,6 +98,14 @@ def run(
     quick: Annotated[
         bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            envvar="GANBENCH_THREADS",
+            min=1,
+            help="CPU threads per job group (default: the cores not already busy; README, Threads).",
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option(help="Where jobs run: local, ray, or a plugin's executor (see `ganbench list`).")
     ] = "local",
@@ -148,6 +156,7 @@ def run(
                 executor=make_executor(executor, ExecutorOptions(address, cpus_per_job, gpus_per_job)),
                 progress=progress,
                 paths=paths.Paths(data_root, inception_weights, cache_dir),
+                threads=threads,
             )
     except RunInterrupted as stop:
         has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)
@@ -156,7 +165,21 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(report.markdown, markup=False, highlight=False)
     skipped = f" ({len(outcome.skipped)} already finished, skipped)" if outcome.skipped else ""
-    console.print(f"ran {len(outcome.ran)} jobs{skipped}; results in {outcome.root}", markup=False)
+    console.print(
+        f"ran {len(outcome.ran)} jobs{skipped}; {_flagged(report.records)}results in {outcome.root}",
+        markup=False,
+    )
+
+
+def _flagged(records) -> str:
+    """`3 of 24 jobs flagged (undertrained 3), see the legend; ` or nothing when no job is flagged."""
+    jobs = records.drop_duplicates("key")
+    flags = [f for value in jobs["flags"].fillna("") for f in str(value).split(";") if f]
+    flagged = int((jobs["flags"].fillna("") != "").sum())
+    if not flagged:
+        return ""
+    counts = ", ".join(f"{name} {flags.count(name)}" for name in dict.fromkeys(flags))
+    return f"{flagged} of {len(jobs)} jobs flagged ({counts}), see the table's legend; "
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Choosing the torch device from the CLI's `auto|cpu|cuda`."""
+"""Choosing the torch device from the CLI's `auto|cpu|cuda`, and the number of CPU threads."""
 
 from __future__ import annotations
 
@@ -27,3 +27,45 @@ def resolve_device(choice: DeviceChoice | str) -> torch.device:
     if choice is DeviceChoice.cpu or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+# `ganbench run --threads N` sets this, so every process of a run (local or Ray workers, which get
+# the driver's forwarded environment) uses the same number of intra-op threads.
+THREADS_ENV = "GANBENCH_THREADS"
+
+
+def free_cores() -> int:
+    """The cores not already busy: usable cores minus the 1-minute load average, at least 1.
+
+    OpenMP threads spin while they wait, so more threads than free cores makes every thread wait
+    for the ones descheduled: on a busy 2-core machine the quick mode-collapse suite took 17 min
+    45 s with torch's default (one thread per core) and 39 s with one thread (README, "Threads").
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, round(cores - os.getloadavg()[0])))
+
+
+def use_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: `threads`, else $GANBENCH_THREADS, else `free_cores()`.
+
+    The choice is exported to $GANBENCH_THREADS so that worker processes make the same one.
+    """
+    import os
+
+    import torch
+
+    if threads is None and os.environ.get(THREADS_ENV):
+        try:
+            threads = int(os.environ[THREADS_ENV])
+        except ValueError:
+            raise GanbenchError(
+                f"{THREADS_ENV} must be a whole number, got {os.environ[THREADS_ENV]!r}"
+            ) from None
+    if threads is not None and threads < 1:
+        raise GanbenchError(f"threads must be at least 1, got {threads}")
+    chosen = threads if threads is not None else free_cores()
+    torch.set_num_threads(chosen)
+    os.environ[THREADS_ENV] = str(chosen)
+    return chosen

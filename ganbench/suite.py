@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import ganbench
 from ganbench.config import at_least, build, check_field
 from ganbench.data import DATASETS
+from ganbench.engine import streams
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
@@ -94,6 +95,8 @@ class Job:
             "train": dataclasses.asdict(self.train),
             "eval": dataclasses.asdict(self.eval),
             "metrics": list(self.metrics),
+            # The seed-derivation scheme fixes every draw: a folder of another scheme is not resumed.
+            "streams": streams.SCHEME,
         }
 
 

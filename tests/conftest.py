@@ -162,3 +162,14 @@ def real_mnist(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GANBENCH_DATA_ROOT", str(SHARED_MNIST))
     monkeypatch.setenv("GANBENCH_CACHE_DIR", str(session_cache))
     return SHARED_MNIST
+
+
+@pytest.fixture(autouse=True)
+def _threads_stay_as_they_were(monkeypatch: pytest.MonkeyPatch):
+    """`ganbench run` exports its thread choice (GANBENCH_THREADS) and sets torch's: undo both."""
+    import torch
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("GANBENCH_THREADS", str(threads))
+    yield
+    torch.set_num_threads(threads)

@@ -6,16 +6,17 @@ import itertools
 import math
 from pathlib import Path
 
+import bench_reference
 import numpy as np
 import pytest
 import torch
 
 from ganbench.data import DATASETS
-from ganbench.engine.batched import train_seeds
-from ganbench.engine.train import train
+from ganbench.engine.train import Member, train_group
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import METHODS, NetworkSize
 from ganbench.run.driver import run
+from ganbench.suite import load_suite
 
 pytestmark = pytest.mark.bench
 
@@ -28,27 +29,76 @@ def test_exact_w1_at_2500(benchmark) -> None:
     assert result.exact and 0.3 < result.value < 0.8
 
 
-@pytest.mark.parametrize("mode", ["loop", "batched"])
-@pytest.mark.parametrize("method", ["gan", "wgan", "wgan-gp"])
-def test_eight_seeds_batched_against_loop(benchmark, method: str, mode: str) -> None:
-    """100 generator steps of 8 seeds at the mode-collapse suite's size (3 x 128 MLPs, batch 256).
+# The networks of the `mode-collapse` suite (width, depth, batch and latent size from its file).
+SUITE = load_suite("mode-collapse")
+SUITE_SIZE = NetworkSize(SUITE.train.latent_dim, SUITE.train.width, SUITE.train.depth)
+BENCH_STEPS = 30
 
-    `loop` trains the seeds one after another (the plain way), `batched` as one vmapped model;
-    the ratio of the two medians in one run is the speed-up.
+
+def _members(seeds: int) -> list[Member]:
+    data = {name: DATASETS.get(name).build(DATASETS.get(name).params()) for name in ("ring-8", "grid-25")}
+    return [Member(seed, data[name]) for name in data for seed in range(seeds)]
+
+
+@pytest.mark.parametrize("seeds", [3, 10])
+@pytest.mark.parametrize("mode", ["loop", "vmap", "stacked"])
+@pytest.mark.parametrize("method", list(SUITE.methods))
+def test_suite_networks_steps_per_second(benchmark, method: str, mode: str, seeds: int) -> None:
+    """30 generator steps of `seeds` seeds x (ring-8, grid-25) at the mode-collapse suite's size.
+
+    `loop` trains the jobs one after another (the plain way, tests/bench_reference.py), `vmap` with
+    the former seed batching (one vmapped model per dataset), `stacked` with the engine (one model
+    for all). The ratio of the medians in one run is the speed-up; steps/s is members x 30 / median.
     """
-    benchmark.group = f"8 seeds, {method}"
-    spec, cpu = DATASETS.get("ring-8"), torch.device("cpu")
-    dataset, size, seeds = spec.build(spec.params()), NetworkSize(2, 128, 3), list(range(8))
-    m = METHODS.get(method)
+    benchmark.group = f"{method}, {seeds} seeds x 2 datasets"
+    m, hp, members = METHODS.get(method), SUITE.hyperparameters(method), _members(seeds)
+    batch = SUITE.train.batch_size
 
-    def loop() -> list:
-        return [train(m, m.defaults, dataset, size, 100, 256, seed, cpu) for seed in seeds]
+    def loop() -> list[str]:
+        return [
+            bench_reference.loop(m, hp, j.dataset, SUITE_SIZE, BENCH_STEPS, batch, j.seed) for j in members
+        ]
 
-    def batched() -> list:
-        return train_seeds(m, m.defaults, dataset, size, 100, 256, seeds, cpu)
+    def vmapped() -> list[str]:
+        statuses = []
+        for dataset in {id(j.dataset): j.dataset for j in members}.values():
+            seeds_here = [j.seed for j in members if j.dataset is dataset]
+            values = bench_reference.vmapped(m, hp, dataset, SUITE_SIZE, BENCH_STEPS, batch, seeds_here)
+            statuses += ["ok" if math.isfinite(v) else "diverged" for v in values]
+        return statuses
 
-    results = benchmark.pedantic(loop if mode == "loop" else batched, rounds=3, iterations=1)
-    assert [r.status for r in results] == ["ok"] * 8
+    def stacked() -> list[str]:
+        results = train_group(m, hp, members, SUITE_SIZE, BENCH_STEPS, batch, torch.device("cpu"))
+        return [r.status for r in results]
+
+    run_mode = {"loop": loop, "vmap": vmapped, "stacked": stacked}[mode]
+    statuses = benchmark.pedantic(run_mode, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["member_steps_per_s"] = len(members) * BENCH_STEPS / benchmark.stats.stats.median
+    assert statuses == ["ok"] * len(members)
+
+
+@pytest.mark.parametrize("seeds", [3, 10])
+@pytest.mark.parametrize("mode", ["loop", "stacked"])
+def test_pacgan_networks_steps_per_second(benchmark, mode: str, seeds: int) -> None:
+    """30 steps of PacGAN2 on the PacGAN paper's networks (generator with batch norm), which ran one
+    job at a time before the engine stacked batch norm per member."""
+    suite = load_suite("mode-collapse-pacgan")
+    benchmark.group = f"pacgan2 (batch norm), {seeds} seeds x 2 datasets"
+    m, hp, members = METHODS.get("pacgan2"), suite.hyperparameters("pacgan2"), _members(seeds)
+    size = NetworkSize(suite.train.latent_dim, suite.train.width, suite.train.depth)
+    batch = suite.train.batch_size
+
+    def loop() -> list[str]:
+        return [bench_reference.loop(m, hp, j.dataset, size, BENCH_STEPS, batch, j.seed) for j in members]
+
+    def stacked() -> list[str]:
+        return [r.status for r in train_group(m, hp, members, size, BENCH_STEPS, batch, torch.device("cpu"))]
+
+    statuses = benchmark.pedantic(
+        loop if mode == "loop" else stacked, rounds=3, iterations=1, warmup_rounds=1
+    )
+    benchmark.extra_info["member_steps_per_s"] = len(members) * BENCH_STEPS / benchmark.stats.stats.median
+    assert statuses == ["ok"] * len(members)
 
 
 def _suite_rounds(benchmark, tmp_path: Path, quick: bool, rounds: int, batch_seeds: bool = True) -> None:
@@ -115,7 +165,8 @@ def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
     """One GAN training iteration (1 critic step + 1 generator step) of DCGAN at 32x32, batch 64."""
     import dataclasses
 
-    from ganbench.engine.train import build_networks, iteration, make_optimizer
+    from ganbench.engine.stacked import Single
+    from ganbench.engine.train import Health, Stack, build_networks, make_optimizer, training_step
 
     m = METHODS.get("gan")
     hp = dataclasses.replace(m.defaults, architecture="dcgan")
@@ -125,16 +176,24 @@ def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
         make_optimizer(list(generator.parameters()), hp),
         make_optimizer(list(discriminator.parameters()), hp),
     )
-    real, codes, penalty = torch.randn(64, 3, 32, 32), torch.randn(64, 100), torch.Generator().manual_seed(0)
+    real, codes = torch.randn(1, 64, 3, 32, 32), torch.randn(1, 64, 100)
 
+    class Fixed:  # the same batches every step: only the networks' work is timed
+        def real(self):
+            return real
+
+        def noise(self):
+            return codes
+
+        def uniform(self, shape):
+            return torch.rand(1, *shape)
+
+    nets, health = Stack(Single(generator), Single(discriminator), opt_g, opt_d), Health(1, cpu)
     losses: list[tuple[float, float]] = []
 
     def step() -> tuple[float, float]:
-        losses.append(
-            iteration(
-                m.objective, hp, generator, discriminator, opt_g, opt_d, lambda: real, lambda: codes, penalty
-            )
-        )
+        d_loss, g_loss = training_step(nets, m, hp, Fixed(), len(losses) + 1, health)
+        losses.append((d_loss.item(), g_loss.item()))
         return losses[-1]
 
     d_loss, g_loss = benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)

@@ -101,7 +101,7 @@ ALLOWED = {
     "models": {"data"},
     "engine": {"data", "models", "metrics"},  # tracking measures exact W1 during training
     "metrics": {"data", "models"},
-    "suite": {"data", "models", "metrics", "throughput"},
+    "suite": {"data", "models", "metrics", "engine", "throughput"},  # job configs name the stream scheme
     "report": {"data", "models", "metrics", "engine", "run"},
     "run": {"data", "models", "metrics", "engine", "suite", "report"},
     "throughput": {"data", "models", "metrics", "engine", "suite", "report", "run"},
@@ -160,12 +160,13 @@ def test_a_schema_2_training_folder_reports_as_it_did(schema2: Path, tmp_path: P
     assert (tmp_path / "report" / "figures" / "samples.png").is_file(), "centers rebuilt for the figure"
 
 
-def test_a_schema_2_training_folder_resumes_without_training(schema2: Path) -> None:
+def test_a_schema_2_training_folder_is_not_resumed_under_the_new_streams(schema2: Path) -> None:
+    # Its jobs drew from the old streams: adding jobs of the new scheme would mix two setups.
     before = {p.name: p.read_bytes() for p in (schema2 / "train" / "jobs").iterdir()}
     args = ["run", "--suite", str(schema2 / "tiny.toml"), "--out", str(schema2 / "train"), "--device", "cpu"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "ran 0 jobs (4 already finished, skipped)" in result.output
+    assert result.exit_code == 2, result.output
+    assert "streams: 'offsets-v0' != 'seedsequence-v1'); choose another --out" in result.output
     assert {p.name: p.read_bytes() for p in (schema2 / "train" / "jobs").iterdir()} == before
 
 

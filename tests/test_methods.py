@@ -20,12 +20,12 @@ from ganbench.models.objectives import (
     GAN_DEFAULTS,
     WASSERSTEIN,
     gan_discriminator_loss,
-    gradient_penalty,
     minimax_generator_loss,
     non_saturating_generator_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
+from ganbench.models.regularizers import gradient_penalty, penalty_from_hyperparameters
 
 CPU = torch.device("cpu")
 SIZE = NetworkSize(latent_dim=2, width=8, depth=1)
@@ -289,15 +289,16 @@ def test_gradient_penalty_of_a_linear_critic(w, expected):
     gen = torch.Generator().manual_seed(0)
     real = torch.randn(32, 2, generator=gen)
     fake = 5 * torch.randn(32, 2, generator=gen) + 3
-    gp = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(1))
-    assert gp.item() == pytest.approx(expected, abs=1e-12)
+    eps = torch.rand(1, 32, 1, generator=torch.Generator().manual_seed(1))
+    gp = gradient_penalty(critic, real[None], fake[None], eps)  # one member: [1, batch, 2]
+    assert gp.shape == (1,) and gp.item() == pytest.approx(expected, abs=1e-12)
 
 
 def test_gradient_penalty_is_differentiable_in_the_critic_weights():
     # P(w) = (|w| - 1)^2 -> dP/dw = 2 (|w| - 1) w / |w|; at w = (3, 4): 2 * 4 * (3, 4) / 5 = (4.8, 6.4)
     critic = linear_critic((3.0, 4.0))
     real, fake = torch.zeros(4, 2), torch.ones(4, 2)
-    gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0)).backward()
+    gradient_penalty(critic, real[None], fake[None], torch.full((1, 4, 1), 0.5)).sum().backward()
     torch.testing.assert_close(critic.weight.grad, torch.tensor([[4.8, 6.4]]))
 
 
@@ -306,21 +307,31 @@ def test_gradient_penalty_uses_the_interpolates():
     # real = fake = (3, 4) -> x_hat = (3, 4) whatever eps is -> (5 - 1)^2 = 16
     class HalfSquare(nn.Module):
         def forward(self, x: Tensor) -> Tensor:
-            return 0.5 * (x**2).sum(dim=1, keepdim=True)
+            return 0.5 * (x**2).sum(dim=-1, keepdim=True)
 
-    point = torch.tensor([[3.0, 4.0]]).repeat(8, 1)
-    gp = gradient_penalty(HalfSquare(), point, point.clone(), torch.Generator().manual_seed(0))
+    point = torch.tensor([[3.0, 4.0]]).repeat(8, 1)[None]
+    gp = gradient_penalty(HalfSquare(), point, point.clone(), torch.rand(1, 8, 1))
     assert gp.item() == pytest.approx(16.0)
 
-    # real = (1, 0), fake = (0, 0): x_hat = (eps, 0), penalty = mean (eps - 1)^2 with the
-    # eps the penalty stream draws first (torch.rand with shape (n, 1)).
+    # real = (1, 0), fake = (0, 0): x_hat = (eps, 0), penalty = mean (eps - 1)^2 with the eps the
+    # hook draws from the member's penalty stream (shape (n, 1) per member), times lambda.
     n = 64
-    real = torch.tensor([[1.0, 0.0]]).repeat(n, 1)
-    fake = torch.zeros(n, 2)
-    eps = torch.rand((n, 1), generator=torch.Generator().manual_seed(7))
-    expected = ((eps.squeeze(1) - 1) ** 2).mean().item()
-    gp = gradient_penalty(HalfSquare(), real, fake, torch.Generator().manual_seed(7))
-    assert gp.item() == pytest.approx(expected, rel=1e-5)
+    real = torch.tensor([[1.0, 0.0]]).repeat(n, 1)[None]
+    fake = torch.zeros(1, n, 2)
+    eps = torch.rand((1, n, 1), generator=torch.Generator().manual_seed(7))
+    expected = ((eps - 1) ** 2).mean().item()
+    assert gradient_penalty(HalfSquare(), real, fake, eps).item() == pytest.approx(expected, rel=1e-5)
+    stream = torch.Generator().manual_seed(7)
+    shapes = []
+
+    def uniform(shape):
+        shapes.append(shape)
+        return torch.rand(shape, generator=stream)[None]
+
+    hp = dataclasses.replace(GAN_DEFAULTS, gp_lambda=10.0)
+    term = penalty_from_hyperparameters(HalfSquare(), real, fake, hp, uniform)
+    assert shapes == [(n, 1)] and term.item() == pytest.approx(10 * expected, rel=1e-5)
+    assert penalty_from_hyperparameters(HalfSquare(), real, fake, GAN_DEFAULTS, uniform) is None
 
 
 # --------------------------------------------------------------------------- the papers' defaults
@@ -422,17 +433,16 @@ def count_forwards(module: nn.Module) -> list[int]:
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Count forward calls of the generator and discriminator that `train` builds."""
+    """Count forward calls of the (stacked) generator and discriminator that `train` trains."""
     counts: dict[str, list[int]] = {}
-    original = train_module.build_networks
+    original = train_module.stack_or_single
 
-    def counting_build(*args, **kwargs):
-        generator, discriminator = original(*args, **kwargs)
-        counts["g"] = count_forwards(generator)
-        counts["d"] = count_forwards(discriminator)
-        return generator, discriminator
+    def counting_stack(members, shape):
+        stacked, reason = original(members, shape)
+        counts["g" if "g" not in counts else "d"] = count_forwards(stacked)
+        return stacked, reason
 
-    monkeypatch.setattr(train_module, "build_networks", counting_build)
+    monkeypatch.setattr(train_module, "stack_or_single", counting_stack)
     return counts
 
 
@@ -452,17 +462,17 @@ def test_critic_steps_scale_with_generator_steps(ring, counted):
 
 
 @pytest.mark.parametrize("name", point_methods())
-def test_discriminator_calls_per_generator_step_follow_n_critic(name, ring, counted, monkeypatch):
+def test_discriminator_calls_per_generator_step_follow_n_critic(name, ring, counted):
     penalties = [0]
-    original_gp = train_module.gradient_penalty
 
-    def counting_gp(*args, **kwargs):
-        penalties[0] += 1
-        return original_gp(*args, **kwargs)
+    def counting_penalty(*args):
+        term = penalty_from_hyperparameters(*args)
+        penalties[0] += term is not None
+        return term
 
-    monkeypatch.setattr(train_module, "gradient_penalty", counting_gp)
-    hp = METHODS.get(name).defaults
-    run(METHODS.get(name), ring, hp=hp, steps=2)
+    method = dataclasses.replace(METHODS.get(name), penalty=counting_penalty)
+    hp = method.defaults
+    run(method, ring, hp=hp, steps=2)
     # per critic step: D(real), D(fake), and D(x_hat) when there is a gradient penalty;
     # per generator step: n_critic of those, plus D(G(z))
     per_critic = 2 + (1 if hp.gp_lambda else 0)
@@ -520,16 +530,16 @@ def test_discriminator_loss_going_nan_is_reported_at_that_step(ring):
     k = 4
     d_loss, calls = nan_from_call(k, gan_discriminator_loss, math.nan)
     method = Method("d-nan", "test-only", Objective(d_loss, non_saturating_generator_loss), GAN_DEFAULTS)
-    result = run(method, ring, steps=10)
+    result = run(method, ring, steps=10, log_every=1)
     assert result.status == "diverged"
     assert result.diverged_step == k
-    assert calls[0] == k
+    assert calls[0] == k  # the run stops at the first logging point where every member diverged
 
 
 def test_divergence_on_the_first_step(ring):
     g_loss, calls = nan_from_call(1, minimax_generator_loss, math.nan)
     method = Method("nan-at-1", "test-only", Objective(gan_discriminator_loss, g_loss), GAN_DEFAULTS)
-    result = run(method, ring, steps=5)
+    result = run(method, ring, steps=5, log_every=1)
     assert (result.status, result.diverged_step, calls[0]) == ("diverged", 1, 1)
     assert result.loss_steps == []
 

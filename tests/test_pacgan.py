@@ -15,21 +15,22 @@ from typer.testing import CliRunner
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.data.mixtures import GaussianMixture
+from ganbench.engine.streams import generator as stream
 from ganbench.engine.tracking import (
     CRITIC_ESTIMATE,
     D_LOSS,
-    TRACK_NOISE_SEED,
-    TRACK_REAL_SEED,
+    HQ_CURVE,
+    MODES_CURVE,
     W1_CURVE,
     W1_EXACT,
     w1_observer,
 )
 from ganbench.engine.train import build_networks, train
 from ganbench.metrics.wasserstein import exact_w1
-from ganbench.models import ARCHITECTURES, METHODS, NetworkSize
+from ganbench.models import METHODS, NetworkSize
 from ganbench.models.pacgan import Maxout
 from ganbench.models.packing import pack
-from ganbench.run.driver import seed_batches
+from ganbench.run.driver import stack_groups
 from ganbench.suite import load_suite, with_overrides
 
 CPU = torch.device("cpu")
@@ -78,22 +79,27 @@ class _Marked(GaussianMixture):
 
 
 def test_real_and_generated_packs_never_mix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganbench.engine.train as engine
+
     seen: list[torch.Tensor] = []
-    real_build = build_networks
+    stacked = []
+    real_stack = engine.stack_or_single
 
-    def recording_build(*args, **kwargs):
-        generator, discriminator = real_build(*args, **kwargs)
-        discriminator.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
-        return generator, discriminator
+    def recording_stack(members, shape):
+        module, reason = real_stack(members, shape)
+        if stacked:  # the second stack is the critic's
+            module.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+        stacked.append(module)
+        return module, reason
 
-    monkeypatch.setattr("ganbench.engine.train.build_networks", recording_build)
+    monkeypatch.setattr(engine, "stack_or_single", recording_stack)
     dataset = _Marked()
     m = METHODS.get("pacgan3")
     train(m, m.defaults, dataset, TINY, 2, 4, 0, CPU)
     # Each step: D on a real batch, D on a fake batch, D on a fake batch for G: 6 calls in 2 steps.
     assert len(seen) == 6
     for batch in seen:
-        assert batch.shape == (4, 6), "4 packs of 3 samples x 2 coordinates"
+        assert batch.shape == (1, 4, 6), "one member: 4 packs of 3 samples x 2 coordinates"
         is_real = batch == 100.0
         assert is_real.all() or not is_real.any(), "a pack mixes real and generated samples"
     assert [bool((b == 100.0).all()) for b in seen] == [True, False, False] * 2
@@ -157,13 +163,13 @@ def test_tracking_reads_packs_too() -> None:
     generator, discriminator = build_networks(method.defaults, TINY, (2,), 0, CPU)
     values = observer(generator, discriminator)
     # Every curve is there (an empty or partial dict fails here), and each value is finite.
-    assert set(values) == {D_LOSS, CRITIC_ESTIMATE, W1_CURVE, W1_EXACT}
+    assert set(values) == {D_LOSS, CRITIC_ESTIMATE, W1_CURVE, W1_EXACT, MODES_CURVE, HQ_CURVE}
     assert all(math.isfinite(v) for v in values.values())
     # The same values recomputed by hand from the observer's seeded sets: 100 real samples and
     # codes, the discriminator reading the first 99 of each as 33 packs of 3 (100 mod 3 = 1 left
     # out), W1 over all 100.
-    real = ring.sample(100, torch.Generator().manual_seed(TRACK_REAL_SEED))
-    z = torch.randn(100, 2, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED))
+    real = ring.sample(100, stream(0, "track-real"))
+    z = torch.randn(100, 2, generator=stream(0, "track-noise"))
     with torch.no_grad():
         fake = generator(z)
         d_real, d_fake = discriminator(pack(real[:99], 3)), discriminator(pack(fake[:99], 3))
@@ -184,9 +190,11 @@ def test_pacgan_suite_protocol_and_batching() -> None:
     for method in suite.methods:
         hp = suite.hyperparameters(method)
         assert (hp.architecture, hp.lr, hp.beta1) == ("pacgan", 1e-4, 0.8)
-    assert not ARCHITECTURES.get("pacgan").seed_batchable
+    # Batch norm is stacked per member: one model per method, both datasets and all seeds in it.
     jobs = with_overrides(suite, seeds=2).jobs()
-    assert all(len(group) == 1 for group in seed_batches(jobs, batch_seeds=True)), "batch norm: no vmap"
+    groups = stack_groups(jobs, batch=True)
+    assert [len(group) for group in groups] == [4] * 4
+    assert all(len({job.method for job in group}) == 1 for group in groups)
 
 
 def test_pacgan_suite_quick_run_end_to_end(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_saving_a_job_twice_keeps_one_record(tmp_path: Path) -> None:
     store.save(_record("k"), np.zeros((3, 2), np.float32))
     records = store.records()
     assert len(records) == 1 and records[0].status == "ok"
-    assert records[0].schema == SCHEMA_VERSION == 3
+    assert records[0].schema == SCHEMA_VERSION == 4
     assert store.load_samples("k").shape == (3, 2)
 
 
@@ -106,18 +106,24 @@ def test_records_keep_nan_values(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "jobs" / "k.json").read_text())["key"] == "k"
 
 
-def test_a_schema_1_folder_still_resumes(tmp_path: Path, tiny_suite: Path) -> None:
-    # Schema 1 (session 1) had no eval.reference_samples; its records get the default and resume.
+def test_a_schema_1_folder_still_reads_but_is_not_resumed_under_new_streams(
+    tmp_path: Path, tiny_suite: Path
+) -> None:
+    # Schema 1 (session 1) had no eval.reference_samples and no stream scheme: its records get the
+    # default and the legacy scheme's name, so they read, and resuming them would mix two schemes.
+    from ganbench.engine.streams import LEGACY_SCHEME
     from ganbench.run.legacy import SCHEMA_2_REFERENCE_SAMPLES
     from ganbench.suite import EvalSettings, load_suite
 
     assert SCHEMA_2_REFERENCE_SAMPLES == EvalSettings().reference_samples
     job = load_suite(str(tiny_suite)).jobs()[0]
     old = {"schema": 1, "key": job.key, "config": job.config(), "status": "ok", "metrics": {}}
-    del old["config"]["eval"]["reference_samples"]
+    del old["config"]["eval"]["reference_samples"], old["config"]["streams"]
     (tmp_path / "run" / "jobs").mkdir(parents=True)
     (tmp_path / "run" / "jobs" / f"{job.key}.json").write_text(json.dumps(old), encoding="utf-8")
     store = RunStore(tmp_path / "run")
-    assert store.finished(job.key, job.config())
     (record,) = store.records()
-    assert record.schema == SCHEMA_VERSION and record.config == job.config()
+    assert record.schema == SCHEMA_VERSION
+    assert record.config == {**job.config(), "streams": LEGACY_SCHEME}
+    with pytest.raises(GanbenchError, match="streams: 'offsets-v0' != 'seedsequence-v1'"):
+        store.finished(job.key, job.config())

@@ -14,16 +14,14 @@ from typer.testing import CliRunner
 
 from ganbench.cli import app
 from ganbench.data import DATASETS
-from ganbench.engine.batched import train_seeds
+from ganbench.engine.streams import generator as stream
 from ganbench.engine.tracking import (
     CRITIC_ESTIMATE,
     D_LOSS,
-    TRACK_NOISE_SEED,
-    TRACK_REAL_SEED,
     W1_CURVE,
     w1_observer,
 )
-from ganbench.engine.train import build_networks, train
+from ganbench.engine.train import Member, build_networks, train, train_group
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import METHODS, NetworkSize
 from ganbench.report.curves import correlations
@@ -52,8 +50,8 @@ def test_step_zero_values_are_those_of_the_untrained_networks() -> None:
     m = METHODS.get("gan")
     result = train(m, m.defaults, _ring(), SIZE, 2, 32, 4, CPU, track_every=1, observer=_observer("gan", 4))
     generator, discriminator = build_networks(m.defaults, SIZE, (2,), 4, CPU)  # same seed, same init
-    real = _ring().sample(100, torch.Generator().manual_seed(TRACK_REAL_SEED + 4))
-    z = torch.randn(100, 2, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED + 4))
+    real = _ring().sample(100, stream(4, "track-real"))
+    z = torch.randn(100, 2, generator=stream(4, "track-noise"))
     with torch.no_grad():
         fake = generator(z)
         estimate = (discriminator(real).mean() - discriminator(fake).mean()).item()
@@ -76,10 +74,8 @@ def test_wgan_loss_is_minus_the_critic_estimate() -> None:
 def test_batched_tracking_matches_separate_runs() -> None:
     m = METHODS.get("wgan")
     seeds = [0, 3]
-    batched = train_seeds(
-        m, m.defaults, _ring(), SIZE, 5, 32, seeds, CPU, track_every=2,
-        observers=[_observer("wgan", s) for s in seeds],
-    )  # fmt: skip
+    members = [Member(s, _ring(), _observer("wgan", s)) for s in seeds]
+    batched = train_group(m, m.defaults, members, SIZE, 5, 32, CPU, track_every=2)
     for seed, result in zip(seeds, batched, strict=True):
         alone = train(
             m, m.defaults, _ring(), SIZE, 5, 32, seed, CPU, track_every=2, observer=_observer("wgan", seed)

@@ -25,10 +25,20 @@ class GaussianMixture:
         return self.centers.shape[0]
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Pick a mode uniformly for each sample, then add N(0, std^2 I) noise; float32 (n, 2)."""
-        modes = torch.randint(self.n_modes, (n,), generator=generator)
-        noise = torch.randn(n, self.centers.shape[1], generator=generator, dtype=torch.float64)
-        return (self.centers[modes] + self.std * noise).to(torch.float32)
+        """Pick a mode uniformly for each sample, then add N(0, std^2 I) noise; float32 (n, 2).
+
+        The draws happen on the generator's device (the training device), with no host copy.
+        """
+        device = generator.device
+        modes = torch.randint(self.n_modes, (n,), generator=generator, device=device)
+        noise = torch.randn(n, self.centers.shape[1], generator=generator, dtype=torch.float64, device=device)
+        return (self._centers_on(device)[modes] + self.std * noise).to(torch.float32)
+
+    def _centers_on(self, device: torch.device) -> torch.Tensor:
+        if self.centers.device != device:
+            self._device_centers = getattr(self, "_device_centers", {})
+            return self._device_centers.setdefault(str(device), self.centers.to(device))
+        return self.centers
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Training curves: the discriminator's loss, the critic's estimate and the exact W1, every K steps.
+"""Training curves: the discriminator's loss, the critic's estimate, the exact W1 and, on Gaussian
+mixtures, modes covered and the high-quality fraction, every K steps.
 
 They let a user check the WGAN paper's claims (Arjovsky et al. 2017, section 4) instead of taking
 them on faith: that the critic's estimate E[D(x)] - E[D(G(z))] follows the true Wasserstein
 distance during training (up to the unknown Lipschitz constant of a clipped critic), and that the
-original GAN's discriminator loss does not reflect progress.
+original GAN's discriminator loss does not reflect progress. Modes and quality over training show
+when each method converges (and whether it still improves at the end: see ganbench.metrics.validity).
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import torch
 from torch import nn
 
 from ganbench.data.base import Dataset
+from ganbench.data.mixtures import GaussianMixture
+from ganbench.engine.streams import generator as stream
 from ganbench.engine.train import Observer
+from ganbench.metrics.mode_collapse import high_quality_fraction, modes_covered
+from ganbench.metrics.validity import HQ_CURVE, W1_CURVE
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models.base import Objective
 from ganbench.models.packing import pack
@@ -20,12 +26,8 @@ from ganbench.models.packing import pack
 # Curve names, as stored in a job record's "curves" and read by the report.
 D_LOSS = "d_loss"
 CRITIC_ESTIMATE = "critic_estimate"
-W1_CURVE = "w1"
 W1_EXACT = "w1_exact"  # 1.0 when POT reached optimality, 0.0 when it stopped early
-
-# Fixed tracking sets, seeded apart from the training and evaluation streams of the same seed.
-TRACK_REAL_SEED = 3_000_017
-TRACK_NOISE_SEED = 4_000_037
+MODES_CURVE = "modes_covered"  # Gaussian mixtures only, as the metric of the same name
 
 
 def w1_observer(
@@ -37,7 +39,8 @@ def w1_observer(
     device: torch.device,
     pack_size: int = 1,
 ) -> Observer:
-    """An observer measuring, on fixed real samples and fixed noise (n each, seeded by `seed`):
+    """An observer measuring, on fixed real samples and fixed noise (n each, from the job seed's
+    `track-real` and `track-noise` streams, apart from its training and evaluation streams):
 
     the discriminator loss of the method's objective (without any penalty term), the critic's
     estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples. Under
@@ -45,10 +48,8 @@ def w1_observer(
     left out of its two values (W1 uses all n).
     """
     whole = n - n % pack_size
-    real = dataset.sample(n, torch.Generator().manual_seed(TRACK_REAL_SEED + seed)).to(device)
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(TRACK_NOISE_SEED + seed)).to(
-        device
-    )
+    real = dataset.sample(n, stream(seed, "track-real")).to(device)
+    z = torch.randn(n, latent_dim, generator=stream(seed, "track-noise")).to(device)
     real_numpy = real.double().cpu().numpy()
 
     @torch.no_grad()
@@ -56,12 +57,17 @@ def w1_observer(
         fake = generator(z)
         d_real = discriminator(pack(real[:whole], pack_size))
         d_fake = discriminator(pack(fake[:whole], pack_size))
-        w1 = exact_w1(fake.double().cpu().numpy(), real_numpy)
-        return {
+        fake_numpy = fake.double().cpu().numpy()
+        w1 = exact_w1(fake_numpy, real_numpy)
+        values = {
             D_LOSS: objective.discriminator_loss(d_real, d_fake).item(),
             CRITIC_ESTIMATE: (d_real.mean() - d_fake.mean()).item(),
             W1_CURVE: w1.value,
             W1_EXACT: float(w1.exact),
         }
+        if isinstance(dataset, GaussianMixture):
+            values[MODES_CURVE] = float(modes_covered(fake_numpy, dataset))
+            values[HQ_CURVE] = high_quality_fraction(fake_numpy, dataset)
+        return values
 
     return observe

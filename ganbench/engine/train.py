@@ -1,21 +1,30 @@
-"""The training loop: n_critic discriminator steps per generator step, divergence detection."""
+"""The training engine: K jobs of one method trained together as one stacked model, one step function.
+
+The K members (seeds, datasets: anything with the same networks and settings) are stacked along a
+leading axis (ganbench.engine.stacked); a job alone is a stack of one, trained by the same code.
+Each member keeps its own initial weights, random streams (ganbench.engine.streams), optimizer
+state and batch-norm statistics, so it gets the result of its own separate run up to float
+summation order. Nothing is read back to the host between logging points: divergence is a
+per-member alive mask with the first non-finite step kept on the device, and the loss history is
+written into a device tensor.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ganbench.data.base import Dataset
+from ganbench.engine.stacked import CannotStack, Single, stack, stack_or_single, unstack
+from ganbench.engine.streams import generator as stream
+from ganbench.engine.streams import stream_seed
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
-from ganbench.models.base import Objective
-from ganbench.models.objectives import gradient_penalty
-from ganbench.models.packing import pack, packed_shape
+from ganbench.models.packing import pack_members, packed_shape
 
 TrainStatus = Literal["ok", "diverged"]
 StepCallback = Callable[[int], None]  # called with the number of generator steps done
@@ -53,18 +62,24 @@ def is_track_step(step: int, steps: int, track_every: int) -> bool:
     return track_every > 0 and (step % track_every == 0 or step == steps)
 
 
+def log_steps(steps: int, log_every: int) -> list[int]:
+    """The steps whose losses are recorded: every `log_every`-th and the last."""
+    return [s for s in range(1, steps + 1) if s % log_every == 0 or s == steps]
+
+
 @dataclass(frozen=True)
 class Streams:
-    """Independent, seeded random streams, so a seed fixes data, noise and penalty draws alike."""
+    """One job's training streams (data, noise, penalty), each from its own derived seed."""
 
     data: torch.Generator
     noise: torch.Generator
     penalty: torch.Generator
 
     @classmethod
-    def from_seed(cls, seed: int) -> Streams:
-        # Distinct offsets keep the three streams apart for the same job seed.
-        return cls(*(torch.Generator().manual_seed(seed * 3 + i) for i in range(3)))
+    def for_seed(cls, seed: int, device: torch.device, data_device: torch.device | None = None) -> Streams:
+        """Streams on `device`; the data stream on `data_device` (images are drawn where they are held)."""
+        data = stream(seed, "data", data_device or device)
+        return cls(data, stream(seed, "noise", device), stream(seed, "penalty", device))
 
 
 def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
@@ -82,11 +97,214 @@ def data_shape(dataset: Dataset) -> tuple[int, ...]:
 def build_networks(
     hp: Hyperparameters, size: NetworkSize, data_shape: tuple[int, ...], seed: int, device: torch.device
 ) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator initialized from `seed` alone."""
-    torch.manual_seed(seed)
-    build = ARCHITECTURES.get(hp.architecture).build
-    generator, discriminator = build(size, data_shape, packed_shape(data_shape, hp.pack))
+    """Generator and discriminator initialized from the seed's own `init` stream (built on the CPU,
+    so a seed's initial weights are the same on every device); the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stream_seed(seed, "init"))
+        build = ARCHITECTURES.get(hp.architecture).build
+        generator, discriminator = build(size, data_shape, packed_shape(data_shape, hp.pack))
     return generator.to(device), discriminator.to(device)
+
+
+def stacking_problem(hp: Hyperparameters, size: NetworkSize, data_shape: tuple[int, ...]) -> str | None:
+    """Why jobs with these networks cannot train stacked, or None when they can."""
+    nets = [build_networks(hp, size, data_shape, seed, torch.device("cpu")) for seed in (0, 1)]
+    try:
+        stack([g for g, _ in nets], (size.latent_dim,))
+        stack([d for _, d in nets], packed_shape(data_shape, hp.pack))
+    except CannotStack as err:
+        return str(err)
+    return None
+
+
+@dataclass
+class Member:
+    """One job of a stacked training: its seed, its data and what to observe during training."""
+
+    seed: int
+    dataset: Dataset
+    observer: Observer | None = None
+
+
+class Draws(Protocol):
+    """What one training step draws, stacked over members: [K, n, ...] each."""
+
+    def real(self) -> Tensor: ...
+
+    def noise(self) -> Tensor: ...
+
+    def uniform(self, shape: tuple[int, ...]) -> Tensor: ...
+
+
+class StreamDraws:
+    """Draws from every member's own streams, on the training device (`draws` per member and call)."""
+
+    def __init__(self, members: list[Member], draws: int, latent_dim: int, device: torch.device) -> None:
+        self.members, self.draws, self.latent_dim, self.device = members, draws, latent_dim, device
+        # Points are drawn on the device; images where the dataset holds them (host memory).
+        cpu = torch.device("cpu")
+        self.streams = [
+            Streams.for_seed(m.seed, device, device if m.dataset.modality == "points" else cpu)
+            for m in members
+        ]
+
+    def real(self) -> Tensor:
+        pairs = zip(self.members, self.streams, strict=True)
+        return torch.stack([m.dataset.sample(self.draws, s.data) for m, s in pairs]).to(self.device)
+
+    def noise(self) -> Tensor:
+        shape = (self.draws, self.latent_dim)
+        return torch.stack([torch.randn(shape, generator=s.noise, device=self.device) for s in self.streams])
+
+    def uniform(self, shape: tuple[int, ...]) -> Tensor:
+        return torch.stack([torch.rand(shape, generator=s.penalty, device=self.device) for s in self.streams])
+
+
+@dataclass
+class Stack:
+    """The members' networks (stacked, or one network as a `Single`) and their optimizers."""
+
+    generator: nn.Module
+    critic: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+class Health:
+    """Which members are still finite, and the first step each one was not, kept on the device."""
+
+    def __init__(self, members: int, device: torch.device) -> None:
+        self.alive = torch.ones(members, dtype=torch.bool, device=device)
+        self.diverged_at = torch.zeros(members, dtype=torch.long, device=device)  # 0: never
+
+    def update(self, bad: Tensor, step: int) -> None:
+        """Mark members whose loss at generator step `step` was NaN or infinite (no host sync)."""
+        self.diverged_at.masked_fill_(bad & self.alive, step)
+        self.alive &= ~bad
+
+
+def training_step(
+    nets: Stack, method: Method, hp: Hyperparameters, draws: Draws, step: int, health: Health
+) -> tuple[Tensor, Tensor]:
+    """One generator step for every member: `n_critic` critic steps (loss plus the method's penalty,
+    then its constraint), then the generator step. Returns the last critic loss and the generator
+    loss, [K] each, on the device; a non-finite loss marks its member in `health`.
+
+    Members are independent slices of every operation, so a member gone non-finite does not touch
+    the others; its own numbers are not used after the step `health` records.
+    """
+    d_loss_fn = torch.vmap(method.objective.discriminator_loss)
+    g_loss_fn = torch.vmap(method.objective.generator_loss)
+    bad = torch.zeros_like(health.alive)
+    d_loss = torch.zeros_like(health.diverged_at, dtype=torch.float32)
+    for _ in range(hp.n_critic):
+        real = pack_members(draws.real(), hp.pack)
+        with torch.no_grad():
+            fake = pack_members(nets.generator(draws.noise()), hp.pack)
+        d_loss = d_loss_fn(nets.critic(real), nets.critic(fake))
+        extra = method.penalty(nets.critic, real, fake, hp, draws.uniform)
+        if extra is not None:
+            d_loss = d_loss + extra
+        bad |= ~torch.isfinite(d_loss)
+        nets.opt_d.zero_grad(set_to_none=True)
+        d_loss.sum().backward()
+        nets.opt_d.step()
+        method.constraint(nets.critic, hp)
+    # The generator step needs gradients through the critic, not of its weights (zeroed before its
+    # next step anyway): freezing them saves their backward matmuls.
+    critic_params = [p for p in nets.critic.parameters() if p.requires_grad]
+    for p in critic_params:
+        p.requires_grad_(False)
+    g_loss = g_loss_fn(nets.critic(pack_members(nets.generator(draws.noise()), hp.pack)))
+    bad |= ~torch.isfinite(g_loss)
+    nets.opt_g.zero_grad(set_to_none=True)
+    g_loss.sum().backward()
+    nets.opt_g.step()
+    for p in critic_params:
+        p.requires_grad_(True)
+    health.update(bad, step)
+    return d_loss.detach(), g_loss.detach()
+
+
+def train_group(
+    method: Method,
+    hp: Hyperparameters,
+    members: list[Member],
+    size: NetworkSize,
+    steps: int,
+    batch_size: int,
+    device: torch.device,
+    log_every: int = 100,
+    on_step: StepCallback | None = None,
+    track_every: int = 0,
+) -> list[TrainResult]:
+    """Train every member for `steps` generator steps as one stacked model; one result per member.
+
+    A member whose loss becomes NaN or infinite is `diverged` at that step (the others go on); the
+    run stops early once every member has diverged. With `track_every` > 0, each member's observer
+    sees its own networks (unstacked copies, eval mode) at step 0, every `track_every` steps and
+    at the end. `seconds` of each result is the group's wall time divided by the number of members.
+    """
+    started = time.perf_counter()
+    shape = data_shape(members[0].dataset)
+    plain = [build_networks(hp, size, shape, m.seed, device) for m in members]
+    generator, _ = stack_or_single([g for g, _ in plain], (size.latent_dim,))
+    critic, _ = stack_or_single([d for _, d in plain], packed_shape(shape, hp.pack))
+    nets = Stack(
+        generator,
+        critic,
+        make_optimizer(list(generator.parameters()), hp),
+        make_optimizer(list(critic.parameters()), hp),
+    )
+    # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step draws
+    # m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
+    draws = StreamDraws(members, batch_size * hp.pack, size.latent_dim, device)
+    health = Health(len(members), device)
+    logged = log_steps(steps, log_every)
+    history = torch.full((len(logged), 2, len(members)), float("nan"), device=device)
+    results = [TrainResult(g, "ok", None, 0.0) for g, _ in plain]
+
+    def member_nets(k: int) -> tuple[nn.Module, nn.Module]:
+        g, d = plain[k]
+        return (
+            g if isinstance(nets.generator, Single) else unstack(nets.generator, k, g),
+            d if isinstance(nets.critic, Single) else unstack(nets.critic, k, d),
+        )
+
+    def track(step: int) -> None:
+        if not is_track_step(step, steps, track_every):
+            return
+        alive = health.alive.tolist()  # a tracking point is a logging point: one read-back
+        for k, (member, result) in enumerate(zip(members, results, strict=True)):
+            if member.observer is not None and alive[k]:
+                result.observe(step, member.observer, *member_nets(k))
+
+    track(0)
+    next_log = 0
+    for step in range(1, steps + 1):
+        d_loss, g_loss = training_step(nets, method, hp, draws, step, health)
+        if next_log < len(logged) and logged[next_log] == step:
+            history[next_log, 0], history[next_log, 1] = d_loss, g_loss
+            next_log += 1
+            if not health.alive.any():  # read back at logging points only
+                break
+        track(step)
+        if on_step is not None:
+            on_step(step)
+
+    diverged_at, history_host = health.diverged_at.tolist(), history[:next_log].tolist()
+    seconds = (time.perf_counter() - started) / len(members)
+    for k, result in enumerate(results):
+        last = diverged_at[k] - 1 if diverged_at[k] else steps
+        kept = [i for i, s in enumerate(logged[:next_log]) if s <= last]
+        result.loss_steps = [logged[i] for i in kept]
+        result.d_losses = [history_host[i][0][k] for i in kept]
+        result.g_losses = [history_host[i][1][k] for i in kept]
+        if diverged_at[k]:
+            result.status, result.diverged_step = "diverged", diverged_at[k]
+        result.generator = member_nets(k)[0]  # the critic is unstacked into plain[k] too
+        result.seconds = seconds
+    return results
 
 
 def train(
@@ -103,89 +321,12 @@ def train(
     track_every: int = 0,
     observer: Observer | None = None,
 ) -> TrainResult:
-    """Train for `steps` generator steps; stop at the first non-finite loss and report `diverged`.
-
-    With an `observer` and `track_every` > 0, the observer's values are recorded in `curves` at
-    step 0, every `track_every` steps and at the last step.
-    """
-    started = time.perf_counter()
-    streams = Streams.from_seed(seed)
-    generator, discriminator = build_networks(hp, size, data_shape(dataset), seed, device)
-    opt_g = make_optimizer(list(generator.parameters()), hp)
-    opt_d = make_optimizer(list(discriminator.parameters()), hp)
-    result = TrainResult(generator, "ok", None, 0.0)
-
-    # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step
-    # draws m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
-    draws = batch_size * hp.pack
-
-    def noise() -> torch.Tensor:
-        return torch.randn(draws, size.latent_dim, generator=streams.noise).to(device)
-
-    if observer is not None and is_track_step(0, steps, track_every):
-        result.observe(0, observer, generator, discriminator)
-    for step in range(1, steps + 1):
-        d_value, g_value = iteration(
-            method.objective, hp, generator, discriminator, opt_g, opt_d,
-            real=lambda: dataset.sample(draws, streams.data).to(device), noise=noise, penalty=streams.penalty,
-        )  # fmt: skip
-        if not (math.isfinite(d_value) and math.isfinite(g_value)):
-            result.status, result.diverged_step = "diverged", step
-            break
-        if step % log_every == 0 or step == steps:
-            result.loss_steps.append(step)
-            result.d_losses.append(d_value)
-            result.g_losses.append(g_value)
-        if observer is not None and is_track_step(step, steps, track_every):
-            result.observe(step, observer, generator, discriminator)
-        if on_step is not None:
-            on_step(step)
-    result.seconds = time.perf_counter() - started
+    """One job: `train_group` with a stack of one member."""
+    (result,) = train_group(
+        method, hp, [Member(seed, dataset, observer)], size, steps, batch_size, device, log_every, on_step,
+        track_every,
+    )  # fmt: skip
     return result
-
-
-def iteration(
-    objective: Objective,
-    hp: Hyperparameters,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    real: Callable[[], torch.Tensor],
-    noise: Callable[[], torch.Tensor],
-    penalty: torch.Generator,
-) -> tuple[float, float]:
-    """One training iteration: `n_critic` discriminator steps, then one generator step.
-
-    `real()` and `noise()` draw m x batch_size samples and codes (m = hp.pack), packed here.
-    Returns the last discriminator loss and the generator loss. Every loss is checked before its
-    step is applied: a non-finite one stops the iteration there, and the caller sees it.
-    """
-    d_value = math.nan
-    for _ in range(hp.n_critic):
-        real_packed = pack(real(), hp.pack)
-        with torch.no_grad():
-            fake = pack(generator(noise()), hp.pack)
-        d_loss = objective.discriminator_loss(discriminator(real_packed), discriminator(fake))
-        if hp.gp_lambda:
-            d_loss = d_loss + hp.gp_lambda * gradient_penalty(discriminator, real_packed, fake, penalty)
-        d_value = d_loss.item()
-        if not math.isfinite(d_value):
-            break
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        if hp.clip:
-            with torch.no_grad():
-                for p in discriminator.parameters():
-                    p.clamp_(-hp.clip, hp.clip)
-    g_loss = objective.generator_loss(discriminator(pack(generator(noise()), hp.pack)))
-    g_value = g_loss.item()
-    if math.isfinite(d_value) and math.isfinite(g_value):
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-    return d_value, g_value
 
 
 # Generation runs in chunks: 10,000 DCGAN images at once would hold gigabytes of activations.
@@ -194,10 +335,10 @@ GENERATE_CHUNK = 1000
 
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
-    """`n` samples from the noise stream seeded by `seed` (the caller keeps it apart from training's).
+    """`n` samples from the job seed's `eval-noise` stream (apart from training's streams).
 
-    All codes are drawn first, so the samples do not depend on the chunk size.
+    All codes are drawn first, on the CPU, so the samples do not depend on the chunk size or device.
     """
     generator.eval()
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, latent_dim, generator=stream(seed, "eval-noise"))
     return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(GENERATE_CHUNK)])

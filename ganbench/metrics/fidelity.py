@@ -313,7 +313,7 @@ def _shared_result(ctx: EvalContext, spec: _Spec) -> FidelityResult:
             spec.extractor,
             set(families),
             ctx.device,
-            ctx.seed,
+            ctx.seed % 2**32,  # torch-fidelity seeds numpy's RandomState, which takes 32-bit seeds
         )
     return ctx.shared[slot]
 

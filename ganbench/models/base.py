@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ganbench.config import above, at_least
 from ganbench.data.base import Modality
+from ganbench.models.regularizers import clip_from_hyperparameters, penalty_from_hyperparameters
 from ganbench.registry import Registry
 
 OptimizerName = Literal["adam", "rmsprop"]
@@ -36,20 +37,37 @@ class Hyperparameters:
 
 @dataclass(frozen=True)
 class Objective:
-    """The losses, on raw discriminator outputs (logits for the GAN family, scores for WGAN)."""
+    """The losses, on raw discriminator outputs (logits for the GAN family, scores for WGAN).
+
+    Each loss is written for one network's batch and returns a scalar; the engine maps it over the
+    stacked members with `torch.vmap`, so every member gets its own loss.
+    """
 
     discriminator_loss: Callable[[Tensor, Tensor], Tensor]  # (d(real), d(fake)) -> loss
     generator_loss: Callable[[Tensor], Tensor]  # d(fake) -> loss
 
 
+# (critic, real, fake, hyperparameters, uniform draws) -> per-member extra critic loss [K], or None
+Penalty = Callable[..., Tensor | None]
+# (critic, hyperparameters) -> None: a change to the critic's weights after each of its steps
+Constraint = Callable[..., None]
+
+
 @dataclass(frozen=True)
 class Method:
-    """A registered way to train a GAN."""
+    """A registered way to train a GAN: its objective, defaults and the critic's extra terms.
+
+    `penalty` and `constraint` are the hooks the training step calls on every critic step (see
+    ganbench.models.regularizers); the defaults apply `gp_lambda` and `clip` from the settings, so
+    a new objective with another regularizer replaces them in its own file.
+    """
 
     name: str
     description: str
     objective: Objective
     defaults: Hyperparameters
+    penalty: Penalty = penalty_from_hyperparameters
+    constraint: Constraint = clip_from_hyperparameters
 
 
 @dataclass(frozen=True)
@@ -67,15 +85,13 @@ class Architecture:
 
     `build(size, data_shape, disc_shape)` returns (generator, discriminator): the generator makes
     samples of `data_shape`, the discriminator reads `disc_shape` (the packed shape under PacGAN).
-    `seed_batchable` is False where stacking seeds under vmap would change the result (batch
-    norm's running statistics are module state that vmap cannot carry per seed). `modality` is
+    Jobs train stacked where the engine can stack the nets (ganbench.engine.stacked). `modality` is
     the kind of data the nets read and make; suites refuse to pair them with another kind.
     """
 
     name: str
     description: str
     build: Callable[[NetworkSize, tuple[int, ...], tuple[int, ...]], tuple[nn.Module, nn.Module]]
-    seed_batchable: bool = True
     modality: Modality = "points"
 
 

@@ -130,8 +130,6 @@ ARCHITECTURES.add(
         "dcgan",
         "DCGAN image nets: strided (transposed) convolutions, batch norm, ReLU/tanh G, LeakyReLU D",
         _builder(nn.BatchNorm2d),
-        # Batch norm keeps running statistics as module state, which vmap cannot stack per seed.
-        seed_batchable=False,
         modality="images",
     ),
 )
@@ -144,7 +142,6 @@ ARCHITECTURES.add(
         "dcgan-gp",
         "DCGAN image nets with layer norm instead of batch norm in the critic (for WGAN-GP)",
         _builder(layer_norm),
-        seed_batchable=False,
         modality="images",
     ),
 )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganbench.models.base import METHODS, Hyperparameters, Method, Objective
 
@@ -34,18 +33,6 @@ def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
 def wasserstein_generator_loss(d_fake: Tensor) -> Tensor:
     """-E[D(G(z))]."""
     return -d_fake.mean()
-
-
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = e x + (1 - e) G(z), e ~ U[0, 1] per sample.
-
-    Gulrajani et al. 2017, Algorithm 1. The caller multiplies by lambda.
-    """
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, device="cpu").to(real.device)
-    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 GAN = Objective(gan_discriminator_loss, minimax_generator_loss)

@@ -63,8 +63,6 @@ ARCHITECTURES.add(
         "pacgan",
         "PacGAN's 2-D nets: G with batch norm + ReLU, D with 3 maxout layers (200 units, 5 pieces)",
         build_pacgan,
-        # Batch norm keeps running statistics as module state, which vmap cannot stack per seed.
-        seed_batchable=False,
     ),
 )
 

@@ -20,6 +20,15 @@ def pack(x: Tensor, m: int) -> Tensor:
     return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
 
 
+def pack_members(x: Tensor, m: int) -> Tensor:
+    """`pack` applied to every member of a stacked batch: (K, B, C, ...) -> (K, B/m, m C, ...)."""
+    if m == 1:
+        return x
+    if x.shape[1] % m:
+        raise ValueError(f"cannot pack a batch of {x.shape[1]} samples by {m}: not divisible")
+    return x.reshape(x.shape[0], x.shape[1] // m, m * x.shape[2], *x.shape[3:])
+
+
 def packed_shape(data_shape: tuple[int, ...], m: int) -> tuple[int, ...]:
     """The discriminator's input shape for samples of `data_shape` packed by m."""
     return (m * data_shape[0], *data_shape[1:])

@@ -56,9 +56,11 @@ JUDGEMENTS: tuple[Judgement, ...] = get_args(Judgement)
 
 # The columns of records.csv (report.records.COLUMNS) that a comparison reads.
 REQUIRED_COLUMNS = ("method", "dataset", "metric", "value", "status", "config")
-# Config keys that do not define what a value measures: the seed varies within a row, and the list
-# of metrics a suite evaluates changes none of their values (adding one must not unmatch the rest).
-UNMATCHED_CONFIG_KEYS = ("seed", "metrics")
+# Config keys that do not define what a value measures: the seed varies within a row, the list of
+# metrics a suite evaluates changes none of their values (adding one must not unmatch the rest), and
+# the random-stream scheme changes which draws a seed makes, not the protocol (a baseline from before
+# a scheme change is a sample of the same distribution over seeds).
+UNMATCHED_CONFIG_KEYS = ("seed", "metrics", "streams")
 # The smallest two-sided exact Mann-Whitney p at 3 vs 3 seeds is 2 / C(6, 3) = 0.1 (module docstring).
 DEFAULT_ALPHA = 0.1
 # Up to this many values a side the test is exact (scipy's own threshold for method="auto").
@@ -309,6 +311,7 @@ class _Side:
     values: np.ndarray
     not_ok: tuple[str, ...]
     rule: _Rule
+    flagged: tuple[str, ...] = ()  # ok jobs with convergence flags: "<key> undertrained"
 
 
 def _rule(row: Any) -> _Rule:
@@ -353,19 +356,25 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
         raise GanbenchError(
             f"incompatible schema: non-numeric values in the {where}'s value column"
         ) from None
-    groups: dict[_Key, tuple[list[float], list[str]]] = {}
+    groups: dict[_Key, tuple[list[float], list[str], list[str]]] = {}
     rules: dict[_Key, _Rule] = {}
     for i, row in enumerate(frame.itertuples(index=False)):
         key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
         if key not in rules:
             rules[key] = _rule(row)
-        good, bad = groups.setdefault(key, ([], []))
+        good, bad, flagged = groups.setdefault(key, ([], [], []))
+        job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
         if row.status == "ok" and np.isfinite(values[i]):
             good.append(float(values[i]))
+            flags = getattr(row, "flags", "")  # records.csv files before schema 4 have no flags
+            if isinstance(flags, str) and flags:
+                flagged.append(f"{job} {flags.replace(';', ', ')}")
         else:
-            job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
             bad.append(f"{job} {row.status}" if row.status != "ok" else f"{job} has no value")
-    return {key: _Side(np.asarray(good), tuple(bad), rules[key]) for key, (good, bad) in groups.items()}
+    return {
+        key: _Side(np.asarray(good), tuple(bad), rules[key], tuple(flagged))
+        for key, (good, bad, flagged) in groups.items()
+    }
 
 
 def _settings_id(settings: str) -> str:
@@ -396,6 +405,10 @@ def _judge(
         f"{side}: {', '.join(s.not_ok)} (not compared)"
         for side, s in (("baseline", base), ("candidate", cand))
         if s.not_ok
+    ] + [
+        f"{side} flagged: {', '.join(s.flagged)}"
+        for side, s in (("baseline", base), ("candidate", cand))
+        if s.flagged
     ]
     b_mean, c_mean = _mean(b), _mean(c)
     change = rel_change = p_value = None

@@ -34,6 +34,7 @@ COLUMNS = [
     "status",
     "diverged_step",
     "reason",
+    "flags",
     "train_seconds",
     "eval_seconds",
     "wall_seconds",
@@ -77,6 +78,8 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
                     "status": record.status,
                     "diverged_step": record.diverged_step,
                     "reason": record.reason,
+                    # convergence flags of 2-D jobs, ";"-separated (ganbench.metrics.validity)
+                    "flags": ";".join(record.flags),
                     "train_seconds": record.train_seconds,
                     "eval_seconds": record.eval_seconds,
                     "wall_seconds": record.wall_seconds,

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ganbench.errors import GanbenchError
+from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 
 SUMMARY_COLUMNS = [
     "method", "dataset", "metric", "unit", "higher_is_better",
-    "mean", "std", "n", "jobs", "ci_low", "ci_high",
+    "mean", "std", "n", "jobs", "ci_low", "ci_high", "flags",
 ]  # fmt: skip
 CONFIDENCE = 0.95
 
@@ -65,7 +66,22 @@ def summarize(frame: pd.DataFrame, planned: Mapping[tuple[str, str], int] | None
     summary["higher_is_better"] = [bool(specs.at[m, "higher_is_better"]) for m in summary["metric"]]
     intervals = [t_interval(r.mean, r.std, r.n) for r in summary.itertuples()]
     summary["ci_low"], summary["ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
+    summary["flags"] = _cell_flags(ok, summary)
     return summary[SUMMARY_COLUMNS]
+
+
+def _cell_flags(ok: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Per summary row, the convergence flags of any of its ok seeds (";"-separated, FLAGS order).
+
+    Records of older schemas (and records.csv files without the column) carry none.
+    """
+    if "flags" not in ok.columns:
+        return [""] * len(summary)
+    seen: dict[tuple[str, str], set[str]] = {}
+    for method, dataset, flags in zip(ok["method"], ok["dataset"], ok["flags"].fillna(""), strict=True):
+        seen.setdefault((method, dataset), set()).update(f for f in str(flags).split(";") if f)
+    cells = zip(summary["method"], summary["dataset"], strict=True)
+    return [";".join(f for f in FLAGS if f in seen.get(cell, set())) for cell in cells]
 
 
 def select(summary: pd.DataFrame, metrics: list[str] | None, methods: list[str] | None) -> pd.DataFrame:
@@ -92,10 +108,18 @@ class _Markup:
     up: str
     down: str
     missing: str
+    flags: Mapping[str, str]  # the mark of each convergence flag
 
 
-MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—")
-LATEX = _Markup(pm=r" $\pm$ ", bold=r"\textbf{{{}}}", up=r"$\uparrow$", down=r"$\downarrow$", missing="--")
+MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—", flags=SYMBOLS)
+LATEX = _Markup(
+    pm=r" $\pm$ ",
+    bold=r"\textbf{{{}}}",
+    up=r"$\uparrow$",
+    down=r"$\downarrow$",
+    missing="--",
+    flags={"undertrained": r"$^\dagger$", "still-improving": r"$^\ddagger$"},
+)
 
 
 def _best(summary: pd.DataFrame) -> set[tuple[str, str, str]]:
@@ -129,6 +153,9 @@ def paper_table(summary: pd.DataFrame, markup: _Markup, number_format: str = ".3
                 text = markup.bold.format(text)
         if row.n < row.jobs:
             text += f" ({row.n}/{row.jobs})"
+        marks = "".join(markup.flags[f] for f in str(row.flags).split(";") if f in markup.flags)
+        if marks:
+            text += " " + marks
         table.loc[row.method, (row.dataset, row.metric)] = text
     higher = dict(zip(summary["metric"], summary["higher_is_better"], strict=True))
     arrows = {m: markup.up if higher[m] else markup.down for _, m in columns}
@@ -149,7 +176,13 @@ def summary_markdown(summary: pd.DataFrame, number_format: str = ".3g") -> str:
         "finished ok; —: no result). **Bold**: best per column (↑ higher is better, ↓ lower is better). "
         f"{CONFIDENCE:.0%} confidence intervals (Student t) are in summary.csv.\n"
     )
-    return table.reset_index().to_markdown(index=False) + "\n" + legend
+    return table.reset_index().to_markdown(index=False) + "\n" + legend + flag_legend(summary, SYMBOLS)
+
+
+def flag_legend(summary: pd.DataFrame, marks: Mapping[str, str], prefix: str = "") -> str:
+    """One legend line per convergence flag that marks a cell of `summary`."""
+    present = {f for flags in summary["flags"] for f in str(flags).split(";") if f}
+    return "".join(f"{prefix}{marks[f]} {f}: {LEGEND[f]}.\n" for f in FLAGS if f in present)
 
 
 def summary_latex(summary: pd.DataFrame, number_format: str = ".3g") -> str:
@@ -158,4 +191,5 @@ def summary_latex(summary: pd.DataFrame, number_format: str = ".3g") -> str:
         return "% no records\n"
     table = paper_table(summary, LATEX, number_format)
     styler = table.style.hide(axis="index", names=True)
-    return styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * table.shape[1])
+    latex = styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * table.shape[1])
+    return latex + flag_legend(summary, {f: SYMBOLS[f] for f in FLAGS}, prefix="% ")

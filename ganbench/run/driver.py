@@ -15,10 +15,11 @@ import torch
 
 from ganbench import plugins
 from ganbench.data import DATASETS
-from ganbench.device import DeviceChoice, resolve_device
+from ganbench.device import DeviceChoice, resolve_device, use_threads
+from ganbench.engine.train import data_shape, stacking_problem
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
-from ganbench.models import ARCHITECTURES
+from ganbench.models import NetworkSize
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
 from ganbench.run import manifest
@@ -45,22 +46,38 @@ class RunOutcome:
     skipped: list[str]
 
 
-def seed_batches(jobs: list[Job], batch_seeds: bool) -> list[list[Job]]:
-    """Group jobs that differ only in their seed, keeping the suite's order.
+def stack_groups(jobs: list[Job], batch: bool, note=None) -> list[list[Job]]:
+    """Group the jobs that train as one stacked model, keeping the suite's order.
 
-    Only 2-D data on a seed-batchable architecture is grouped; every other job runs alone.
+    Jobs of one method with the same settings and data shape share networks of one shape, so all
+    their seeds and datasets (ring-8 and grid-25 alike) train together. Networks the engine cannot
+    stack (a layer without a stacked form, such as a convolution) train one job at a time, and
+    `note` says so once per method and reason. Without `batch` every job trains alone.
     """
+    if not batch:
+        return [[job] for job in jobs]
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        config = {k: v for k, v in job.config().items() if k != "seed"}
-        batchable = (
-            batch_seeds
-            and DATASETS.get(job.dataset).modality == "points"
-            and ARCHITECTURES.get(job.hyperparameters.architecture).seed_batchable
-        )
-        key = json.dumps(config, sort_keys=True) if batchable else job.key
-        groups.setdefault(key, []).append(job)
-    return list(groups.values())
+        shape = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
+        setup = {k: v for k, v in job.config().items() if k not in ("seed", "dataset", "dataset_params")}
+        groups.setdefault(json.dumps([setup, shape], sort_keys=True), []).append(job)
+    result: list[list[Job]] = []
+    said: set[tuple[str, str]] = set()
+    for group in groups.values():
+        first = group[0]
+        size = NetworkSize(first.train.latent_dim, first.train.width, first.train.depth)
+        problem = None
+        if len(group) > 1:
+            shape = data_shape(DATASETS.get(first.dataset).build(first.dataset_params))
+            problem = stacking_problem(first.hyperparameters, size, shape)
+        if problem is None:
+            result.append(group)
+            continue
+        if note is not None and (first.method, problem) not in said:
+            said.add((first.method, problem))
+            note(f"{first.method} trains one job at a time ({problem}): {len(group)} jobs not stacked")
+        result.extend([job] for job in group)
+    return result
 
 
 def run_suite(
@@ -73,9 +90,9 @@ def run_suite(
 ) -> RunOutcome:
     """Run every job of `suite` not yet finished in `out`, storing each record as it finishes.
 
-    With `batch_seeds`, the unfinished seeds of each method x dataset train together as one
-    batched model. Seeds are independent, so whichever seeds share a batch (all of them, or only
-    those left after an interruption), each gets the result of its own run, up to float rounding.
+    With `batch_seeds`, the unfinished jobs of each method train together as one stacked model
+    (`stack_groups`). Members are independent, so whichever jobs share a model (all of them, or
+    only those left after an interruption), each gets the result of its own run, up to float rounding.
     The executor runs the groups (here, or on Ray); only this function writes to the run folder.
     """
     progress = progress or Silent()
@@ -89,7 +106,8 @@ def run_suite(
     store.write_manifest(session)
     store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
-    for outcomes in executor.run(seed_batches(todo, batch_seeds), str(DeviceChoice(device)), progress):
+    groups = stack_groups(todo, batch_seeds, progress.note)
+    for outcomes in executor.run(groups, str(DeviceChoice(device)), progress):
         for record, samples in outcomes:
             store.save(record, samples)
             ran.append(record.key)
@@ -122,13 +140,16 @@ def run(
     executor: Executor | None = None,
     progress: RunProgress | None = None,
     paths: Paths | None = None,
+    threads: int | None = None,
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report.
 
-    `paths` (data root, Inception weights, cache folder) become this process's settings first.
+    `paths` (data root, Inception weights, cache folder) become this process's settings first, and
+    `threads` its intra-op thread count (None: $GANBENCH_THREADS, else the free cores).
     """
     if paths is not None:
         paths.use()
+    use_threads(threads)
     plugins.load()
     loaded = load_suite(suite)
     if not isinstance(loaded, Suite):

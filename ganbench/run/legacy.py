@@ -1,4 +1,4 @@
-"""Records of schemas 1 and 2 (untyped dicts) brought up to the typed record, so old run folders read.
+"""Records of schemas 1 to 3 brought up to the typed record of today, so old run folders read.
 
 Old records did not store their metrics' units, directions and tolerances nor their datasets'
 centers; those are taken from the registries as they are now (with GANBENCH_PLUGINS and entry-point
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ganbench.engine.streams import LEGACY_SCHEME
 from ganbench.errors import GanbenchError
 from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
 
@@ -21,6 +22,19 @@ SCHEMA_2_REFERENCE_SAMPLES = 10_000
 _THROUGHPUT_DISGUISE = ("dataset", "seed", "dataset_params", "kind")
 
 
+def from_schema_3(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-3 record (parsed JSON) as schema-4 JSON: its seed batch as job keys, and a training
+    job's config naming the stream scheme it was trained under."""
+    data = dict(data)
+    seeds = data.pop("seed_batch", None) or []
+    config = data.get("config")
+    if data.get("kind") == "train" and isinstance(config, dict):
+        data["config"] = {**config, "streams": LEGACY_SCHEME}
+        data["batch"] = [f"{data.get('method')}__{data.get('cell')}__seed{seed}" for seed in seeds]
+    data["schema"] = 4
+    return data
+
+
 def upgrade(data: dict[str, Any], where: str) -> Record:
     """A schema 1 or 2 record (as parsed JSON) as a current `Record`."""
     from ganbench.metrics import METRICS
@@ -29,6 +43,8 @@ def upgrade(data: dict[str, Any], where: str) -> Record:
         config = dict(data["config"])
         if data.get("schema", 1) < 2 and config.get("kind") != "throughput":
             config["eval"] = {**config.get("eval", {}), "reference_samples": SCHEMA_2_REFERENCE_SAMPLES}
+        if config.get("kind") != "throughput":
+            config["streams"] = LEGACY_SCHEME
         specs = {name: spec_of(METRICS.get(name)) for name in config["metrics"]}
         throughput = config.get("kind") == "throughput"
         record = Record(
@@ -59,7 +75,7 @@ def upgrade(data: dict[str, Any], where: str) -> Record:
             dataset=None
             if throughput
             else _dataset_info(config["dataset"], config.get("dataset_params", {})),
-            seed_batch=data.get("seed_batch") or [],
+            batch=[f"{config['method']}__{config['dataset']}__seed{s}" for s in data.get("seed_batch") or []],
             train_seconds=data.get("train_seconds"),
             eval_seconds=data.get("eval_seconds"),
             wall_seconds=data.get("wall_seconds"),

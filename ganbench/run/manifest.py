@@ -14,6 +14,7 @@ import torch
 
 import ganbench
 from ganbench import paths
+from ganbench.engine import streams
 
 PACKAGES = (
     "torch",
@@ -99,4 +100,5 @@ def capture(device: torch.device) -> dict[str, Any]:
         "device": device_info(device),
         "torch": torch_settings(),
         "paths": paths.current(),  # data root, Inception weights file, cache folder
+        "streams": streams.SCHEME,  # how every random stream's seed is derived from a job seed
     }

@@ -21,6 +21,14 @@ class RunProgress(Protocol):
     def job_finished(self, record: Record) -> None: ...
 
 
+def group_label(jobs: list[Job]) -> str:
+    """`ring-8 seeds 0,1,2 + grid-25 seeds 0,1,2`: the datasets and seeds of jobs trained together."""
+    seeds: dict[str, list[str]] = {}
+    for job in jobs:
+        seeds.setdefault(job.dataset, []).append(str(job.seed))
+    return " + ".join(f"{d} seed{'s' if len(s) > 1 else ''} {','.join(s)}" for d, s in seeds.items())
+
+
 class Silent:
     """A `RunProgress` that shows nothing (library calls, remote workers)."""
 
@@ -68,10 +76,9 @@ class RichProgress:
         # Bars appear with the first job, so an input error prints its one line and nothing else.
         if not self.bars.live.is_started:
             self.bars.start()
-        job, seeds = jobs[0], ",".join(str(j.seed) for j in jobs)
+        job = jobs[0]
         numbers = f"{index}" if len(jobs) == 1 else f"{index}-{index + len(jobs) - 1}"
-        plural = "s" if len(jobs) > 1 else ""
-        label = f"job {numbers}/{total}: {job.method} / {job.dataset} / seed{plural} {seeds}"
+        label = f"job {numbers}/{total}: {job.method} / {group_label(jobs)}"
         self.bars.update(self.jobs, description=label, total=total, completed=index - 1)
         self.bars.reset(self.steps, total=job.train.steps, description="  training steps")
         self._every = max(1, job.train.steps // 200)  # redraw at most ~200 times per job

@@ -13,9 +13,11 @@ from typing import Any, Literal, get_args
 
 from ganbench.errors import GanbenchError
 
+# 4: `batch` (the job keys trained together as one stacked model) replaced `seed_batch`, training
+# configs name their random-stream scheme (`streams`), and 2-D jobs carry convergence `flags`.
 # 3: typed records (kind, metric specs and dataset info stored with each record). 2 added
 # `eval.reference_samples` to job configs. Older records are upgraded on read (ganbench.run.legacy).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Status = Literal["ok", "diverged", "failed"]
 RecordKind = Literal["train", "throughput"]
@@ -80,7 +82,8 @@ class Record:
     diverged_step: int | None = None
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     dataset: DatasetInfo | None = None
-    seed_batch: list[int] = field(default_factory=list)  # the seeds trained together with this one
+    batch: list[str] = field(default_factory=list)  # the job keys trained with this one as one model
+    flags: list[str] = field(default_factory=list)  # convergence flags (ganbench.metrics.validity)
     train_seconds: float | None = None
     eval_seconds: float | None = None
     wall_seconds: float | None = None

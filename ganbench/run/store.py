@@ -52,6 +52,10 @@ def read_record(path: Path) -> Record:
         from ganbench.run.legacy import upgrade
 
         return upgrade(data, str(path))
+    if isinstance(data, dict) and data.get("schema") == 3:
+        from ganbench.run.legacy import from_schema_3
+
+        data = from_schema_3(data)
     return Record.from_json(data, str(path))
 
 

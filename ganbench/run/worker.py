@@ -20,20 +20,20 @@ import torch
 from ganbench import paths, plugins
 from ganbench.data import DATASETS, Dataset
 from ganbench.data.images import to_uint8
-from ganbench.device import resolve_device
-from ganbench.engine.batched import train_seeds
+from ganbench.data.mixtures import GaussianMixture
+from ganbench.device import THREADS_ENV, resolve_device, use_threads
+from ganbench.engine.streams import stream_seed
 from ganbench.engine.tracking import w1_observer
-from ganbench.engine.train import Observer, TrainResult, generate, train
+from ganbench.engine.train import Member, Observer, TrainResult, generate, train_group
 from ganbench.metrics import METRICS, EvalContext
+from ganbench.metrics.mode_collapse import high_quality_fraction
+from ganbench.metrics.validity import verdict
 from ganbench.models import METHODS, NetworkSize
 from ganbench.run import manifest
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.suite import Job
 
-# Evaluation draws its own streams, apart from the training streams of the same seed.
-EVAL_NOISE_SEED = 1_000_003
-REFERENCE_SEED = 2_000_003
 # Generated images kept per job for the report's sample grids (8 x 8).
 STORED_IMAGES = 64
 # What a worker process must share with the driver: where data, weights and caches are, which
@@ -44,6 +44,7 @@ FORWARDED_ENV = (
     paths.DATA_ROOT_ENV,
     paths.INCEPTION_WEIGHTS_ENV,
     paths.CACHE_DIR_ENV,
+    THREADS_ENV,
 )
 
 Outcome = tuple[Record, np.ndarray | None]  # a job's record and its generated samples
@@ -63,7 +64,8 @@ def run_group(
     """Execute jobs that differ only in their seed, in this process; one (record, samples) each.
 
     Args:
-        jobs: one job, or the seeds of one method x dataset trained together.
+        jobs: one job, or jobs of one method and settings trained together as one stacked model
+            (seeds and datasets; see `ganbench.run.driver.stack_groups`).
         device: the CLI's choice (auto, cpu, cuda), resolved here, where the jobs run.
         environment: the driver's `forwarded_environment()`, applied first (None: this process's own).
         progress: step-level progress (only in the driver's process).
@@ -71,6 +73,7 @@ def run_group(
     if environment:
         os.environ.update(environment)
     plugins.load()
+    use_threads()  # the driver's choice, forwarded in GANBENCH_THREADS
     torch_device = resolve_device(device)
     outcomes = execute_jobs(jobs, torch_device, progress)
     session = manifest.capture(torch_device)
@@ -79,7 +82,7 @@ def run_group(
     return outcomes
 
 
-def new_record(job: Job, seed_batch: list[int]) -> Record:
+def new_record(job: Job, batch: list[str]) -> Record:
     """The record of a job about to run: status ok until something says otherwise."""
     return Record(
         kind="train",
@@ -89,30 +92,29 @@ def new_record(job: Job, seed_batch: list[int]) -> Record:
         seed=job.seed,
         config=job.config(),
         metric_specs={name: spec_of(METRICS.get(name)) for name in job.metrics},
-        seed_batch=seed_batch,
+        batch=batch,
     )
 
 
 def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | None = None) -> list[Outcome]:
-    """Train, sample and evaluate jobs that differ only in their seed; one (record, samples) each.
+    """Train, sample and evaluate jobs trained together; one (record, samples) each.
 
     Never raises for a job's own failure: an exception becomes a `failed` record with its reason,
     a non-finite loss a `diverged` record with the step. Ctrl-C (KeyboardInterrupt) propagates.
     """
     progress = progress or Silent()
     started = time.perf_counter()
-    records = [new_record(job, [j.seed for j in jobs]) for job in jobs]
+    records = [new_record(job, [j.key for j in jobs]) for job in jobs]
     outcomes: list[Outcome] = [(r, None) for r in records]
     try:
-        dataset = DATASETS.get(jobs[0].dataset).build(jobs[0].dataset_params)
-        info = dataset_info(dataset)
-        results = _train(jobs, dataset, device, progress)
+        datasets = [DATASETS.get(job.dataset).build(job.dataset_params) for job in jobs]
+        results = _train(jobs, datasets, device, progress)
     except Exception as err:  # noqa: BLE001 - a job's failure is recorded, and the suite goes on
         results = []
         for record in records:
             record.fail(err)
     for index, (job, record, result) in enumerate(zip(jobs, records, results, strict=False)):
-        record.dataset = info
+        record.dataset = dataset_info(datasets[index])
         record.train_seconds = result.seconds
         record.losses = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
         record.curves = result.curves
@@ -122,7 +124,7 @@ def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | 
             )
             continue
         try:
-            outcomes[index] = (record, _evaluate(job, dataset, result, device, record))
+            outcomes[index] = (record, _evaluate(job, datasets[index], result, device, record))
         except Exception as err:  # noqa: BLE001
             record.fail(err)
     for record in records:
@@ -144,27 +146,26 @@ def dataset_id(job: Job) -> str:
 
 
 def _train(
-    jobs: list[Job], dataset: Dataset, device: torch.device, progress: RunProgress
+    jobs: list[Job], datasets: list[Dataset], device: torch.device, progress: RunProgress
 ) -> list[TrainResult]:
-    """One job alone with `train`; several seeds of one cell together with `train_seeds`."""
+    """The jobs as one stacked model (a job alone is a stack of one)."""
     job = jobs[0]
-    size = NetworkSize(job.train.latent_dim, job.train.width, job.train.depth)
-    common = dict(
-        method=METHODS.get(job.method),
-        hp=job.hyperparameters,
-        dataset=dataset,
-        size=size,
-        steps=job.train.steps,
-        batch_size=job.train.batch_size,
-        device=device,
+    members = [
+        Member(j.seed, data, _observer(j, data, device) if j.train.track_every else None)
+        for j, data in zip(jobs, datasets, strict=True)
+    ]
+    return train_group(
+        METHODS.get(job.method),
+        job.hyperparameters,
+        members,
+        NetworkSize(job.train.latent_dim, job.train.width, job.train.depth),
+        job.train.steps,
+        job.train.batch_size,
+        device,
         log_every=job.train.log_every,
         on_step=lambda done: progress.step(done, job.train.steps),
         track_every=job.train.track_every,
     )
-    observers = [_observer(j, dataset, device) for j in jobs] if job.train.track_every else None
-    if len(jobs) == 1:
-        return [train(seed=job.seed, observer=observers[0] if observers else None, **common)]
-    return train_seeds(seeds=[j.seed for j in jobs], observers=observers, **common)
 
 
 def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
@@ -185,9 +186,7 @@ def _evaluate(
 ) -> np.ndarray:
     """Sample the trained generator and compute the job's metrics into `record`."""
     started = time.perf_counter()
-    generated = generate(
-        result.generator, job.eval.samples, job.train.latent_dim, EVAL_NOISE_SEED + job.seed, device
-    )
+    generated = generate(result.generator, job.eval.samples, job.train.latent_dim, job.seed, device)
     samples = generated.numpy().astype(np.float32)
     if not np.isfinite(samples).all():
         record.diverge(job.train.steps, "generated samples are NaN or infinite")
@@ -195,12 +194,14 @@ def _evaluate(
         ctx = EvalContext(
             samples if dataset.modality == "images" else samples.astype(np.float64),
             dataset,
-            REFERENCE_SEED + job.seed,
+            stream_seed(job.seed, "reference"),
             dataset_id=dataset_id(job),
             reference_count=job.eval.reference_samples,
             wanted=job.metrics,
             device=device,
         )
+        if isinstance(dataset, GaussianMixture):
+            record.flags = verdict(high_quality_fraction(ctx.samples, dataset), result.curves)
         for name in job.metrics:
             value = METRICS.get(name).compute(ctx)
             record.metrics[name] = MetricResult(

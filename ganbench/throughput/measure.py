@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from ganbench.engine.train import build_networks, iteration, make_optimizer
+from ganbench.engine.stacked import Single
+from ganbench.engine.train import Health, Stack, build_networks, make_optimizer, training_step
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.metrics.speed import (
@@ -133,28 +134,33 @@ def measure_one(
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
     draws = batch * hp.pack
     memory_format = torch.channels_last if options.channels_last and images else torch.contiguous_format
-    real = torch.randn(draws, *target.shape, device=device).contiguous(memory_format=memory_format)
-    codes = torch.randn(draws, nets.latent_dim, device=device)
-    penalty = torch.Generator().manual_seed(0)
+    real = torch.randn(1, draws, *target.shape, device=device)
+    real = real[0].contiguous(memory_format=memory_format).unsqueeze(0)
+    codes = torch.randn(1, draws, nets.latent_dim, device=device)
+    # The engine's own step function on a stack of one, fed fixed batches: no data or noise draws
+    # are timed, only what a training iteration computes.
+    stacked = Stack(Single(generator), Single(discriminator), opt_g, opt_d)
+    health = Health(1, device)
+    penalty = torch.Generator(device=device).manual_seed(0)
+
+    class FixedDraws:
+        def real(self) -> torch.Tensor:
+            return real
+
+        def noise(self) -> torch.Tensor:
+            return codes
+
+        def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.rand(1, *shape, generator=penalty, device=device)
 
     def train_iteration() -> None:
         with _autocast(device, options.dtype):
-            iteration(
-                method.objective,
-                hp,
-                generator,
-                discriminator,
-                opt_g,
-                opt_d,
-                lambda: real,
-                lambda: codes,
-                penalty,
-            )
+            training_step(stacked, method, hp, FixedDraws(), 1, health)
 
     @torch.no_grad()
     def sample() -> None:
         with _autocast(device, options.dtype):
-            generator(codes[:batch])
+            generator(codes[0, :batch])
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -1,0 +1,166 @@
+"""Stacked networks: K copies of one architecture as one model on [K, batch, features] inputs.
+
+Every layer with weights is rewritten explicitly in stacked form: a linear layer is one batched
+matmul over K weight matrices, batch norm normalizes each member over its own batch and keeps its
+own running statistics (so eval mode uses each member's own). Layers without weights (ReLU, a
+maxout's max over pieces, containers) are reused as they are, since they act on the last axes.
+Each member's loss is its own mean, so the gradient of the summed loss is every member's own
+gradient, and Adam and RMSprop are elementwise: K stacked members train exactly as K separate
+ones, up to floating-point summation order.
+
+`stack` refuses (with the reason) a network it cannot stack, and checks the stacked outputs
+against the members' own before training, so nothing is batched wrongly in silence.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+class CannotStack(Exception):
+    """A network has a layer without a stacked form (the message names it)."""
+
+
+class StackedLinear(nn.Module):
+    """K linear layers: y[k] = x[k] W[k] + b[k] as one batched matmul."""
+
+    def __init__(self, layers: list[nn.Linear]) -> None:
+        super().__init__()
+        if any(layer.bias is None for layer in layers):
+            raise CannotStack("a Linear layer without bias")
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        return {"weight": self.weight[k].t(), "bias": self.bias[k, 0]}
+
+
+class StackedBatchNorm1d(nn.Module):
+    """K BatchNorm1d layers on [K, batch, C]: each member normalized over its own batch.
+
+    Training mode normalizes with the batch's biased variance and moves the running statistics
+    towards the batch mean and unbiased variance by `momentum`, as `torch.nn.BatchNorm1d` does;
+    eval mode uses each member's running statistics.
+    """
+
+    def __init__(self, layers: list[nn.BatchNorm1d]) -> None:
+        super().__init__()
+        first = layers[0]
+        if not (first.affine and first.track_running_stats) or first.momentum is None:
+            raise CannotStack("a BatchNorm1d without affine weights, running statistics or momentum")
+        self.eps, self.momentum = first.eps, first.momentum
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]).unsqueeze(1))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+        self.register_buffer("running_mean", torch.stack([layer.running_mean for layer in layers]))
+        self.register_buffer("running_var", torch.stack([layer.running_var for layer in layers]))
+        counts = torch.stack([layer.num_batches_tracked for layer in layers])
+        self.register_buffer("num_batches_tracked", counts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            mean, var = x.mean(dim=1, keepdim=True), x.var(dim=1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                n = x.shape[1]
+                self.running_mean.lerp_(mean.squeeze(1), self.momentum)
+                self.running_var.lerp_(var.squeeze(1) * (n / max(n - 1, 1)), self.momentum)
+                self.num_batches_tracked.add_(1)
+        else:
+            mean, var = self.running_mean.unsqueeze(1), self.running_var.unsqueeze(1)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        return {
+            "weight": self.weight[k, 0],
+            "bias": self.bias[k, 0],
+            "running_mean": self.running_mean[k],
+            "running_var": self.running_var[k],
+            "num_batches_tracked": self.num_batches_tracked[k],
+        }
+
+
+# Layer types with weights or buffers, and their stacked forms. A plugin whose networks use another
+# such layer registers its stacked form here (a module with `member_state(k)`).
+STACKERS: dict[type[nn.Module], Callable[[list], nn.Module]] = {
+    nn.Linear: StackedLinear,
+    nn.BatchNorm1d: StackedBatchNorm1d,
+}
+
+
+def _stack_into(template: nn.Module, members: list[nn.Module]) -> nn.Module:
+    stacker = STACKERS.get(type(template))
+    if stacker is not None:
+        return stacker(members)
+    own = list(template.named_parameters(recurse=False)) + list(template.named_buffers(recurse=False))
+    if own:
+        raise CannotStack(f"{type(template).__name__} has no stacked form")
+    for name, child in template.named_children():
+        setattr(template, name, _stack_into(child, [m.get_submodule(name) for m in members]))
+    return template
+
+
+def stack(members: list[nn.Module], check_shape: tuple[int, ...]) -> nn.Module:
+    """One module computing all `members` at once on [K, batch, ...] inputs (members unchanged).
+
+    `check_shape` is one input's shape: the stacked outputs are compared with each member's own on
+    random inputs in eval mode, so a layer that mixes members (for example one that flattens the
+    leading axis) is refused with CannotStack instead of training wrongly.
+    """
+    stacked = _stack_into(copy.deepcopy(members[0]), members)
+    was_training = [m.training for m in members]
+    stacked.eval(), [m.eval() for m in members]
+    try:
+        x = torch.randn(len(members), 3, *check_shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            together = stacked(x.to(next(stacked.parameters()).device))
+            alone = [m(x[k].to(together.device)) for k, m in enumerate(members)]
+        for k, out in enumerate(alone):
+            if not torch.allclose(together[k], out, rtol=1e-4, atol=1e-5):
+                raise CannotStack(f"{type(members[0]).__name__} mixes members when stacked")
+    finally:
+        stacked.train(was_training[0])
+        for member, mode in zip(members, was_training, strict=True):
+            member.train(mode)
+    return stacked
+
+
+def unstack(stacked: nn.Module, k: int, module: nn.Module) -> nn.Module:
+    """Member k's weights and buffers copied into `module` (a network of the stacked architecture)."""
+    with torch.no_grad():
+        for name, layer in stacked.named_modules():
+            member_state = getattr(layer, "member_state", None)
+            if member_state is not None:
+                target = module.get_submodule(name)
+                for key, value in member_state(k).items():
+                    getattr(target, key).copy_(value)
+    return module
+
+
+class Single(nn.Module):
+    """One network as a stack of one: [1, batch, ...] in and out, for networks `stack` refuses."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.module(x[0]).unsqueeze(0)
+
+
+def stack_or_single(members: list[nn.Module], check_shape: tuple[int, ...]) -> tuple[nn.Module, str | None]:
+    """`stack(members)`, or for one member that cannot be stacked `Single`, with the reason.
+
+    Several members that cannot be stacked raise CannotStack: the caller groups only stackable jobs.
+    """
+    try:
+        return stack(members, check_shape), None
+    except CannotStack as err:
+        if len(members) > 1:
+            raise
+        return Single(members[0]), str(err)
