@@ -34,8 +34,36 @@ def resolve_device(choice: DeviceChoice | str) -> torch.device:
 THREADS_ENV = "GANBENCH_THREADS"
 
 
+# How long `free_cores` watches the CPUs; short enough not to be noticed at start-up.
+BUSY_SAMPLE_SECONDS = 0.3
+
+
+def _busy_cores() -> float:
+    """Cores busy with other work now: the non-idle share of /proc/stat's CPU time over a short
+    window, in cores. Without /proc (macOS), the 1-minute load average."""
+    import os
+    import time
+
+    def times() -> list[int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                return [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+
+    first = times()
+    if first is None:
+        return os.getloadavg()[0]
+    time.sleep(BUSY_SAMPLE_SECONDS)
+    second = times() or first
+    delta = [b - a for a, b in zip(first, second, strict=False)]
+    total = sum(delta)
+    idle = delta[3] + (delta[4] if len(delta) > 4 else 0)  # idle and iowait
+    return (os.cpu_count() or 1) * (total - idle) / total if total else 0.0
+
+
 def free_cores() -> int:
-    """The cores not already busy: usable cores minus the 1-minute load average, at least 1.
+    """The usable cores not busy with other work right now, at least 1.
 
     OpenMP threads spin while they wait, so more threads than free cores makes every thread wait
     for the ones descheduled: on a busy 2-core machine the quick mode-collapse suite took 17 min
@@ -44,7 +72,7 @@ def free_cores() -> int:
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
+    return max(1, min(cores, round(cores - _busy_cores())))
 
 
 def use_threads(threads: int | None = None) -> int:

@@ -122,7 +122,8 @@ def test_mode_collapse_quick_suite(benchmark, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("batch_seeds", [True, False], ids=["batched", "per-seed"])
 def test_mode_collapse_default_suite(benchmark, tmp_path: Path, batch_seeds: bool) -> None:
-    """`ganbench run --suite mode-collapse` end to end, with and without seed batching; target 10 min."""
+    """`ganbench run --suite mode-collapse` end to end, stacked and one job at a time; target 30 min
+    on a 2-core CPU (stacked). The per-job round takes longer: run it when you have the hour."""
     benchmark.group = "default mode-collapse suite"
     _suite_rounds(benchmark, tmp_path, quick=False, rounds=1, batch_seeds=batch_seeds)
 

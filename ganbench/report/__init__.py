@@ -159,16 +159,22 @@ def _losses_frame(records: list[Record]) -> pd.DataFrame:
 
 
 def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
-    """curves.csv, correlations.csv/.md and figures/training-curves.png/.pdf."""
-    from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
+    """curves.csv, correlations.csv/.md, figures/training-curves.png/.pdf and, on Gaussian
+    mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over training)."""
+    from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE
     from ganbench.report import figures
 
     table = correlations(curves)
     folder = store.root / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    return [
+    outputs = [
         store.write_text("curves.csv", curves.to_csv(index=False)),
         store.write_text("correlations.csv", table.to_csv(index=False)),
         store.write_text("correlations.md", correlations_markdown(table)),
         *figures.training_curves(curves, [D_LOSS, CRITIC_ESTIMATE, W1_CURVE], folder / "training-curves"),
     ]
+    mixtures = curves.dropna(subset=[HQ_CURVE]) if HQ_CURVE in curves else curves.iloc[:0]
+    if not mixtures.empty:
+        series = [MODES_CURVE, HQ_CURVE, W1_CURVE]
+        outputs += figures.training_curves(mixtures, series, folder / "convergence")
+    return outputs

@@ -7,7 +7,7 @@ groups wherever the executor runs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,7 @@ class RunOutcome:
     skipped: list[str]
 
 
-def stack_groups(jobs: list[Job], batch: bool, note=None) -> list[list[Job]]:
+def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | None = None) -> list[list[Job]]:
     """Group the jobs that train as one stacked model, keeping the suite's order.
 
     Jobs of one method with the same settings and data shape share networks of one shape, so all
@@ -56,11 +56,18 @@ def stack_groups(jobs: list[Job], batch: bool, note=None) -> list[list[Job]]:
     """
     if not batch:
         return [[job] for job in jobs]
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def shape_of(job: Job) -> tuple[int, ...]:
+        key = json.dumps([job.dataset, job.config()["dataset_params"]], sort_keys=True)
+        if key not in shapes:
+            shapes[key] = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
+        return shapes[key]
+
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        shape = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
         setup = {k: v for k, v in job.config().items() if k not in ("seed", "dataset", "dataset_params")}
-        groups.setdefault(json.dumps([setup, shape], sort_keys=True), []).append(job)
+        groups.setdefault(json.dumps([setup, shape_of(job)], sort_keys=True), []).append(job)
     result: list[list[Job]] = []
     said: set[tuple[str, str]] = set()
     for group in groups.values():
@@ -68,8 +75,7 @@ def stack_groups(jobs: list[Job], batch: bool, note=None) -> list[list[Job]]:
         size = NetworkSize(first.train.latent_dim, first.train.width, first.train.depth)
         problem = None
         if len(group) > 1:
-            shape = data_shape(DATASETS.get(first.dataset).build(first.dataset_params))
-            problem = stacking_problem(first.hyperparameters, size, shape)
+            problem = stacking_problem(first.hyperparameters, size, shape_of(first))
         if problem is None:
             result.append(group)
             continue
