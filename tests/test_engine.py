@@ -304,3 +304,21 @@ def test_the_driver_stacks_each_method_and_says_once_what_it_cannot(tmp_path, mo
     assert notes[0].startswith("dcgan trains one job at a time (Conv") and notes[0].endswith(
         "2 jobs not stacked"
     )
+
+
+def test_a_raising_generator_loss_leaves_the_critic_trainable() -> None:
+    from ganbench.models.base import Objective
+    from ganbench.models.objectives import gan_discriminator_loss
+
+    def raising(d_fake):
+        raise RuntimeError("broken objective")
+
+    method = dataclasses.replace(METHODS.get("gan"), objective=Objective(gan_discriminator_loss, raising))
+    members = _members()[:2]
+    plain = [build_networks(method.defaults, SIZE, (2,), m.seed, CPU) for m in members]
+    generator, critic = stack([g for g, _ in plain], (2,)), stack([d for _, d in plain], (2,))
+    nets = Stack(generator, critic, make_optimizer(list(generator.parameters()), method.defaults),
+                 make_optimizer(list(critic.parameters()), method.defaults))  # fmt: skip
+    with pytest.raises(RuntimeError, match="broken objective"):
+        training_step(nets, method, method.defaults, StreamDraws(members, 8, 2, CPU), 1, Health(2, CPU))
+    assert all(p.requires_grad for p in critic.parameters())

@@ -215,13 +215,15 @@ def training_step(
     critic_params = [p for p in nets.critic.parameters() if p.requires_grad]
     for p in critic_params:
         p.requires_grad_(False)
-    g_loss = g_loss_fn(nets.critic(pack_members(nets.generator(draws.noise()), hp.pack)))
-    bad |= ~torch.isfinite(g_loss)
-    nets.opt_g.zero_grad(set_to_none=True)
-    g_loss.sum().backward()
-    nets.opt_g.step()
-    for p in critic_params:
-        p.requires_grad_(True)
+    try:
+        g_loss = g_loss_fn(nets.critic(pack_members(nets.generator(draws.noise()), hp.pack)))
+        bad |= ~torch.isfinite(g_loss)
+        nets.opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()
+        nets.opt_g.step()
+    finally:  # a raising objective leaves the critic trainable, as it found it
+        for p in critic_params:
+            p.requires_grad_(True)
     health.update(bad, step)
     return d_loss.detach(), g_loss.detach()
 
