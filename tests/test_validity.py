@@ -42,6 +42,10 @@ def test_a_rising_curve_is_still_improving() -> None:
     # W1 falling by more than 10% of its value at step 800 counts too; exactly 10% does not.
     assert verdict(0.9, {"step": STEPS, "w1": [1, 1, 1, 1, 1.0, 1.0 - W1_FALL - 0.01]}) == [STILL_IMPROVING]
     assert verdict(0.9, {"step": STEPS, "w1": [1, 1, 1, 1, 1.0, 1.0 - W1_FALL]}) == []
+    # ... unless the fall is within W1's sampling noise: 0.1 -> 0.08 is 20%, but two true samples
+    # already lie 0.04 apart, so it is not a fall.
+    near_floor = {"step": STEPS, "w1": [1, 0.5, 0.2, 0.1, 0.1, 0.08]}
+    assert verdict(0.95, near_floor, w1_floor=0.04) == [] and verdict(0.95, near_floor) == [STILL_IMPROVING]
     # A falling HQ (unstable, not improving) is not "still improving".
     assert verdict(0.6, {"step": STEPS, "high_quality_fraction": [0, 0.9, 0.9, 0.9, 0.9, 0.6]}) == []
     # Both flags at once: low quality and still rising.
@@ -49,6 +53,21 @@ def test_a_rising_curve_is_still_improving() -> None:
         UNDERTRAINED,
         STILL_IMPROVING,
     ]
+
+
+def test_the_noise_floor_is_w1_between_two_true_samples() -> None:
+    import numpy as np
+
+    from ganbench.data import DATASETS
+    from ganbench.engine.streams import generator
+    from ganbench.metrics.validity import w1_noise_floor
+
+    ring = DATASETS.get("ring-8").build(DATASETS.get("ring-8").params())
+    a, b = (ring.sample(1000, generator(0, p)).double().numpy() for p in ("track-real", "reference"))
+    floor = w1_noise_floor(a, b)
+    # Not 0 (two samples differ) and well below the ring's radius; identical sets give exactly 0.
+    assert 0.005 < floor < 0.2 and w1_noise_floor(a, a.copy()) == 0.0
+    assert np.isfinite(floor)
 
 
 def test_the_window_starts_at_the_last_point_before_it() -> None:

@@ -22,12 +22,13 @@ from ganbench.data import DATASETS, Dataset
 from ganbench.data.images import to_uint8
 from ganbench.data.mixtures import GaussianMixture
 from ganbench.device import THREADS_ENV, resolve_device, use_threads
+from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
 from ganbench.engine.tracking import w1_observer
 from ganbench.engine.train import Member, Observer, TrainResult, generate, train_group
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.mode_collapse import high_quality_fraction
-from ganbench.metrics.validity import verdict
+from ganbench.metrics.validity import verdict, w1_noise_floor
 from ganbench.models import METHODS, NetworkSize
 from ganbench.run import manifest
 from ganbench.run.progress import RunProgress, Silent
@@ -181,6 +182,15 @@ def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
     )
 
 
+def _w1_floor(job: Job, dataset: Dataset) -> float:
+    """The tracked W1's noise floor: two independent true samples of the tracking size (the tracking
+    set's own stream and the evaluation reference stream)."""
+    n = job.eval.track_samples
+    first = dataset.sample(n, stream(job.seed, "track-real")).double().numpy()
+    second = dataset.sample(n, stream(job.seed, "reference")).double().numpy()
+    return w1_noise_floor(first, second)
+
+
 def _evaluate(
     job: Job, dataset: Dataset, result: TrainResult, device: torch.device, record: Record
 ) -> np.ndarray:
@@ -201,7 +211,9 @@ def _evaluate(
             device=device,
         )
         if isinstance(dataset, GaussianMixture):
-            record.flags = verdict(high_quality_fraction(ctx.samples, dataset), result.curves)
+            floor = _w1_floor(job, dataset) if result.curves.get("step") else 0.0
+            record.extra["w1_noise_floor"] = floor
+            record.flags = verdict(high_quality_fraction(ctx.samples, dataset), result.curves, floor)
         for name in job.metrics:
             value = METRICS.get(name).compute(ctx)
             record.metrics[name] = MetricResult(
