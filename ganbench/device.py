@@ -66,8 +66,8 @@ def free_cores() -> int:
     """The usable cores not busy with other work right now, at least 1.
 
     OpenMP threads spin while they wait, so more threads than free cores makes every thread wait
-    for the ones descheduled: on a busy 2-core machine the quick mode-collapse suite took 17 min
-    45 s with torch's default (one thread per core) and 39 s with one thread (README, "Threads").
+    for the ones descheduled: with one other busy process on a 2-core machine the quick
+    mode-collapse suite took 62.6 s with 2 threads and 36.1 s with 1 (README, "Threads").
     """
     import os
 

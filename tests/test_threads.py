@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -44,7 +45,7 @@ def test_the_default_is_the_cores_not_busy(
 def test_busy_cores_reads_the_cpu_times(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # user nice system idle iowait: 300 of 400 ticks busy on a 2-core machine = 1.5 busy cores.
     samples = iter(["cpu 100 0 100 1000 0\n", "cpu 250 0 250 1100 0\n"])
-    monkeypatch.setattr("builtins.open", lambda *a, **k: __import__("io").StringIO(next(samples)))
+    monkeypatch.setattr("builtins.open", lambda *a, **k: io.StringIO(next(samples)))
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     monkeypatch.setattr(device, "BUSY_SAMPLE_SECONDS", 0.0)
     assert device._busy_cores() == pytest.approx(1.5)

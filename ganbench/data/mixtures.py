@@ -19,6 +19,7 @@ class GaussianMixture:
     def __init__(self, centers: torch.Tensor, std: float) -> None:
         self.centers = centers.to(torch.float64)
         self.std = float(std)
+        self._device_centers: dict[str, torch.Tensor] = {}  # copies on other devices, made once
 
     @property
     def n_modes(self) -> int:
@@ -36,7 +37,6 @@ class GaussianMixture:
 
     def _centers_on(self, device: torch.device) -> torch.Tensor:
         if self.centers.device != device:
-            self._device_centers = getattr(self, "_device_centers", {})
             return self._device_centers.setdefault(str(device), self.centers.to(device))
         return self.centers
 

@@ -62,7 +62,8 @@ def run_group(
     environment: Mapping[str, str] | None = None,
     progress: RunProgress | None = None,
 ) -> list[Outcome]:
-    """Execute jobs that differ only in their seed, in this process; one (record, samples) each.
+    """Execute one job group (jobs trained as one stacked model), in this process; one (record,
+    samples) each.
 
     Args:
         jobs: one job, or jobs of one method and settings trained together as one stacked model
@@ -211,8 +212,9 @@ def _evaluate(
             device=device,
         )
         if isinstance(dataset, GaussianMixture):
-            floor = _w1_floor(job, dataset) if result.curves.get("step") else 0.0
-            record.extra["w1_noise_floor"] = floor
+            floor = 0.0
+            if result.curves.get("step"):  # the floor matters only for tracked W1 curves
+                floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
             record.flags = verdict(high_quality_fraction(ctx.samples, dataset), result.curves, floor)
         for name in job.metrics:
             value = METRICS.get(name).compute(ctx)
