@@ -5,13 +5,15 @@ from __future__ import annotations
 from ganbench import plugins
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
+from ganbench.metrics.published import load_published, published_names
 from ganbench.models import ARCHITECTURES, METHODS
 from ganbench.run.executors import EXECUTORS
 from ganbench.suite import find_suite, load_suite, suite_names
 
 
 def catalog() -> dict[str, list[tuple[str, str]]]:
-    """Methods, architectures, datasets, metrics (with direction and unit), executors, shipped suites."""
+    """Methods, architectures, datasets, metrics (with direction and unit), executors, shipped suites
+    and published tables."""
     plugins.load()
     metrics = []
     for name in METRICS:
@@ -30,4 +32,7 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
         "metrics": metrics,
         "executors": [(n, EXECUTORS.get(n).description) for n in EXECUTORS],
         "suites": suites,
+        "published tables (ganbench report RUN --against NAME)": [
+            (n, load_published(n).description) for n in published_names()
+        ],
     }

@@ -219,12 +219,22 @@ def report(
     metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
     methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
     number_format: Annotated[str, typer.Option("--format", help="Number format, e.g. .3g or .2f.")] = ".3g",
+    against: Annotated[
+        str | None,
+        typer.Option(help="Set the runs beside a published table (see `ganbench list`) or a table file."),
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level of --against's verdicts (Holm).")] = 0.05,
 ) -> None:
     """Rebuild tables and figures from the records of one or more run folders."""
-    from ganbench.report import build_report
+    from ganbench.report import against_published, build_report
 
     if out is None and len(runs) > 1:
         raise GanbenchError("give --out DIR for a report over several run folders")
+    if against is not None:
+        markdown, files = against_published(runs, out or runs[0], against, alpha, number_format)
+        console.print(markdown, markup=False, highlight=False)
+        console.print(f"wrote {', '.join(f.name for f in files)} in {out or runs[0]}", markup=False)
+        return
     result = build_report(runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format)
     console.print(result.markdown, markup=False, highlight=False)
     console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)

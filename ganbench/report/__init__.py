@@ -101,6 +101,31 @@ def build_report(
     return Report(frame, summary, markdown, files)
 
 
+def against_published(
+    roots: Sequence[Path], out: Path, name: str, alpha: float = 0.05, number_format: str = ".3g"
+) -> tuple[str, list[Path]]:
+    """Set the records of `roots` beside the published table `name` (a shipped table or a TOML path)
+    and write against-<name>.md, .tex and .csv into `out`; returns the Markdown and the files."""
+    from ganbench.metrics.published import load_published
+    from ganbench.report.reproduce import reproduce, reproduce_latex, reproduce_markdown
+
+    number_format = check_number_format(number_format)
+    if not 0 < alpha < 1:
+        raise GanbenchError(f"--alpha must be between 0 and 1 (got {alpha:g})")
+    table = load_published(name)
+    frame = records_frame(_Sources.load(roots).records)
+    result = reproduce(frame, table, alpha)
+    markdown = reproduce_markdown(result, table, alpha, number_format)
+    store = RunStore(out)
+    stem = f"against-{table.name}"
+    files = [
+        store.write_text(f"{stem}.md", markdown),
+        store.write_text(f"{stem}.tex", reproduce_latex(result, table, alpha, number_format)),
+        store.write_text(f"{stem}.csv", result.to_csv(index=False)),
+    ]
+    return markdown, files
+
+
 def _not_ok_lines(frame: pd.DataFrame, sources: _Sources) -> str:
     """Markdown lines naming every planned job without a record and every job not `ok`."""
     cells = set(zip(frame["method"], frame["dataset"], strict=True))

@@ -1,0 +1,206 @@
+"""A run beside a published table, cell by cell: Welch's t test per cell, Holm's correction across the table.
+
+Pure functions of the tidy records frame (ganbench.report.records) and a `PublishedTable`. Per cell:
+ours (mean, standard error, n over the seeds that finished ok), the paper's (mean, spread, n), the
+difference, Welch's t and its two-sided p-value (unequal variances: Welch 1947), the p-value after
+Holm's step-down correction over every comparable cell of the table (Holm 1979), and a verdict.
+A cell whose runs differ from the paper's protocol in any setting, or that has fewer seeds than the
+paper's runs, is `not comparable` and no test is made for it: the reason names every difference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ganbench.metrics.published import PublishedCell, PublishedTable
+
+DEFAULT_ALPHA = 0.05
+CONSISTENT, HIGHER, LOWER = "consistent", "higher", "lower"
+NOT_COMPARABLE, MISSING = "not comparable", "missing"
+COLUMNS = [
+    "dataset", "metric", "method", "label",
+    "ours_mean", "ours_se", "ours_n",
+    "published_mean", "published_spread", "published_spread_kind", "published_n",
+    "difference", "t", "df", "p", "p_holm", "verdict", "reason",
+]  # fmt: skip
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the input's order.
+
+    Sorted ascending p_(1) <= ... <= p_(m), the adjusted p_(i) is max over j <= i of
+    min(1, (m - j + 1) p_(j)): the smallest is multiplied by m, the next by m - 1, and so on, kept
+    monotone. Rejecting where adjusted p < alpha controls the family-wise error rate at alpha.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def welch(
+    mean_a: float, se_a: float, n_a: int, mean_b: float, se_b: float, n_b: int
+) -> tuple[float, float, float]:
+    """Welch's t statistic, its Welch-Satterthwaite degrees of freedom and the two-sided p-value.
+
+    From summary statistics (scipy's `ttest_ind_from_stats` with unequal variances). Two spreads of
+    zero leave no noise to test against: equal means give p = 1, different means p = 0.
+    """
+    if se_a == 0 and se_b == 0:
+        if mean_a == mean_b:
+            return 0.0, math.nan, 1.0
+        return math.copysign(math.inf, mean_a - mean_b), math.nan, 0.0
+    from scipy.stats import ttest_ind_from_stats
+
+    result = ttest_ind_from_stats(
+        mean_a, se_a * math.sqrt(n_a), n_a, mean_b, se_b * math.sqrt(n_b), n_b, equal_var=False
+    )
+    va, vb = se_a**2, se_b**2
+    df = (va + vb) ** 2 / ((va**2 / (n_a - 1) if va else 0.0) + (vb**2 / (n_b - 1) if vb else 0.0))
+    return float(result.statistic), df, float(result.pvalue)
+
+
+def protocol_differences(configs: Sequence[dict], settings: dict) -> list[str]:
+    """'train.steps = 10000 (published 400000)' for every published setting some job does not share."""
+    differences = []
+    for path, published in settings.items():
+        values = {json.dumps(_lookup(config, path)) for config in configs}
+        ours = [json.loads(v) for v in sorted(values)]
+        if not all(_same(value, published) for value in ours):
+            shown = ", ".join("unset" if v is None else str(v) for v in ours)
+            differences.append(f"{path} = {shown} (published {published})")
+    return differences
+
+
+def reproduce(frame: pd.DataFrame, table: PublishedTable, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """One row per published cell: ours, the paper's, Welch's test, Holm-adjusted p and a verdict."""
+    if frame.empty:  # a folder without records: every cell is missing
+        frame = pd.DataFrame(columns=["method", "dataset", "metric", "status", "value", "config"])
+    rows = [_cell_row(frame, table, cell) for cell in table.cells]
+    tested = [i for i, row in enumerate(rows) if row["verdict"] is None]
+    for i, adjusted in zip(tested, holm([rows[i]["p"] for i in tested]), strict=True):
+        row = rows[i]
+        row["p_holm"] = adjusted
+        row["verdict"] = CONSISTENT if adjusted >= alpha else (HIGHER if row["difference"] > 0 else LOWER)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _cell_row(frame: pd.DataFrame, table: PublishedTable, cell: PublishedCell) -> dict:
+    row = {
+        "dataset": cell.dataset, "metric": cell.metric, "method": cell.method, "label": cell.label,
+        "ours_mean": math.nan, "ours_se": math.nan, "ours_n": 0,
+        "published_mean": cell.mean, "published_spread": cell.spread,
+        "published_spread_kind": table.spread_kind, "published_n": table.n,
+        "difference": math.nan, "t": math.nan, "df": math.nan, "p": math.nan, "p_holm": math.nan,
+        "verdict": None, "reason": "",
+    }  # fmt: skip
+    jobs = frame[
+        (frame.method == cell.method) & (frame.dataset == cell.dataset) & (frame.metric == cell.metric)
+    ]
+    ok = jobs[jobs.status == "ok"]["value"].astype(float)
+    if ok.empty:
+        row["verdict"], row["reason"] = MISSING, "no job of this cell finished ok"
+        return row
+    n = len(ok)
+    se = float(ok.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    row.update(ours_mean=float(ok.mean()), ours_se=se, ours_n=n, difference=float(ok.mean()) - cell.mean)
+    reasons = protocol_differences([json.loads(c) for c in jobs["config"]], table.settings(cell.dataset))
+    if n < table.n:
+        reasons.append(f"{n} seeds finished ok (published {table.n} runs)")
+    if reasons:
+        row["verdict"], row["reason"] = NOT_COMPARABLE, "; ".join(reasons)
+        return row
+    published_se = table.standard_error(cell)
+    row["t"], row["df"], row["p"] = welch(row["ours_mean"], se, n, cell.mean, published_se, table.n)
+    return row
+
+
+def _lookup(config: dict, path: str) -> object:
+    value: object = config
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _same(ours: object, published: object) -> bool:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ours, published))
+    if numbers:
+        return math.isclose(float(ours), float(published), rel_tol=1e-9)  # type: ignore[arg-type]
+    return ours == published
+
+
+def _heading(table: PublishedTable, result: pd.DataFrame, alpha: float) -> str:
+    kind = "standard error" if table.spread_kind == "standard-error" else "standard deviation"
+    tested = int(result["p_holm"].notna().sum())
+    return (
+        f"Ours beside {table.source.citation()} (`{table.name}`). Ours: mean ± standard error over "
+        f"the seeds that finished ok; published: mean ± {kind} over {table.n} runs. Welch's t test "
+        f"per cell, p-values Holm-corrected across the {tested} comparable cells, alpha = {alpha:g}: "
+        f"a verdict says whether ours is consistent with, higher or lower than the published value."
+    )
+
+
+def _display(result: pd.DataFrame, number_format: str, pm: str) -> pd.DataFrame:
+    def fmt(value: float, spec: str = number_format) -> str:
+        return "—" if pd.isna(value) else format(value, spec)
+
+    def pair(mean: float, spread: float, n: int) -> str:
+        return "—" if pd.isna(mean) else f"{fmt(mean)}{pm}{fmt(spread)} (n={n})"
+
+    rows = list(result.itertuples())
+    return pd.DataFrame(
+        {
+            "dataset": result["dataset"],
+            "metric": result["metric"],
+            "method": [f"{r.label} ({r.method})" for r in rows],
+            "ours": [pair(r.ours_mean, r.ours_se, r.ours_n) for r in rows],
+            "published": [pair(r.published_mean, r.published_spread, r.published_n) for r in rows],
+            "difference": [fmt(v, "+" + number_format) for v in result["difference"]],
+            "t": [fmt(v, ".3g") for v in result["t"]],
+            "p (Holm)": [fmt(v, ".2g") for v in result["p_holm"]],
+            "verdict": result["verdict"],
+        }
+    )
+
+
+def _footer(result: pd.DataFrame) -> list[str]:
+    """The verdict counts, then each reason a cell was not compared, once, with the cells it applies to."""
+    counts = result["verdict"].value_counts()
+    order = [CONSISTENT, HIGHER, LOWER, NOT_COMPARABLE, MISSING]
+    lines = ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in order) + "."]
+    reasons = result[result["reason"] != ""]
+    if len(reasons) == len(result) and reasons["reason"].nunique() == 1:
+        return [*lines, f"Every cell is {result['verdict'].iloc[0]}: {reasons['reason'].iloc[0]}."]
+    for reason, cells in reasons.groupby("reason", sort=False):
+        where = ", ".join(
+            dict.fromkeys(f"{m} on {d}" for m, d in zip(cells.method, cells.dataset, strict=True))
+        )
+        lines.append(f"- {cells['verdict'].iloc[0]} ({len(cells)} cells: {where}): {reason}")
+    return lines
+
+
+def reproduce_markdown(
+    result: pd.DataFrame, table: PublishedTable, alpha: float = DEFAULT_ALPHA, number_format: str = ".3g"
+) -> str:
+    """The comparison as Markdown: a heading that states the test, the table, and the verdict counts
+    with the reason for every cell not compared."""
+    body = _display(result, number_format, " ± ").to_markdown(index=False)
+    return "\n\n".join([_heading(table, result, alpha), body, "\n".join(_footer(result))]) + "\n"
+
+
+def reproduce_latex(
+    result: pd.DataFrame, table: PublishedTable, alpha: float = DEFAULT_ALPHA, number_format: str = ".3g"
+) -> str:
+    """The comparison as a booktabs LaTeX tabular, the heading and reasons as comments above and below."""
+    shown = _display(result, number_format, r" $\pm$ ").replace("—", "--")
+    latex = shown.style.hide(axis="index").to_latex(hrules=True, column_format="lll" + "c" * 6)
+    comments = [f"% {line}" for line in [_heading(table, result, alpha), *_footer(result)]]
+    return "\n".join(comments[:1]) + "\n" + latex + "\n".join(comments[1:]) + "\n"
