@@ -37,6 +37,10 @@ class TrainSettings:
     log_every: int = field(default=100, metadata=at_least(1))  # losses recorded every N steps
     # Training curves (loss, critic estimate, exact W1) every N steps; 0 turns them off.
     track_every: int = field(default=0, metadata=at_least(0))
+    # Save the stacked training state every N steps (0: never), so an interrupted run resumes
+    # mid-training. It changes when, not what: resumed runs give the same numbers, so it is not part
+    # of a job's configuration (records keep it in `extra`).
+    checkpoint_every: int = field(default=0, metadata=at_least(0))
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class QuickSettings:
 
     steps: int = field(default=200, metadata=at_least(0))
     samples: int = field(default=500, metadata=at_least(1))
+
+
+# Settings that change how a job runs, not its result: left out of `Job.config()`, so a run folder
+# resumes, and `compare` matches, whatever they were.
+NOT_CONFIG = ("checkpoint_every",)
 
 
 def parse_key(key: str) -> tuple[str, str, int]:
@@ -92,7 +101,7 @@ class Job:
             "seed": self.seed,
             "hyperparameters": dataclasses.asdict(self.hyperparameters),
             "dataset_params": dataclasses.asdict(self.dataset_params),
-            "train": dataclasses.asdict(self.train),
+            "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k not in NOT_CONFIG},
             "eval": dataclasses.asdict(self.eval),
             "metrics": list(self.metrics),
             # The seed-derivation scheme fixes every draw: a folder of another scheme is not resumed.

@@ -6,15 +6,18 @@ Each member keeps its own initial weights, random streams (ganbench.engine.strea
 state and batch-norm statistics, so it gets the result of its own separate run up to float
 summation order. Nothing is read back to the host between logging points: divergence is a
 per-member alive mask with the first non-finite step kept on the device, and the loss history is
-written into a device tensor.
+written into a device tensor. With `Checkpoints`, the whole stacked state is saved every N steps,
+and a group started again resumes from its last checkpoint to the same result, bit for bit on a CPU.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +26,7 @@ from ganbench.data.base import Dataset
 from ganbench.engine.stacked import CannotStack, Single, stack, stack_or_single, unstack
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
+from ganbench.files import write_atomic
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
 from ganbench.models.packing import pack_members, packed_shape
 
@@ -44,6 +48,7 @@ class TrainResult:
     d_losses: list[float] = field(default_factory=list)
     g_losses: list[float] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=dict)  # "step" plus the observer's values
+    resumed_from: int | None = None  # the checkpoint's step, when training resumed from one
 
     def observe(self, step: int, observer: Observer, generator: nn.Module, discriminator: nn.Module) -> None:
         """Append the observer's values at `step` to `curves`, with the networks in eval mode."""
@@ -228,6 +233,83 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+# Bump when the saved state's layout changes: a checkpoint of another layout is not loaded.
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where and how often `train_group` saves its whole state, so an interrupted group resumes.
+
+    `identity` names the group (its jobs and settings): a file saved for anything else is not
+    loaded. Checkpoints hold tensors, numbers and strings only and load with `weights_only=True`.
+    """
+
+    path: Path
+    every: int
+    identity: str
+
+
+def save_checkpoint(
+    checkpoints: Checkpoints, step: int, nets: Stack, draws: StreamDraws, health: Health,
+    history: Tensor, next_log: int, results: list[TrainResult], seconds: float,
+) -> None:  # fmt: skip
+    """Write the group's state after generator step `step` atomically (readers never see a part)."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "identity": checkpoints.identity,
+        "step": step,
+        "generator": nets.generator.state_dict(),
+        "critic": nets.critic.state_dict(),
+        "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict(),
+        "streams": [[s.data.get_state(), s.noise.get_state(), s.penalty.get_state()] for s in draws.streams],
+        "alive": health.alive,
+        "diverged_at": health.diverged_at,
+        "history": history,
+        "next_log": next_log,
+        "curves": [result.curves for result in results],
+        "seconds": seconds,
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(checkpoints.path, buffer.getvalue())
+
+
+def load_checkpoint(checkpoints: Checkpoints, device: torch.device) -> dict[str, Any] | None:
+    """The saved state, or None when there is none for this group (absent, unreadable, another
+    group's or another layout's: training then starts from step 0, which is always correct)."""
+    if not checkpoints.path.is_file():
+        return None
+    try:
+        state = torch.load(checkpoints.path, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001 - a corrupt or foreign file is not trusted, never unpickled
+        return None
+    ours = isinstance(state, dict) and state.get("identity") == checkpoints.identity
+    return state if ours and state.get("format") == CHECKPOINT_FORMAT else None
+
+
+def _restore(
+    state: dict[str, Any], nets: Stack, draws: StreamDraws, health: Health, history: Tensor,
+    results: list[TrainResult],
+) -> int:  # fmt: skip
+    """Put a checkpoint's state into the freshly built group; returns the next logging index."""
+    nets.generator.load_state_dict(state["generator"])
+    nets.critic.load_state_dict(state["critic"])
+    nets.opt_g.load_state_dict(state["opt_g"])
+    nets.opt_d.load_state_dict(state["opt_d"])
+    for streams, saved in zip(draws.streams, state["streams"], strict=True):
+        for generator, rng_state in zip((streams.data, streams.noise, streams.penalty), saved, strict=True):
+            generator.set_state(rng_state.cpu())
+    health.alive.copy_(state["alive"])
+    health.diverged_at.copy_(state["diverged_at"])
+    history.copy_(state["history"])
+    for result, curves in zip(results, state["curves"], strict=True):
+        result.curves = curves
+        result.resumed_from = state["step"]
+    return state["next_log"]
+
+
 def train_group(
     method: Method,
     hp: Hyperparameters,
@@ -239,6 +321,7 @@ def train_group(
     log_every: int = 100,
     on_step: StepCallback | None = None,
     track_every: int = 0,
+    checkpoints: Checkpoints | None = None,
 ) -> list[TrainResult]:
     """Train every member for `steps` generator steps as one stacked model; one result per member.
 
@@ -246,6 +329,8 @@ def train_group(
     run stops early once every member has diverged. With `track_every` > 0, each member's observer
     sees its own networks (unstacked copies, eval mode) at step 0, every `track_every` steps and
     at the end. `seconds` of each result is the group's wall time divided by the number of members.
+    With `checkpoints`, the state is saved every `checkpoints.every` steps and after the last one,
+    and a saved state of this group is resumed from (its time counts in `seconds`).
     """
     started = time.perf_counter()
     shape = data_shape(members[0].dataset)
@@ -281,9 +366,14 @@ def train_group(
             if member.observer is not None and alive[k]:
                 result.observe(step, member.observer, *member_nets(k))
 
-    track(0)
-    next_log = 0
-    for step in range(1, steps + 1):
+    state = load_checkpoint(checkpoints, device) if checkpoints is not None else None
+    first, next_log, earlier = 1, 0, 0.0
+    if state is not None:
+        next_log = _restore(state, nets, draws, health, history, results)
+        first, earlier = state["step"] + 1, state["seconds"]
+    else:
+        track(0)
+    for step in range(first, steps + 1):
         d_loss, g_loss = training_step(nets, method, hp, draws, step, health)
         if next_log < len(logged) and logged[next_log] == step:
             history[next_log, 0], history[next_log, 1] = d_loss, g_loss
@@ -293,9 +383,12 @@ def train_group(
         track(step)
         if on_step is not None:
             on_step(step)
+        if checkpoints is not None and (step % checkpoints.every == 0 or step == steps):
+            elapsed = earlier + time.perf_counter() - started
+            save_checkpoint(checkpoints, step, nets, draws, health, history, next_log, results, elapsed)
 
     diverged_at, history_host = health.diverged_at.tolist(), history[:next_log].tolist()
-    seconds = (time.perf_counter() - started) / len(members)
+    seconds = (earlier + time.perf_counter() - started) / len(members)
     for k, result in enumerate(results):
         last = diverged_at[k] - 1 if diverged_at[k] else steps
         kept = [i for i, s in enumerate(logged[:next_log]) if s <= last]

@@ -7,6 +7,7 @@ groups wherever the executor runs them.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
-from ganbench.run import manifest
+from ganbench.run import checkpoints, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
+from ganbench.run.records import FINAL_STATUSES
 from ganbench.run.store import RunStore, default_out
 from ganbench.suite import Job, Suite, load_suite, with_overrides
 
@@ -113,11 +115,24 @@ def run_suite(
     store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
     groups = stack_groups(todo, batch_seeds, progress.note)
-    for outcomes in executor.run(groups, str(DeviceChoice(device)), progress):
-        for record, samples in outcomes:
-            store.save(record, samples)
-            ran.append(record.key)
-            progress.job_finished(record)
+    # Workers save their group's training state here (suites with checkpoint_every); a group's file
+    # goes once its records are stored, so what is left after a crash is exactly what can resume.
+    folder = (store.root / checkpoints.CHECKPOINTS_DIR).resolve()
+    previous = os.environ.get(checkpoints.CHECKPOINT_DIR_ENV)
+    os.environ[checkpoints.CHECKPOINT_DIR_ENV] = str(folder)
+    try:
+        for outcomes in executor.run(groups, str(DeviceChoice(device)), progress):
+            for record, samples in outcomes:
+                store.save(record, samples)
+                ran.append(record.key)
+                progress.job_finished(record)
+            if all(record.status in FINAL_STATUSES for record, _ in outcomes):
+                checkpoints.discard(folder, [record.config for record, _ in outcomes])
+    finally:
+        if previous is None:
+            os.environ.pop(checkpoints.CHECKPOINT_DIR_ENV, None)
+        else:
+            os.environ[checkpoints.CHECKPOINT_DIR_ENV] = previous
     return RunOutcome(store.root, ran, skipped)
 
 

@@ -3,8 +3,9 @@
 `run_group` is the one entry point. It makes the calling process ready the same way wherever it
 runs (in the driver's process, in a Ray worker, in a pool process): the driver's forwarded
 environment (paths, plugin list) is applied, plugins are loaded, the device is resolved there, and
-each record gets that process's manifest. The worker never touches the run folder: the driver
-stores what it returns.
+each record gets that process's manifest. The worker writes nothing to the run folder but its
+group's training checkpoint (under checkpoints/, when the suite asks for them): the driver stores
+what it returns.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.mode_collapse import high_quality_fraction
 from ganbench.metrics.validity import verdict, w1_noise_floor
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run import manifest
+from ganbench.run import checkpoints, manifest
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.suite import Job
@@ -46,6 +47,7 @@ FORWARDED_ENV = (
     paths.INCEPTION_WEIGHTS_ENV,
     paths.CACHE_DIR_ENV,
     THREADS_ENV,
+    checkpoints.CHECKPOINT_DIR_ENV,
 )
 
 Outcome = tuple[Record, np.ndarray | None]  # a job's record and its generated samples
@@ -120,6 +122,10 @@ def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | 
         record.train_seconds = result.seconds
         record.losses = {"step": result.loss_steps, "d": result.d_losses, "g": result.g_losses}
         record.curves = result.curves
+        if job.train.checkpoint_every:
+            record.extra["checkpoint_every"] = job.train.checkpoint_every
+        if result.resumed_from is not None:
+            record.extra["resumed_from_step"] = result.resumed_from
         if result.status == "diverged":
             record.diverge(
                 result.diverged_step, f"loss became NaN or infinite at step {result.diverged_step}"
@@ -167,6 +173,7 @@ def _train(
         log_every=job.train.log_every,
         on_step=lambda done: progress.step(done, job.train.steps),
         track_every=job.train.track_every,
+        checkpoints=checkpoints.for_group([j.config() for j in jobs], job.train.checkpoint_every),
     )
 
 
