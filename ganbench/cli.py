@@ -135,9 +135,12 @@ def run(
             help="Cache of real-data statistics and the digit classifier (default: ~/.cache/ganbench).",
         ),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
+    ] = False,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
-    from ganbench.run.driver import RunInterrupted
+    from ganbench.run.driver import RunDeclined, RunInterrupted
     from ganbench.run.driver import run as run_suite
     from ganbench.run.executors import ExecutorOptions, make_executor
     from ganbench.run.progress import RichProgress
@@ -157,7 +160,11 @@ def run(
                 progress=progress,
                 paths=paths.Paths(data_root, inception_weights, cache_dir),
                 threads=threads,
+                confirm=None if yes or not _interactive() else _ask,
             )
+    except RunDeclined as declined:
+        console.print(str(declined), markup=False, highlight=False)
+        return
     except RunInterrupted as stop:
         has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)
         resume = sys.argv if has_out else [*sys.argv, "--out", str(stop.root)]
@@ -169,6 +176,15 @@ def run(
         f"ran {len(outcome.ran)} jobs{skipped}; {_flagged(report.records)}results in {outcome.root}",
         markup=False,
     )
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (both ends a terminal: not CI, not a pipe)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask(question: str) -> bool:
+    return typer.confirm(question, default=True)
 
 
 def _flagged(records) -> str:

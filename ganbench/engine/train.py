@@ -233,6 +233,43 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+def build_group(
+    hp: Hyperparameters, members: list[Member], size: NetworkSize, batch_size: int, device: torch.device
+) -> tuple[list[tuple[nn.Module, nn.Module]], Stack, StreamDraws]:
+    """Each member's own networks, their stack with its optimizers, and the members' draws."""
+    shape = data_shape(members[0].dataset)
+    plain = [build_networks(hp, size, shape, m.seed, device) for m in members]
+    generator, _ = stack_or_single([g for g, _ in plain], (size.latent_dim,))
+    critic, _ = stack_or_single([d for _, d in plain], packed_shape(shape, hp.pack))
+    nets = Stack(
+        generator,
+        critic,
+        make_optimizer(list(generator.parameters()), hp),
+        make_optimizer(list(critic.parameters()), hp),
+    )
+    # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step draws
+    # m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
+    return plain, nets, StreamDraws(members, batch_size * hp.pack, size.latent_dim, device)
+
+
+def seconds_per_step(
+    method: Method, hp: Hyperparameters, members: list[Member], size: NetworkSize, batch_size: int,
+    device: torch.device, steps: int = 3, warmup: int = 2,
+) -> float:  # fmt: skip
+    """The median wall time of one `training_step` of these members stacked, after `warmup` steps
+    (allocator and kernel selection), on throwaway networks: the figure run-time estimates scale."""
+    _, nets, draws = build_group(hp, members, size, batch_size, device)
+    health = Health(len(members), device)
+    times = []
+    for step in range(1, warmup + steps + 1):
+        started = time.perf_counter()
+        training_step(nets, method, hp, draws, step, health)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - started)
+    return float(torch.tensor(times[warmup:]).median())
+
+
 # Bump when the saved state's layout changes: a checkpoint of another layout is not loaded.
 CHECKPOINT_FORMAT = 1
 
@@ -333,19 +370,7 @@ def train_group(
     and a saved state of this group is resumed from (its time counts in `seconds`).
     """
     started = time.perf_counter()
-    shape = data_shape(members[0].dataset)
-    plain = [build_networks(hp, size, shape, m.seed, device) for m in members]
-    generator, _ = stack_or_single([g for g, _ in plain], (size.latent_dim,))
-    critic, _ = stack_or_single([d for _, d in plain], packed_shape(shape, hp.pack))
-    nets = Stack(
-        generator,
-        critic,
-        make_optimizer(list(generator.parameters()), hp),
-        make_optimizer(list(critic.parameters()), hp),
-    )
-    # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step draws
-    # m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
-    draws = StreamDraws(members, batch_size * hp.pack, size.latent_dim, device)
+    plain, nets, draws = build_group(hp, members, size, batch_size, device)
     health = Health(len(members), device)
     logged = log_steps(steps, log_every)
     history = torch.full((len(logged), 2, len(members)), float("nan"), device=device)

@@ -23,7 +23,7 @@ from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
-from ganbench.run import checkpoints, manifest
+from ganbench.run import checkpoints, estimate, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import FINAL_STATUSES
@@ -37,6 +37,14 @@ class RunInterrupted(Exception):
     def __init__(self, root: Path, stored: int, total: int) -> None:
         super().__init__(f"interrupted: {stored} of {total} jobs are stored in {root}")
         self.root, self.stored, self.total = root, stored, total
+
+
+class RunDeclined(Exception):
+    """The user chose not to start a long training after its estimate; nothing was written."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(f"not started: nothing was written to {root}")
+        self.root = root
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ def run_suite(
     progress: RunProgress | None = None,
     batch_seeds: bool = True,
     executor: Executor | None = None,
+    before_training: Callable[[list[list[Job]]], None] | None = None,
 ) -> RunOutcome:
     """Run every job of `suite` not yet finished in `out`, storing each record as it finishes.
 
@@ -102,6 +111,7 @@ def run_suite(
     (`stack_groups`). Members are independent, so whichever jobs share a model (all of them, or
     only those left after an interruption), each gets the result of its own run, up to float rounding.
     The executor runs the groups (here, or on Ray); only this function writes to the run folder.
+    `before_training` sees the groups before anything is written (it may raise to stop the run).
     """
     progress = progress or Silent()
     executor = executor or LocalExecutor()
@@ -109,12 +119,14 @@ def run_suite(
     jobs = suite.jobs()
     todo = [job for job in jobs if not store.finished(job.key, job.config())]
     skipped = [job.key for job in jobs if job not in todo]
+    groups = stack_groups(todo, batch_seeds, progress.note)
+    if before_training is not None:
+        before_training(groups)
     # The driver's environment, for the folder; every record carries its worker's own manifest.
     session = manifest.capture(resolve_device(device) if executor.local else torch.device("cpu"))
     store.write_manifest(session)
     store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
-    groups = stack_groups(todo, batch_seeds, progress.note)
     # Workers save their group's training state here (suites with checkpoint_every); a group's file
     # goes once its records are stored, so what is left after a crash is exactly what can resume.
     folder = (store.root / checkpoints.CHECKPOINTS_DIR).resolve()
@@ -162,11 +174,14 @@ def run(
     progress: RunProgress | None = None,
     paths: Paths | None = None,
     threads: int | None = None,
+    confirm: Callable[[str], bool] | None = None,
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report.
 
     `paths` (data root, Inception weights, cache folder) become this process's settings first, and
-    `threads` its intra-op thread count (None: $GANBENCH_THREADS, else the free cores).
+    `threads` its intra-op thread count (None: $GANBENCH_THREADS, else the free cores). Before a
+    long training (`ganbench.run.estimate`) the measured time estimate is printed; `confirm` (an
+    interactive prompt) may then stop the run before anything is written (RunDeclined).
     """
     if paths is not None:
         paths.use()
@@ -180,9 +195,21 @@ def run(
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made
     prepare(loaded, progress)
+    progress = progress or Silent()
     root = out if out is not None else default_out(loaded.name)
+    where = resolve_device(device) if executor.local else torch.device("cpu")
+
+    def check_time(groups: list[list[Job]]) -> None:
+        if not estimate.worth_estimating(groups):
+            return
+        guess = estimate.estimate(groups, where)
+        progress.note(guess.describe())
+        if confirm is not None and guess.seconds >= estimate.CONFIRM_FROM_SECONDS:
+            if not confirm(f"Train for about {estimate.duration(guess.seconds)}?"):
+                raise RunDeclined(root)
+
     try:
-        outcome = run_suite(loaded, root, device, progress, batch_seeds, executor)
+        outcome = run_suite(loaded, root, device, progress, batch_seeds, executor, check_time)
     except KeyboardInterrupt:
         raise RunInterrupted(root, len(RunStore(root).records()), len(loaded.jobs())) from None
     return outcome, build_report([root], root)

@@ -1,0 +1,98 @@
+"""How long a run's training will take, measured before it starts: a few real steps of each job group.
+
+Each distinct group (method, settings, number of members, data shape) trains a few throwaway steps
+(`ganbench.engine.train.seconds_per_step`); the total is the median step time x steps, summed over
+groups run one after another. Evaluation and start-up come on top, so the estimate is a floor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+
+from ganbench.data import DATASETS
+from ganbench.engine.train import Member, seconds_per_step
+from ganbench.models import METHODS, NetworkSize
+from ganbench.suite import Job
+
+# Runs whose groups all train fewer steps than this start without an estimate (smoke checks, CI).
+ESTIMATE_FROM_STEPS = 1000
+# An interactive run estimated to train longer than this asks before it starts (--yes skips).
+CONFIRM_FROM_SECONDS = 30 * 60
+
+
+@dataclass(frozen=True)
+class GroupEstimate:
+    """One job group: its method, members, steps and measured seconds per step."""
+
+    method: str
+    members: int
+    steps: int
+    seconds_per_step: float
+
+    @property
+    def seconds(self) -> float:
+        return self.steps * self.seconds_per_step
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The training time of every group of a run, one after another, on `device`."""
+
+    groups: tuple[GroupEstimate, ...]
+    device: str
+
+    @property
+    def seconds(self) -> float:
+        return sum(g.seconds for g in self.groups)
+
+    def describe(self) -> str:
+        """One line: the total, then the step count and the measured step time per method."""
+        per_method: dict[str, list[GroupEstimate]] = {}
+        for group in self.groups:
+            per_method.setdefault(group.method, []).append(group)
+        parts = [f"{', '.join(f'{s:,}' for s in sorted({g.steps for g in self.groups}))} steps"]
+        for method, gs in per_method.items():
+            jobs, slowest = sum(g.members for g in gs), max(g.seconds_per_step for g in gs)
+            where = f"{len(gs)} groups" if len(gs) > 1 else "one group"
+            parts.append(f"{method} {jobs} jobs in {where} at {slowest:.3g} s/step")
+        return (
+            f"estimated training time: {duration(self.seconds)} on {self.device} "
+            f"({'; '.join(parts)}; measured now); evaluation comes on top"
+        )
+
+
+def duration(seconds: float) -> str:
+    """'2 d 4 h', '3 h 20 min', '12 min', '45 s'."""
+    minutes, hours, days = seconds / 60, seconds / 3600, seconds / 86400
+    if days >= 1:
+        return f"{int(days)} d {int(hours % 24)} h"
+    if hours >= 1:
+        return f"{int(hours)} h {int(minutes % 60)} min"
+    return f"{round(minutes)} min" if minutes >= 1 else f"{round(seconds)} s"
+
+
+def worth_estimating(groups: list[list[Job]]) -> bool:
+    """Whether any group trains long enough for an estimate to matter."""
+    return any(group[0].train.steps >= ESTIMATE_FROM_STEPS for group in groups)
+
+
+def estimate(groups: list[list[Job]], device: torch.device) -> Estimate:
+    """Measure each distinct group once (groups of the same setup and size share the figure)."""
+    measured: dict[str, float] = {}
+    result = []
+    for group in groups:
+        first = group[0]
+        setup = {k: v for k, v in first.config().items() if k not in ("seed", "dataset", "dataset_params")}
+        key = json.dumps([setup, sorted({j.dataset for j in group}), len(group)], sort_keys=True)
+        if key not in measured:
+            members = [Member(j.seed, DATASETS.get(j.dataset).build(j.dataset_params)) for j in group]
+            size = NetworkSize(first.train.latent_dim, first.train.width, first.train.depth)
+            method = METHODS.get(first.method)
+            measured[key] = seconds_per_step(
+                method, first.hyperparameters, members, size, first.train.batch_size, device
+            )
+        result.append(GroupEstimate(first.method, len(group), first.train.steps, measured[key]))
+    return Estimate(tuple(result), str(device))
