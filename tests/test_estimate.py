@@ -69,7 +69,9 @@ def test_the_measured_step_time_is_a_real_step():
 
 
 def test_declining_stops_before_anything_is_written(suite_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(estimate, "seconds_per_step", lambda *args: 10.0)  # 2 groups x 1000 steps x 10 s = 20,000 s
+    monkeypatch.setattr(
+        estimate, "seconds_per_step", lambda *args: 10.0
+    )  # 2 groups x 1000 steps x 10 s = 20,000 s
     questions = []
 
     def decline(question: str) -> bool:

@@ -270,3 +270,27 @@ def test_cli_report_against_a_run(tmp_path):
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "unknown published table" in bad.output
     listed = runner.invoke(app, ["list"])
     assert "pacgan-2d" in listed.output and "pacgan-stacked-mnist" in listed.output
+
+
+def test_the_pacgan_suite_follows_the_published_protocol():
+    """At its default length, every job of mode-collapse-pacgan is comparable with Table 1."""
+    from ganbench.report.reproduce import protocol_differences
+    from ganbench.suite import load_suite
+
+    table = load_published("pacgan-2d")
+    suite = load_suite("mode-collapse-pacgan")
+    assert suite.seeds == table.n
+    assert {(j.method, j.dataset) for j in suite.jobs()} == {(c.method, c.dataset) for c in table.cells}
+    for job in suite.jobs():
+        assert protocol_differences([job.config()], table.settings(job.dataset)) == [], job.key
+
+
+def test_undertrained_seeds_are_marked_beside_our_numbers(tmp_path):
+    table = _one_cell_table(tmp_path, [("gan-ns", 0.45, 0.09)])
+    frame = _frame(table, {("gan-ns", "ring-8", "reverse-kl"): _seeds(0.45, 0.09)}, steps=1000)
+    frame["flags"] = ["undertrained"] + [""] * 9  # one seed of ten
+    result = reproduce(frame, table)
+    assert result["flags"].tolist() == ["undertrained"]
+    markdown = reproduce_markdown(result, table)
+    assert "0.45 ± 0.09 (n=10) †" in markdown and "† undertrained (some of our seeds)" in markdown
+    assert r"(n=10) $^\dagger$" in reproduce_latex(result, table)

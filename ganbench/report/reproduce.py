@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from ganbench.metrics.published import PublishedCell, PublishedTable
+from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
+from ganbench.report.tables import LATEX
 
 DEFAULT_ALPHA = 0.05
 CONSISTENT, HIGHER, LOWER = "consistent", "higher", "lower"
@@ -25,7 +27,7 @@ COLUMNS = [
     "dataset", "metric", "method", "label",
     "ours_mean", "ours_se", "ours_n",
     "published_mean", "published_spread", "published_spread_kind", "published_n",
-    "difference", "t", "df", "p", "p_holm", "verdict", "reason",
+    "difference", "t", "df", "p", "p_holm", "verdict", "reason", "flags",
 ]  # fmt: skip
 
 
@@ -100,12 +102,16 @@ def _cell_row(frame: pd.DataFrame, table: PublishedTable, cell: PublishedCell) -
         "published_mean": cell.mean, "published_spread": cell.spread,
         "published_spread_kind": table.spread_kind, "published_n": table.n,
         "difference": math.nan, "t": math.nan, "df": math.nan, "p": math.nan, "p_holm": math.nan,
-        "verdict": None, "reason": "",
+        "verdict": None, "reason": "", "flags": "",
     }  # fmt: skip
     jobs = frame[
         (frame.method == cell.method) & (frame.dataset == cell.dataset) & (frame.metric == cell.metric)
     ]
-    ok = jobs[jobs.status == "ok"]["value"].astype(float)
+    finished = jobs[jobs.status == "ok"]
+    ok = finished["value"].astype(float)
+    if "flags" in finished:  # convergence flags of our seeds (undertrained, still-improving)
+        seen = {f for flags in finished["flags"].fillna("") for f in str(flags).split(";") if f}
+        row["flags"] = ";".join(f for f in FLAGS if f in seen)
     if ok.empty:
         row["verdict"], row["reason"] = MISSING, "no job of this cell finished ok"
         return row
@@ -148,12 +154,15 @@ def _heading(table: PublishedTable, result: pd.DataFrame, alpha: float) -> str:
     )
 
 
-def _display(result: pd.DataFrame, number_format: str, pm: str) -> pd.DataFrame:
+def _display(result: pd.DataFrame, number_format: str, pm: str, marks: Mapping[str, str]) -> pd.DataFrame:
     def fmt(value: float, spec: str = number_format) -> str:
         return "—" if pd.isna(value) else format(value, spec)
 
-    def pair(mean: float, spread: float, n: int) -> str:
-        return "—" if pd.isna(mean) else f"{fmt(mean)}{pm}{fmt(spread)} (n={n})"
+    def pair(mean: float, spread: float, n: int, flags: str = "") -> str:
+        if pd.isna(mean):
+            return "—"
+        shown = "".join(marks[f] for f in flags.split(";") if f in marks)
+        return f"{fmt(mean)}{pm}{fmt(spread)} (n={n})" + (f" {shown}" if shown else "")
 
     rows = list(result.itertuples())
     return pd.DataFrame(
@@ -161,7 +170,7 @@ def _display(result: pd.DataFrame, number_format: str, pm: str) -> pd.DataFrame:
             "dataset": result["dataset"],
             "metric": result["metric"],
             "method": [f"{r.label} ({r.method})" for r in rows],
-            "ours": [pair(r.ours_mean, r.ours_se, r.ours_n) for r in rows],
+            "ours": [pair(r.ours_mean, r.ours_se, r.ours_n, r.flags) for r in rows],
             "published": [pair(r.published_mean, r.published_spread, r.published_n) for r in rows],
             "difference": [fmt(v, "+" + number_format) for v in result["difference"]],
             "t": [fmt(v, ".3g") for v in result["t"]],
@@ -176,6 +185,8 @@ def _footer(result: pd.DataFrame) -> list[str]:
     counts = result["verdict"].value_counts()
     order = [CONSISTENT, HIGHER, LOWER, NOT_COMPARABLE, MISSING]
     lines = ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in order) + "."]
+    present = {f for flags in result["flags"] for f in str(flags).split(";") if f}
+    lines += [f"{SYMBOLS[f]} {f} (some of our seeds): {LEGEND[f]}." for f in FLAGS if f in present]
     reasons = result[result["reason"] != ""]
     if len(reasons) == len(result) and reasons["reason"].nunique() == 1:
         return [*lines, f"Every cell is {result['verdict'].iloc[0]}: {reasons['reason'].iloc[0]}."]
@@ -192,7 +203,7 @@ def reproduce_markdown(
 ) -> str:
     """The comparison as Markdown: a heading that states the test, the table, and the verdict counts
     with the reason for every cell not compared."""
-    body = _display(result, number_format, " ± ").to_markdown(index=False)
+    body = _display(result, number_format, " ± ", SYMBOLS).to_markdown(index=False, disable_numparse=True)
     return "\n\n".join([_heading(table, result, alpha), body, "\n".join(_footer(result))]) + "\n"
 
 
@@ -200,7 +211,7 @@ def reproduce_latex(
     result: pd.DataFrame, table: PublishedTable, alpha: float = DEFAULT_ALPHA, number_format: str = ".3g"
 ) -> str:
     """The comparison as a booktabs LaTeX tabular, the heading and reasons as comments above and below."""
-    shown = _display(result, number_format, r" $\pm$ ").replace("—", "--")
+    shown = _display(result, number_format, r" $\pm$ ", LATEX.flags).replace("—", "--")
     latex = shown.style.hide(axis="index").to_latex(hrules=True, column_format="lll" + "c" * 6)
     comments = [f"% {line}" for line in [_heading(table, result, alpha), *_footer(result)]]
     return "\n".join(comments[:1]) + "\n" + latex + "\n".join(comments[1:]) + "\n"
