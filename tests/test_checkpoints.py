@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from ganbench.data import DATASETS
+from ganbench.engine.checkpoint import Checkpoints, load_checkpoint
 from ganbench.engine.tracking import w1_observer
-from ganbench.engine.train import Checkpoints, Member, load_checkpoint, train_group
+from ganbench.engine.train import Member, train_group
 from ganbench.models import METHODS, NetworkSize
 from ganbench.run import checkpoints
 from ganbench.suite import load_suite

@@ -109,6 +109,7 @@ GOOD = (PUBLISHED / "pacgan-2d.toml").read_text(encoding="utf-8")
         (lambda t: t.replace('method = "pacgan4"', 'method = "pacgan9"', 1), "unknown method"),
         (lambda t: t.replace('name = "pacgan-2d"', 'name = "../x"'), "name must be"),
         (lambda t: t.replace("year = 2018", 'year = "2018"'), "source.year must be an integer"),
+        (lambda t: t.replace("proofread = false", 'proofread = "no"'), "proofread must be true or false"),
         (lambda t: t + "\n[[rows\n", "not a readable TOML file"),
     ],
 )
@@ -248,6 +249,7 @@ def test_missing_cells_and_every_cell_one_reason(tmp_path):
     assert set(result["verdict"]) == {NOT_COMPARABLE}
     markdown = reproduce_markdown(result, table)
     assert "Every cell is not comparable: train.steps = 1000 (published 400000)." in markdown
+    assert "have not yet been proofread against the paper" in markdown  # until someone checks the PDF
     empty = reproduce(_frame(table, {}), table)
     assert set(empty["verdict"]) == {MISSING} and len(empty) == 24
     latex = reproduce_latex(result, table)

@@ -12,21 +12,19 @@ and a group started again resumes from its last checkpoint to the same result, b
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from ganbench.data.base import Dataset
+from ganbench.engine.checkpoint import Checkpoints, load_checkpoint, restore, save_checkpoint
 from ganbench.engine.stacked import CannotStack, Single, stack, stack_or_single, unstack
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
-from ganbench.files import write_atomic
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
 from ganbench.models.packing import pack_members, packed_shape
 
@@ -270,83 +268,6 @@ def seconds_per_step(
     return float(torch.tensor(times[warmup:]).median())
 
 
-# Bump when the saved state's layout changes: a checkpoint of another layout is not loaded.
-CHECKPOINT_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Checkpoints:
-    """Where and how often `train_group` saves its whole state, so an interrupted group resumes.
-
-    `identity` names the group (its jobs and settings): a file saved for anything else is not
-    loaded. Checkpoints hold tensors, numbers and strings only and load with `weights_only=True`.
-    """
-
-    path: Path
-    every: int
-    identity: str
-
-
-def save_checkpoint(
-    checkpoints: Checkpoints, step: int, nets: Stack, draws: StreamDraws, health: Health,
-    history: Tensor, next_log: int, results: list[TrainResult], seconds: float,
-) -> None:  # fmt: skip
-    """Write the group's state after generator step `step` atomically (readers never see a part)."""
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "identity": checkpoints.identity,
-        "step": step,
-        "generator": nets.generator.state_dict(),
-        "critic": nets.critic.state_dict(),
-        "opt_g": nets.opt_g.state_dict(),
-        "opt_d": nets.opt_d.state_dict(),
-        "streams": [[s.data.get_state(), s.noise.get_state(), s.penalty.get_state()] for s in draws.streams],
-        "alive": health.alive,
-        "diverged_at": health.diverged_at,
-        "history": history,
-        "next_log": next_log,
-        "curves": [result.curves for result in results],
-        "seconds": seconds,
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_atomic(checkpoints.path, buffer.getvalue())
-
-
-def load_checkpoint(checkpoints: Checkpoints, device: torch.device) -> dict[str, Any] | None:
-    """The saved state, or None when there is none for this group (absent, unreadable, another
-    group's or another layout's: training then starts from step 0, which is always correct)."""
-    if not checkpoints.path.is_file():
-        return None
-    try:
-        state = torch.load(checkpoints.path, map_location=device, weights_only=True)
-    except Exception:  # noqa: BLE001 - a corrupt or foreign file is not trusted, never unpickled
-        return None
-    ours = isinstance(state, dict) and state.get("identity") == checkpoints.identity
-    return state if ours and state.get("format") == CHECKPOINT_FORMAT else None
-
-
-def _restore(
-    state: dict[str, Any], nets: Stack, draws: StreamDraws, health: Health, history: Tensor,
-    results: list[TrainResult],
-) -> int:  # fmt: skip
-    """Put a checkpoint's state into the freshly built group; returns the next logging index."""
-    nets.generator.load_state_dict(state["generator"])
-    nets.critic.load_state_dict(state["critic"])
-    nets.opt_g.load_state_dict(state["opt_g"])
-    nets.opt_d.load_state_dict(state["opt_d"])
-    for streams, saved in zip(draws.streams, state["streams"], strict=True):
-        for generator, rng_state in zip((streams.data, streams.noise, streams.penalty), saved, strict=True):
-            generator.set_state(rng_state.cpu())
-    health.alive.copy_(state["alive"])
-    health.diverged_at.copy_(state["diverged_at"])
-    history.copy_(state["history"])
-    for result, curves in zip(results, state["curves"], strict=True):
-        result.curves = curves
-        result.resumed_from = state["step"]
-    return state["next_log"]
-
-
 def train_group(
     method: Method,
     hp: Hyperparameters,
@@ -394,7 +315,7 @@ def train_group(
     state = load_checkpoint(checkpoints, device) if checkpoints is not None else None
     first, next_log, earlier = 1, 0, 0.0
     if state is not None:
-        next_log = _restore(state, nets, draws, health, history, results)
+        next_log = restore(state, nets, draws, health, history, results)
         first, earlier = state["step"] + 1, state["seconds"]
     else:
         track(0)

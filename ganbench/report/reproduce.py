@@ -21,6 +21,10 @@ from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.report.tables import LATEX
 
 DEFAULT_ALPHA = 0.05
+NOT_PROOFREAD = (
+    "The published numbers have not yet been proofread against the paper: "
+    "check them before quoting a verdict."
+)
 CONSISTENT, HIGHER, LOWER = "consistent", "higher", "lower"
 NOT_COMPARABLE, MISSING = "not comparable", "missing"
 COLUMNS = [
@@ -151,6 +155,7 @@ def _heading(table: PublishedTable, result: pd.DataFrame, alpha: float) -> str:
         f"the seeds that finished ok; published: mean ± {kind} over {table.n} runs. Welch's t test "
         f"per cell, p-values Holm-corrected across the {tested} comparable cells, alpha = {alpha:g}: "
         f"a verdict says whether ours is consistent with, higher or lower than the published value."
+        + ("" if table.source.proofread else f" {NOT_PROOFREAD}")
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ganbench.engine.train import Checkpoints
+from ganbench.engine.checkpoint import Checkpoints
 
 CHECKPOINT_DIR_ENV = "GANBENCH_CHECKPOINT_DIR"
 CHECKPOINTS_DIR = "checkpoints"

@@ -22,6 +22,7 @@ FOLDER = Path(__file__).parent
 SpreadKind = Literal["standard-error", "std"]
 SPREAD_KINDS: tuple[SpreadKind, ...] = ("standard-error", "std")
 ROW_KEYS = ("label", "method", "dataset")  # a row's keys that are not metrics
+KINDS = {"year": int, "proofread": bool}  # [source] keys that are not strings
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Source:
     table: str
     location: str
     url: str
+    proofread: bool  # whether every number has been checked against the paper itself
 
     def citation(self) -> str:
         """'Lin et al. 2018, "PacGAN: ...", NeurIPS 2018; arXiv:..., Table 1'."""
@@ -166,8 +168,8 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
     return PublishedTable(
         name=name,
         description=_get(data, "description", str, where),
-        source=Source(**{f: _get(source, f, int if f == "year" else str, f"{where}: source") for f in
-                         ("authors", "year", "title", "venue", "table", "location", "url")}),
+        source=Source(**{f: _get(source, f, KINDS.get(f, str), f"{where}: source") for f in
+                         ("authors", "year", "title", "venue", "table", "location", "url", "proofread")}),
         spread_kind=kind,
         n=n,
         protocol=protocol,
@@ -191,7 +193,7 @@ def _get(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in data:
         raise GanbenchError(f"{where}: missing key '{key}'")
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        words = "an integer" if kind is int else "a string"
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        words = {int: "an integer", bool: "true or false"}.get(kind, "a string")
         raise GanbenchError(f"{where}.{key} must be {words} (got {value!r})")
     return value
