@@ -18,6 +18,7 @@ import copy
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -64,16 +65,18 @@ class StackedBatchNorm1d(nn.Module):
         self.register_buffer("num_batches_tracked", counts)
 
     def forward(self, x: Tensor) -> Tensor:
+        # Member k's channel c is channel k C + c of one ordinary batch norm over [batch, K C]: torch's
+        # fused kernel (the one each member's own BatchNorm1d runs) normalizes it over that member's
+        # batch and updates its running statistics in place, through views of the stacked buffers.
+        k, n, c = x.shape
+        flat = x.transpose(0, 1).reshape(n, k * c)
+        out = F.batch_norm(
+            flat, self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
+            self.bias.view(-1), self.training, self.momentum, self.eps,
+        )  # fmt: skip
         if self.training:
-            mean, var = x.mean(dim=1, keepdim=True), x.var(dim=1, unbiased=False, keepdim=True)
-            with torch.no_grad():
-                n = x.shape[1]
-                self.running_mean.lerp_(mean.squeeze(1), self.momentum)
-                self.running_var.lerp_(var.squeeze(1) * (n / max(n - 1, 1)), self.momentum)
-                self.num_batches_tracked.add_(1)
-        else:
-            mean, var = self.running_mean.unsqueeze(1), self.running_var.unsqueeze(1)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+            self.num_batches_tracked.add_(1)
+        return out.view(n, k, c).transpose(0, 1)
 
     def member_state(self, k: int) -> dict[str, Tensor]:
         return {
