@@ -101,3 +101,21 @@ def test_the_cli_prints_the_estimate_and_never_asks_without_a_terminal(suite_fil
         app, ["run", "--suite", str(suite_file), "--steps", "10", "--out", str(tmp_path / "b")]
     )
     assert quick.exit_code == 0 and "estimated training time" not in quick.output
+
+
+def test_a_group_resuming_from_its_checkpoint_counts_only_the_steps_left(suite_file, tmp_path, monkeypatch):
+    from ganbench.engine.checkpoint import CHECKPOINT_FORMAT
+    from ganbench.run.checkpoints import checkpoint_path
+
+    monkeypatch.setattr(estimate, "seconds_per_step", lambda *args: 1.0)
+    groups = stack_groups(load_suite(str(suite_file)).jobs(), True)
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    gan = checkpoint_path(folder, [j.config() for j in groups[0]])
+    torch.save({"format": CHECKPOINT_FORMAT, "step": 600, "weights": torch.zeros(3)}, gan)
+    guess = estimate.estimate(groups, torch.device("cpu"), folder)
+    assert [g.done for g in guess.groups] == [600, 0]
+    assert guess.seconds == 400 + 1000  # gan: 1000 - 600 steps left; wgan: all 1000
+    assert "resuming gan from step 600" in guess.describe()
+    checkpoint_path(folder, [j.config() for j in groups[1]]).write_bytes(b"not a checkpoint")
+    assert estimate.estimate(groups, torch.device("cpu"), folder).groups[1].done == 0

@@ -96,3 +96,16 @@ def restore(
         result.curves = curves
         result.resumed_from = state["step"]
     return state["next_log"]
+
+
+def saved_step(path: Path) -> int:
+    """The step a checkpoint file was saved at, or 0 (no file, or not a readable checkpoint). Memory-
+    mapped, so only the small entries are read, not the weights."""
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable: the group starts from step 0
+        return 0
+    ok = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
+    return int(state.get("step", 0)) if ok else 0

@@ -202,7 +202,7 @@ def run(
     def check_time(groups: list[list[Job]]) -> None:
         if not estimate.worth_estimating(groups):
             return
-        guess = estimate.estimate(groups, where)
+        guess = estimate.estimate(groups, where, root / checkpoints.CHECKPOINTS_DIR)
         progress.note(guess.describe())
         if confirm is not None and guess.seconds >= estimate.CONFIRM_FROM_SECONDS:
             if not confirm(f"Train for about {estimate.duration(guess.seconds)}?"):

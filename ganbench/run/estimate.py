@@ -2,19 +2,23 @@
 
 Each distinct group (method, settings, number of members, data shape) trains a few throwaway steps
 (`ganbench.engine.train.seconds_per_step`); the total is the median step time x steps, summed over
-groups run one after another. Evaluation and start-up come on top, so the estimate is a floor.
+groups run one after another; a group resuming from a checkpoint counts only its remaining steps.
+Evaluation and start-up come on top, so the estimate is a floor.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ganbench.data import DATASETS
+from ganbench.engine.checkpoint import saved_step
 from ganbench.engine.train import Member, seconds_per_step
 from ganbench.models import METHODS, NetworkSize
+from ganbench.run.checkpoints import checkpoint_path
 from ganbench.suite import Job
 
 # Runs whose groups all train fewer steps than this start without an estimate (smoke checks, CI).
@@ -31,10 +35,11 @@ class GroupEstimate:
     members: int
     steps: int
     seconds_per_step: float
+    done: int = 0  # steps already trained, by the group's checkpoint
 
     @property
     def seconds(self) -> float:
-        return self.steps * self.seconds_per_step
+        return (self.steps - self.done) * self.seconds_per_step
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ class Estimate:
             jobs, slowest = sum(g.members for g in gs), max(g.seconds_per_step for g in gs)
             where = f"{len(gs)} groups" if len(gs) > 1 else "one group"
             parts.append(f"{method} {jobs} jobs in {where} at {slowest:.3g} s/step")
+        resumed = [g for g in self.groups if g.done]
+        if resumed:
+            steps = ", ".join(f"{g.method} from step {g.done:,}" for g in resumed)
+            parts.append(f"resuming {steps}")
         return (
             f"estimated training time: {duration(self.seconds)} on {self.device} "
             f"({'; '.join(parts)}; measured now); evaluation comes on top"
@@ -79,8 +88,11 @@ def worth_estimating(groups: list[list[Job]]) -> bool:
     return any(group[0].train.steps >= ESTIMATE_FROM_STEPS for group in groups)
 
 
-def estimate(groups: list[list[Job]], device: torch.device) -> Estimate:
-    """Measure each distinct group once (groups of the same setup and size share the figure)."""
+def estimate(
+    groups: list[list[Job]], device: torch.device, checkpoint_folder: Path | None = None
+) -> Estimate:
+    """Measure each distinct group once (groups of the same setup and size share the figure); a
+    group with a checkpoint in `checkpoint_folder` counts only the steps it has left."""
     measured: dict[str, float] = {}
     result = []
     for group in groups:
@@ -94,5 +106,8 @@ def estimate(groups: list[list[Job]], device: torch.device) -> Estimate:
             measured[key] = seconds_per_step(
                 method, first.hyperparameters, members, size, first.train.batch_size, device
             )
-        result.append(GroupEstimate(first.method, len(group), first.train.steps, measured[key]))
+        done = 0
+        if checkpoint_folder is not None:
+            done = saved_step(checkpoint_path(checkpoint_folder, [j.config() for j in group]))
+        result.append(GroupEstimate(first.method, len(group), first.train.steps, measured[key], done))
     return Estimate(tuple(result), str(device))
