@@ -92,6 +92,10 @@ class Job:
         """A file-name-safe identifier, unique within a run folder."""
         return f"{self.method}__{self.dataset}__seed{self.seed}"
 
+    def setup(self) -> dict[str, Any]:
+        """`config()` without the seed and the dataset: what jobs trained as one stacked model share."""
+        return {k: v for k, v in self.config().items() if k not in ("seed", "dataset", "dataset_params")}
+
     def config(self) -> dict[str, Any]:
         """The job's full configuration as plain JSON-able data."""
         return {

@@ -64,17 +64,22 @@ def save_checkpoint(
     write_atomic(checkpoints.path, buffer.getvalue())
 
 
+def _read(path: Path, device: torch.device | str, mmap: bool = False) -> dict[str, Any] | None:
+    """A checkpoint file's state, or None (absent, unreadable, not a dict of this layout)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+    except Exception:  # noqa: BLE001 - a corrupt or foreign file is not trusted, never unpickled
+        return None
+    return state if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT else None
+
+
 def load_checkpoint(checkpoints: Checkpoints, device: torch.device) -> dict[str, Any] | None:
     """The saved state, or None when there is none for this group (absent, unreadable, another
     group's or another layout's: training then starts from step 0, which is always correct)."""
-    if not checkpoints.path.is_file():
-        return None
-    try:
-        state = torch.load(checkpoints.path, map_location=device, weights_only=True)
-    except Exception:  # noqa: BLE001 - a corrupt or foreign file is not trusted, never unpickled
-        return None
-    ours = isinstance(state, dict) and state.get("identity") == checkpoints.identity
-    return state if ours and state.get("format") == CHECKPOINT_FORMAT else None
+    state = _read(checkpoints.path, device)
+    return state if state is not None and state.get("identity") == checkpoints.identity else None
 
 
 def restore(
@@ -101,11 +106,5 @@ def restore(
 def saved_step(path: Path) -> int:
     """The step a checkpoint file was saved at, or 0 (no file, or not a readable checkpoint). Memory-
     mapped, so only the small entries are read, not the weights."""
-    if not path.is_file():
-        return 0
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - unreadable: the group starts from step 0
-        return 0
-    ok = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
-    return int(state.get("step", 0)) if ok else 0
+    state = _read(path, "cpu", mmap=True)
+    return int(state.get("step", 0)) if state is not None else 0

@@ -2,7 +2,7 @@
 
 The driver names the folder (in GANBENCH_CHECKPOINT_DIR, forwarded to workers like the other paths)
 and deletes a group's file once its records are stored; the worker saves and resumes through the
-engine (`ganbench.engine.train.Checkpoints`). A group's file is named by a hash of its jobs' full
+engine (`ganbench.engine.checkpoint`). A group's file is named by a hash of its jobs' full
 configurations, so a checkpoint is only ever resumed by the same jobs with the same settings.
 """
 

@@ -76,7 +76,7 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
 
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        setup = {k: v for k, v in job.config().items() if k not in ("seed", "dataset", "dataset_params")}
+        setup = job.setup()
         groups.setdefault(json.dumps([setup, shape_of(job)], sort_keys=True), []).append(job)
     result: list[list[Job]] = []
     said: set[tuple[str, str]] = set()

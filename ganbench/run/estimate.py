@@ -97,7 +97,7 @@ def estimate(
     result = []
     for group in groups:
         first = group[0]
-        setup = {k: v for k, v in first.config().items() if k not in ("seed", "dataset", "dataset_params")}
+        setup = first.setup()
         key = json.dumps([setup, sorted({j.dataset for j in group}), len(group)], sort_keys=True)
         if key not in measured:
             members = [Member(j.seed, DATASETS.get(j.dataset).build(j.dataset_params)) for j in group]
