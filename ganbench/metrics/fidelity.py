@@ -11,24 +11,37 @@ round trip; grayscale repeated to three channels, as torch-fidelity expects). Tw
 
 Real-data features and FID statistics are cached by torch-fidelity under a name that covers the
 dataset with its parameters, the reference count and content, the extractor and its weights' hash.
+
+torch-fidelity unpickles its cache files and the Inception weights with `weights_only=False`, so a
+planted file would run code; cache folders are shared on clusters. torch-fidelity therefore never
+reads them: each call gets a private temporary folder (mode 0700) holding copies that ganbench wrote
+itself from what torch's safe loader (`_safe_load`) read, and new cache entries are copied back. A bad
+cache entry is a miss (one warning line, the file removed); a bad weights file is a GanbenchError,
+which `_prepare` raises before any training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ganbench import paths
 from ganbench.data.images import to_uint8
 from ganbench.errors import GanbenchError
+from ganbench.files import write_atomic
 from ganbench.metrics.base import EvalContext, MetricValue, register_metric
 
 # torch-fidelity's metric families; each registered ganbench metric reads one key of its result.
@@ -50,6 +63,18 @@ KID_SUBSET_SIZE = 1000
 
 Say = Callable[[str], None]  # prints one line to the user
 
+# What torch-fidelity's cache files hold beyond tensors: its FID statistics are {"mu", "sigma"} numpy
+# arrays (float32 mu from Inception features, float64 otherwise); its feature files are plain tensors.
+# Allowing numpy's array rebuilder with the float dtypes lets them load safely; an object array would
+# need ObjectDType, which stays refused. `__reduce__` names the rebuilder this numpy pickles with.
+_CACHE_GLOBALS = [
+    np.zeros(0).__reduce__()[0],
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.float32)),
+    type(np.dtype(np.float64)),
+]
+
 
 @dataclass(frozen=True)
 class Extractor:
@@ -61,6 +86,8 @@ class Extractor:
     # The weights file; the optional argument hears about slow work (a download, a training).
     weights: Callable[[Say | None], Path]
     identity: Callable[[], str] = lambda: ""
+    # What is wrong with the (safely loaded) weights for the network, or None when they fit it.
+    problem: Callable[[Any], str | None] = lambda state: None
 
 
 def _file_sha256(path: Path) -> str:
@@ -132,11 +159,111 @@ def lenet_identity() -> str:
     )
 
 
+def _safe_load(path: Path) -> Any:
+    """Load a torch file without running pickled code: tensors, containers and float numpy arrays only."""
+    # torch warns about unusual pickle protocols on stderr; the verdict (loaded or raised) is what counts.
+    with warnings.catch_warnings(), torch.serialization.safe_globals(_CACHE_GLOBALS):
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reason(err: Exception) -> str:
+    """Why a file did not load safely, in one short line (torch's own message is a page of advice)."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+    if found:  # e.g. "Unsupported global: GLOBAL posix.system": what the pickle would have called
+        return _short(f"refused by torch.load(weights_only=True): {found.group(1).split(' was not an ')[0]}")
+    return _short(f"{type(err).__name__}: {err}") if str(err).strip() else type(err).__name__
+
+
+def _not_a_state_dict(state: Any) -> str | None:
+    if not isinstance(state, Mapping):
+        return f"it holds a {type(state).__name__}, not a state dict (a mapping of names to tensors)"
+    bad = [key for key, value in state.items() if not isinstance(key, str) or not torch.is_tensor(value)]
+    if bad:
+        return f"{len(bad)} entries are not a name with a tensor, e.g. {_short(repr(bad[0]), 60)}"
+    return None
+
+
+def _load_error(err: Exception) -> str:
+    """torch's load_state_dict error (missing/unexpected keys, wrong shapes) in one short line."""
+    return _short(re.sub(r"^Error\(s\) in loading state_dict for \w+:", "", str(err).strip()))
+
+
+def _lenet_problem(state: Any) -> str | None:
+    from ganbench.metrics.classifier import DigitClassifier
+
+    if problem := _not_a_state_dict(state):
+        return problem
+    try:
+        DigitClassifier().load_state_dict(state)  # strict: every key, no extra one, every shape
+    except RuntimeError as err:
+        return _load_error(err)
+    return None
+
+
+def _inception_problem(state: Any) -> str | None:
+    if problem := _not_a_state_dict(state):
+        return problem
+    digest = _state_digest(state)
+    if digest not in _INCEPTION_FITS:  # building the network takes about 0.7 s: once per content
+        _INCEPTION_FITS[digest] = _inception_load_error(state)
+    return _INCEPTION_FITS[digest]
+
+
+def _state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in state.items():
+        digest.update(key.encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+_INCEPTION_FITS: dict[str, str | None] = {}
+
+
+def _inception_load_error(state: Mapping[str, torch.Tensor]) -> str | None:
+    """Whether torch-fidelity builds its Inception network from `state` (None) or why not."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    # torch-fidelity's own network is the reference: its strict load_state_dict compares every key and
+    # shape with the installed version's architecture, so no list of ~570 names is kept here. It reads
+    # a file (with weights_only=False): one written here, in a private folder, from the safely loaded
+    # tensors.
+    with tempfile.TemporaryDirectory(prefix="ganbench-weights-") as private:
+        path = Path(private) / "weights.pt"
+        torch.save(dict(state), path)
+        try:
+            FeatureExtractorInceptionV3(INCEPTION, ["2048"], feature_extractor_weights_path=str(path))
+        except Exception as err:  # noqa: BLE001 - whatever fails, the file is not these weights
+            return _load_error(err)
+    return None
+
+
+def check_weights(extractor: str, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in `path`, loaded without running pickled code; GanbenchError unless it loads so
+    and fits the extractor's network."""
+    try:
+        state = _safe_load(path)
+    except Exception as err:  # noqa: BLE001 - any failure to load safely refuses the file
+        raise GanbenchError(
+            f"weights file {path} ({extractor}) cannot be loaded safely: {_reason(err)}"
+        ) from None
+    problem = EXTRACTORS[extractor].problem(state)
+    if problem:
+        raise GanbenchError(f"weights file {path} does not fit the {extractor} network: {problem}")
+    return state
+
+
 EXTRACTORS = {
-    INCEPTION: Extractor(INCEPTION, "inception", inception_weights, inception_identity),
+    INCEPTION: Extractor(INCEPTION, "inception", inception_weights, inception_identity, _inception_problem),
     # "fc1": the classifier's pre-activation features; a new feature layer needs a new label here,
     # as cached statistics are keyed by the label and the weights' hash only.
-    LENET: Extractor(LENET, "lenet-fc1", lenet_weights, lenet_identity),
+    LENET: Extractor(LENET, "lenet-fc1", lenet_weights, lenet_identity, _lenet_problem),
 }
 
 
@@ -224,6 +351,34 @@ def cache_root() -> Path:
     return paths.cache_dir() / "fidelity"
 
 
+def _copy_cache_in(name: str, private: Path) -> list[str]:
+    """Safe copies of the cache entries of `name` in `private`; the names of those copied.
+
+    An entry that does not load safely is a miss: one warning line, and it is removed (torch-fidelity
+    then recomputes it, and the good copy goes back); if it cannot be removed, it stays, unread."""
+    copied = []
+    for path in sorted(cache_root().glob(f"{name}-*.pt")):
+        try:
+            torch.save(_safe_load(path), private / path.name)
+            copied.append(path.name)
+        except Exception as err:  # noqa: BLE001 - whatever fails, torch-fidelity must not unpickle it
+            print(
+                f"warning: ignoring unsafe or unreadable cache file {path} ({_reason(err)}); recomputing",
+                file=sys.stderr,
+            )
+            with contextlib.suppress(OSError):  # someone else's file in a shared folder: left unread
+                path.unlink()
+    return copied
+
+
+def _copy_cache_out(private: Path, copied: list[str]) -> None:
+    """Share the entries torch-fidelity computed in `private` (written atomically; best effort)."""
+    for path in sorted(private.glob("*.pt")):
+        if path.name not in copied:
+            with contextlib.suppress(OSError):  # a read-only shared cache: the next run recomputes
+                write_atomic(cache_root() / path.name, path.read_bytes())
+
+
 @dataclass(frozen=True)
 class FidelityResult:
     """torch-fidelity's raw result keys, whether the reference came from the cache, and the seconds."""
@@ -246,31 +401,40 @@ def fidelity_scores(
 
     `generated` and `reference` are uint8 (N, 1 or 3, H, W). The reference's features (and FID
     statistics) are cached under `cache_name`, so the next call against it reads them back.
+    torch-fidelity reads only copies in a private folder, written here from safely loaded content
+    (see the module docstring), so no file another process can change is ever unpickled.
     """
     torch_fidelity = _torch_fidelity()
     weights = EXTRACTORS[extractor].weights()
     name = cache_name(dataset_id, reference, extractor, weights)
-    cached = any(cache_root().glob(f"{name}-*.pt"))
     n = min(len(generated), len(reference))
-    started = time.perf_counter()
-    scores = torch_fidelity.calculate_metrics(
-        input1=UInt8Images(generated),
-        input2=UInt8Images(reference),
-        input2_cache_name=name,
-        cache_root=str(cache_root()),
-        cuda=device is not None and device.type == "cuda",
-        feature_extractor=extractor,
-        feature_extractor_weights_path=str(weights),
-        fid=FID in families,
-        isc=ISC in families,
-        kid=KID in families,
-        prc=PRC in families,
-        kid_subset_size=min(KID_SUBSET_SIZE, n),
-        rng_seed=seed,
-        save_cpu_ram=True,  # in-memory tensors: DataLoader worker processes would only add start-up time
-        verbose=False,
-    )
-    return FidelityResult({k: float(v) for k, v in scores.items()}, cached, time.perf_counter() - started)
+    with tempfile.TemporaryDirectory(prefix="ganbench-fidelity-") as folder:  # mode 0700: ours alone
+        private = Path(folder)
+        # Checked again (the file may have changed since `_prepare`), and copied as checked.
+        torch.save(check_weights(extractor, weights), private / "weights.pt")
+        (private / "cache").mkdir()
+        copied = _copy_cache_in(name, private / "cache")
+        started = time.perf_counter()
+        scores = torch_fidelity.calculate_metrics(
+            input1=UInt8Images(generated),
+            input2=UInt8Images(reference),
+            input2_cache_name=name,
+            cache_root=str(private / "cache"),
+            cuda=device is not None and device.type == "cuda",
+            feature_extractor=extractor,
+            feature_extractor_weights_path=str(private / "weights.pt"),
+            fid=FID in families,
+            isc=ISC in families,
+            kid=KID in families,
+            prc=PRC in families,
+            kid_subset_size=min(KID_SUBSET_SIZE, n),
+            rng_seed=seed,
+            save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
+            verbose=False,
+        )
+        seconds = time.perf_counter() - started
+        _copy_cache_out(private / "cache", copied)
+    return FidelityResult({k: float(v) for k, v in scores.items()}, bool(copied), seconds)
 
 
 @dataclass(frozen=True)
@@ -330,10 +494,10 @@ def _metric(spec: _Spec) -> Callable[[EvalContext], MetricValue]:
 
 
 def _prepare(extractor: str) -> Callable[[Say], None]:
-    """Find the extractor's weights before training: a missing file (or MNIST split) fails at once."""
+    """Find and check the extractor's weights before training: a missing or bad file fails at once."""
 
     def prepare(say: Say) -> None:
-        EXTRACTORS[extractor].weights(say)
+        check_weights(extractor, EXTRACTORS[extractor].weights(say))
 
     return prepare
 
