@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ganbench
-from ganbench.config import at_least, build, check_field
+from ganbench.config import at_least, at_most, build, check_field, folder_name, sanitized_name, valid_keys
 from ganbench.data import DATASETS
 from ganbench.engine import streams
 from ganbench.errors import GanbenchError
@@ -25,15 +25,29 @@ if TYPE_CHECKING:
 SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
 
 
+# Upper bounds of the settings that memory or time grow with: each is far above any published protocol,
+# so a value beyond it is a typo, refused before anything is created rather than dying mid-run.
+MAX_STEPS = 10_000_000  # 25x PacGAN's 400,000, the longest protocol here; loss logs grow with steps
+MAX_BATCH = 65_536
+MAX_LATENT_DIM = 4_096
+MAX_WIDTH = 16_384
+MAX_DEPTH = 64
+MAX_SAMPLES = 1_000_000  # 20x the 50,000 samples of the standard FID protocol
+MAX_SEEDS = 1_000
+MAX_JOBS = 100_000  # methods x datasets x seeds
+# No tensor of samples may exceed this (images x channels x side^2 x 4 bytes): 32 GiB.
+MAX_TENSOR_BYTES = 32 * 2**30
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Training budget and network size, shared by every job of a suite."""
 
-    steps: int = field(default=2000, metadata=at_least(0))  # generator steps
-    batch_size: int = field(default=256, metadata=at_least(1))
-    latent_dim: int = field(default=2, metadata=at_least(1))
-    width: int = field(default=128, metadata=at_least(1))
-    depth: int = field(default=3, metadata=at_least(0))
+    steps: int = field(default=2000, metadata=at_least(0) | at_most(MAX_STEPS))  # generator steps
+    batch_size: int = field(default=256, metadata=at_least(1) | at_most(MAX_BATCH))
+    latent_dim: int = field(default=2, metadata=at_least(1) | at_most(MAX_LATENT_DIM))
+    width: int = field(default=128, metadata=at_least(1) | at_most(MAX_WIDTH))
+    depth: int = field(default=3, metadata=at_least(0) | at_most(MAX_DEPTH))
     log_every: int = field(default=100, metadata=at_least(1))  # losses recorded every N steps
     # Training curves (loss, critic estimate, exact W1) every N steps; 0 turns them off.
     track_every: int = field(default=0, metadata=at_least(0))
@@ -47,19 +61,21 @@ class TrainSettings:
 class EvalSettings:
     """How many samples each evaluation draws."""
 
-    samples: int = field(default=2500, metadata=at_least(1))  # VEEGAN and PacGAN evaluate 2,500
-    track_samples: int = field(default=1000, metadata=at_least(1))  # per point of a training curve
+    # VEEGAN and PacGAN evaluate 2,500
+    samples: int = field(default=2500, metadata=at_least(1) | at_most(MAX_SAMPLES))
+    # per point of a training curve
+    track_samples: int = field(default=1000, metadata=at_least(1) | at_most(MAX_SAMPLES))
     # Image metrics: the first N real images of the dataset's split are the fixed reference (the same
     # for every seed and method, so its statistics are cached); 10,000 is the MNIST test split.
-    reference_samples: int = field(default=10_000, metadata=at_least(1))
+    reference_samples: int = field(default=10_000, metadata=at_least(1) | at_most(MAX_SAMPLES))
 
 
 @dataclass(frozen=True)
 class QuickSettings:
     """The smaller budget that `--quick` substitutes, for smoke checks and CI."""
 
-    steps: int = field(default=200, metadata=at_least(0))
-    samples: int = field(default=500, metadata=at_least(1))
+    steps: int = field(default=200, metadata=at_least(0) | at_most(MAX_STEPS))
+    samples: int = field(default=500, metadata=at_least(1) | at_most(MAX_SAMPLES))
 
 
 # Settings that change how a job runs, not its result: left out of `Job.config()`, so a run folder
@@ -162,7 +178,7 @@ class _Top:
 
     name: str = ""
     description: str = ""
-    seeds: int = field(default=3, metadata=at_least(1))
+    seeds: int = field(default=3, metadata=at_least(1) | at_most(MAX_SEEDS))
 
 
 _LIST_KEYS = {"methods": METHODS, "datasets": DATASETS, "metrics": METRICS}
@@ -226,8 +242,9 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
     top_keys = {f.name for f in dataclasses.fields(_Top)} | set(_LIST_KEYS) | set(_TABLES)
     for key in data:
         if key not in top_keys:
-            raise GanbenchError(f"{where}: unknown key '{key}'{suggest(key, sorted(top_keys))}")
-    top = build(_Top, {k: v for k, v in data.items() if k in ("name", "description", "seeds")}, where)
+            close = suggest(key, sorted(top_keys))
+            raise GanbenchError(f"{where}: unknown key '{key}'{close}; {valid_keys(sorted(top_keys))}")
+    top = build(_Top, {k: v for k, v in data.items() if k in ("name", "description", "seeds")}, f"{where}:")
     lists = {key: _names(data, key, where) for key in _LIST_KEYS}
     tables = {key: _table(data, key, where) for key in _TABLES}
 
@@ -253,7 +270,7 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         for name, spec in ((n, DATASETS.get(n)) for n in DATASETS.names())
     }
     suite = Suite(
-        name=top.name or default_name,
+        name=folder_name(top.name, where) if top.name else sanitized_name(default_name),
         description=top.description,
         methods=lists["methods"],
         datasets=lists["datasets"],
@@ -266,7 +283,47 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         dataset_params=dataset_params,
     )
     _check_modalities(suite, where)
+    check_budget(suite, where)
+    check_budget(with_overrides(suite, quick=True), f"{where}: quick")
     return suite
+
+
+def _sample_bytes(dataset: str, params: Any) -> int:
+    """Bytes of one float32 sample of `dataset`: 2 numbers for points, channels x side^2 for images."""
+    if DATASETS.get(dataset).modality == "points":
+        return 2 * 4
+    return int(getattr(params, "channels", 3)) * int(params.size) ** 2 * 4
+
+
+def check_budget(suite: Suite, where: str) -> None:
+    """Refuse budgets that cannot fit in memory or are typos: the job count, sample tensors, and
+    each metric's own sample limit (exact W1's cost matrix grows with the square of the samples)."""
+    jobs = len(suite.methods) * len(suite.datasets) * suite.seeds
+    if jobs > MAX_JOBS:
+        raise GanbenchError(f"{where}: {suite.shape()} is {jobs:,} jobs; at most {MAX_JOBS:,}")
+    evaluation = suite.eval
+    for dataset in suite.datasets:
+        per_sample = _sample_bytes(dataset, suite.dataset_params[dataset])
+        for name, count in (
+            ("samples", evaluation.samples),
+            ("reference_samples", evaluation.reference_samples),
+        ):
+            if count * per_sample > MAX_TENSOR_BYTES:
+                gib, most = count * per_sample / 2**30, MAX_TENSOR_BYTES // per_sample
+                raise GanbenchError(
+                    f"{where}: eval.{name} = {count:,} samples of {dataset} take {gib:.0f} GiB; "
+                    f"at most {MAX_TENSOR_BYTES // 2**30} GiB ({most:,} samples)"
+                )
+    for metric in suite.metrics:
+        limit = METRICS.get(metric).max_samples
+        counts = [("eval.samples", evaluation.samples)]
+        if suite.train.track_every:
+            counts.append(("eval.track_samples", evaluation.track_samples))
+        for label, count in counts:
+            if limit is not None and count > limit:
+                raise GanbenchError(
+                    f"{where}: {label} = {count:,} is more than metric '{metric}' can score ({limit:,})"
+                )
 
 
 def _names(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -333,4 +390,5 @@ def with_overrides(
         changes["methods"] = tuple(dict.fromkeys(methods))
     replaced = dataclasses.replace(suite, **changes)
     _check_modalities(replaced, "--methods")
+    check_budget(replaced, "--seeds/--steps/--quick")
     return replaced

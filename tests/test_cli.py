@@ -204,7 +204,10 @@ def test_bad_suite_file_is_one_line_naming_file_and_key(cli: CliRunner, tmp_path
     for command in (["run", "--suite", str(suite)], ["validate", str(suite)]):
         result = cli.invoke(app, command)
         assert result.exit_code == 2
-        assert result.stderr == f"error: {suite}: method.wgan: unknown key 'clipp' (did you mean 'clip'?)\n"
+        assert result.stderr == (
+            f"error: {suite}: method.wgan: unknown key 'clipp' (did you mean 'clip'?); "
+            "valid: optimizer, lr, beta1, beta2, n_critic, clip, gp_lambda, pack, architecture\n"
+        )
 
 
 def test_cuda_without_cuda_is_a_clear_error(cli: CliRunner, tiny_suite: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from ganbench import paths
-from ganbench.config import at_least
+from ganbench.config import at_least, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
 from ganbench.errors import GanbenchError
 
@@ -83,12 +83,16 @@ class ImageData:
 # ------------------------------------------------------------------------------------------- params
 
 
+# Memory grows with the side squared; 1024 is the largest side GAN benchmarks use (FFHQ, CelebA-HQ).
+MAX_IMAGE_SIZE = 1024
+
+
 @dataclass(frozen=True)
 class MnistParams:
     """MNIST and Fashion-MNIST: 28x28 grayscale; `size` 32 suits the DCGAN architectures."""
 
     split: Split = "train"
-    size: int = field(default=28, metadata=at_least(8))
+    size: int = field(default=28, metadata=at_least(8) | at_most(MAX_IMAGE_SIZE))
     download: bool = True
 
 
@@ -97,7 +101,7 @@ class Cifar10Params:
     """CIFAR-10: 32x32 RGB, from torchvision's `cifar-10-batches-py` folder."""
 
     split: Split = "train"
-    size: int = field(default=32, metadata=at_least(8))
+    size: int = field(default=32, metadata=at_least(8) | at_most(MAX_IMAGE_SIZE))
     download: bool = True
 
 
@@ -106,7 +110,7 @@ class FolderParams:
     """Every image file under `path` (required), center-cropped to a square and resized."""
 
     path: str = ""
-    size: int = field(default=32, metadata=at_least(8))
+    size: int = field(default=32, metadata=at_least(8) | at_most(MAX_IMAGE_SIZE))
     channels: Literal[1, 3] = 3
 
 

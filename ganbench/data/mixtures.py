@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganbench.config import above
+from ganbench.config import above, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
 
 
@@ -41,20 +41,25 @@ class GaussianMixture:
         return self.centers
 
 
+# The mixtures are unit-scale benchmarks; up to 1e6 their squared distances stay far inside float32's
+# range (3.4e38), so W1, KL and the figures' axes stay finite.
+MAX_SCALE = 1e6
+
+
 @dataclass(frozen=True)
 class RingParams:
     """ring-8 defaults from the PacGAN code (Lin et al. 2018): radius 1, std 0.01."""
 
-    radius: float = field(default=1.0, metadata=above(0))
-    std: float = field(default=0.01, metadata=above(0))
+    radius: float = field(default=1.0, metadata=above(0) | at_most(MAX_SCALE))
+    std: float = field(default=0.01, metadata=above(0) | at_most(MAX_SCALE))
 
 
 @dataclass(frozen=True)
 class GridParams:
     """grid-25 defaults from the PacGAN and VEEGAN code: centers {-4,-2,0,2,4}^2, std 0.05."""
 
-    spacing: float = field(default=2.0, metadata=above(0))
-    std: float = field(default=0.05, metadata=above(0))
+    spacing: float = field(default=2.0, metadata=above(0) | at_most(MAX_SCALE))
+    std: float = field(default=0.05, metadata=above(0) | at_most(MAX_SCALE))
 
 
 def ring_centers(n_modes: int, radius: float) -> torch.Tensor:

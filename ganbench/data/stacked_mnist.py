@@ -8,9 +8,9 @@ from typing import Literal, TypeVar
 import numpy as np
 import torch
 
-from ganbench.config import at_least
+from ganbench.config import at_least, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
-from ganbench.data.images import ImageData, load_mnist, to_float
+from ganbench.data.images import MAX_IMAGE_SIZE, ImageData, load_mnist, to_float
 from ganbench.errors import GanbenchError
 
 # Three digits, one per channel: 10^3 modes (Metz et al. 2017, VEEGAN, PacGAN).
@@ -35,7 +35,7 @@ class StackedMnistParams:
     """Which MNIST split the channels are drawn from, the side (28, or 32 for DCGAN nets), download."""
 
     split: Literal["train", "test"] = "train"
-    size: int = field(default=28, metadata=at_least(8))
+    size: int = field(default=28, metadata=at_least(8) | at_most(MAX_IMAGE_SIZE))
     download: bool = True
 
 

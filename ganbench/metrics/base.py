@@ -83,6 +83,8 @@ class Metric:
     # weights files, so that a missing one stops the run at once with one line, not after training.
     # Its argument prints a line to the user (about slow work, such as training a classifier).
     prepare: Callable[[Callable[[str], None]], None] | None = None
+    # The most samples it can score within memory (None: no limit); suites asking more are refused.
+    max_samples: int | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -98,16 +100,26 @@ def register_metric(
     rel_tol: float = DEFAULT_REL_TOL,
     abs_tol: float = DEFAULT_ABS_TOL,
     prepare: Callable[[Callable[[str], None]], None] | None = None,
+    max_samples: int | None = None,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
     """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
-    tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, and an
-    optional `prepare` step that runs before any training."""
+    tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, an
+    optional `prepare` step that runs before any training, and the most samples it can score."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
     def decorate(compute: Callable[[EvalContext], MetricValue]) -> Callable[[EvalContext], MetricValue]:
         metric = Metric(
-            name, description, higher_is_better, unit, modality, compute, rel_tol, abs_tol, prepare
+            name,
+            description,
+            higher_is_better,
+            unit,
+            modality,
+            compute,
+            rel_tol,
+            abs_tol,
+            prepare,
+            max_samples,
         )
         METRICS.add(name, metric)
         return compute

@@ -8,7 +8,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from ganbench.config import above, at_least
+from ganbench.config import above, at_least, at_most, below
 from ganbench.data.base import Modality
 from ganbench.models.regularizers import clip_from_hyperparameters, penalty_from_hyperparameters
 from ganbench.registry import Registry
@@ -22,16 +22,18 @@ class Hyperparameters:
 
     optimizer: OptimizerName = "adam"
     lr: float = field(default=2e-4, metadata=above(0))
-    beta1: float = field(default=0.5, metadata=at_least(0))
-    beta2: float = field(default=0.999, metadata=at_least(0))
-    # discriminator/critic steps per generator step
-    n_critic: int = field(default=1, metadata=at_least(1))
+    # Adam's moment decay rates: torch refuses betas outside [0, 1).
+    beta1: float = field(default=0.5, metadata=at_least(0) | below(1))
+    beta2: float = field(default=0.999, metadata=at_least(0) | below(1))
+    # discriminator/critic steps per generator step (WGAN uses 5; 100 is a typo, not a protocol)
+    n_critic: int = field(default=1, metadata=at_least(1) | at_most(100))
     # weight clipping bound for the critic after each of its steps; 0 disables it
     clip: float = field(default=0.0, metadata=at_least(0))
     # gradient-penalty weight; 0 disables it
     gp_lambda: float = field(default=0.0, metadata=at_least(0))
     # PacGAN packing degree m: the discriminator judges m samples at once; 1 disables it
-    pack: int = field(default=1, metadata=at_least(1))
+    # (PacGAN uses 2-4; the discriminator's input and batch grow with m)
+    pack: int = field(default=1, metadata=at_least(1) | at_most(64))
     architecture: str = "mlp"
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ganbench.config import at_least, build
+from ganbench.config import at_least, at_most, build, folder_name, valid_keys
 from ganbench.errors import GanbenchError
 
 
@@ -43,22 +43,30 @@ TARGETS = {
 }
 
 
+# Bounds as for training suites (ganbench.suite, which imports torch; these stay equal by a test).
+MAX_BATCH = 65_536
+MAX_LATENT_DIM = 4_096
+MAX_WIDTH = 16_384
+MAX_DEPTH = 64
+MAX_REPEATS = 10_000  # warm-up steps, timed blocks, iterations per block
+
+
 @dataclass(frozen=True)
 class Measure:
     """How long to warm up and how many timed blocks of how many iterations."""
 
-    warmup: int = field(default=3, metadata=at_least(1))
-    blocks: int = field(default=5, metadata=at_least(1))
-    iterations: int = field(default=5, metadata=at_least(1))  # per block
+    warmup: int = field(default=3, metadata=at_least(1) | at_most(MAX_REPEATS))
+    blocks: int = field(default=5, metadata=at_least(1) | at_most(MAX_REPEATS))
+    iterations: int = field(default=5, metadata=at_least(1) | at_most(MAX_REPEATS))  # per block
 
 
 @dataclass(frozen=True)
 class Networks:
     """Network sizes: `width` for the MLP and DCGAN feature maps, MLP `depth`, latent size."""
 
-    latent_dim: int = field(default=100, metadata=at_least(1))
-    width: int = field(default=64, metadata=at_least(1))
-    depth: int = field(default=3, metadata=at_least(0))
+    latent_dim: int = field(default=100, metadata=at_least(1) | at_most(MAX_LATENT_DIM))
+    width: int = field(default=64, metadata=at_least(1) | at_most(MAX_WIDTH))
+    depth: int = field(default=3, metadata=at_least(0) | at_most(MAX_DEPTH))
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,20 @@ def parse_throughput_suite(data: dict[str, Any], where: str) -> ThroughputSuite:
     }
     for key in data:
         if key not in allowed:
-            raise GanbenchError(f"{where}: unknown key '{key}'")
+            raise GanbenchError(f"{where}: unknown key '{key}'; {valid_keys(sorted(allowed))}")
+    for key in ("methods", "targets"):
+        if (
+            not isinstance(data.get(key), list)
+            or not data[key]
+            or not all(isinstance(v, str) for v in data[key])
+        ):
+            raise GanbenchError(f"{where}: '{key}' must be a non-empty list of names")
+    for key in ("name", "description"):
+        if not isinstance(data.get(key, ""), str):
+            raise GanbenchError(f"{where}: '{key}' must be a string")
+    for key in ("networks", "measure", "quick"):
+        if not isinstance(data.get(key, {}), dict):
+            raise GanbenchError(f"{where}: '{key}' must be a table")
     from ganbench.models import METHODS  # here: importing torch must not slow `ganbench --help`
 
     for name in data.get("methods", []):
@@ -111,12 +132,10 @@ def parse_throughput_suite(data: dict[str, Any], where: str) -> ThroughputSuite:
     quick = dict(data.get("quick", {}))
     quick_batches = quick.pop("batch_sizes", data.get("batch_sizes"))
     for label, values in (("batch_sizes", data.get("batch_sizes")), ("quick.batch_sizes", quick_batches)):
-        if not values or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in values):
-            raise GanbenchError(f"{where}: {label} must be a non-empty list of integers >= 1")
-    if not data.get("methods") or not data.get("targets"):
-        raise GanbenchError(f"{where}: 'methods' and 'targets' must be non-empty lists")
+        if not isinstance(values, list) or not values or not all(_is_batch(b) for b in values):
+            raise GanbenchError(f"{where}: {label} must be a non-empty list of integers 1..{MAX_BATCH:,}")
     return ThroughputSuite(
-        name=str(data.get("name", "throughput")),
+        name=folder_name(data.get("name", "throughput"), where),
         description=str(data.get("description", "")),
         methods=tuple(data["methods"]),
         targets=tuple(data["targets"]),
@@ -126,6 +145,10 @@ def parse_throughput_suite(data: dict[str, Any], where: str) -> ThroughputSuite:
         quick=build(Measure, quick, f"{where}: quick"),
         quick_batch_sizes=tuple(quick_batches),
     )
+
+
+def _is_batch(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_BATCH
 
 
 def load_throughput_suite(path: Path) -> ThroughputSuite:
