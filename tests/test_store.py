@@ -12,13 +12,15 @@ import pytest
 from ganbench.errors import GanbenchError
 from ganbench.run.records import MetricResult, MetricSpec, Record
 from ganbench.run.store import SCHEMA_VERSION, RunStore, write_atomic
+from ganbench.suite import parse_key
 
 W1_SPEC = MetricSpec(unit="", higher_is_better=False, rel_tol=0.05, abs_tol=0.01)
 
 
 def _record(key: str, status: str = "ok", steps: int = 10) -> Record:
+    method, dataset, seed = parse_key(key)  # a stored record's key must be its job's
     return Record(
-        kind="train", key=key, method="gan", cell="ring-8", seed=0, config={"train": {"steps": steps}},
+        kind="train", key=key, method=method, cell=dataset, seed=seed, config={"train": {"steps": steps}},
         metric_specs={"w1": W1_SPEC}, status=status,
     )  # fmt: skip
 
@@ -56,36 +58,36 @@ def test_stray_temporary_files_are_ignored(tmp_path: Path) -> None:
 
 def test_saving_a_job_twice_keeps_one_record(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    store.save(_record("k", status="failed"), None)
-    store.save(_record("k"), np.zeros((3, 2), np.float32))
+    store.save(_record("gan__ring-8__seed0", status="failed"), None)
+    store.save(_record("gan__ring-8__seed0"), np.zeros((3, 2), np.float32))
     records = store.records()
     assert len(records) == 1 and records[0].status == "ok"
     assert records[0].schema == SCHEMA_VERSION == 4
-    assert store.load_samples("k").shape == (3, 2)
+    assert store.load_samples("gan__ring-8__seed0").shape == (3, 2)
 
 
 def test_finished_means_ok_or_diverged_with_same_config(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     config = {"train": {"steps": 10}}
-    store.save(_record("ok"), None)
-    store.save(_record("div", status="diverged"), None)
-    store.save(_record("fail", status="failed"), None)
-    assert store.finished("ok", config)
-    assert store.finished("div", config), "divergence is a result, not retried"
-    assert not store.finished("fail", config), "failures are retried on resume"
+    store.save(_record("gan__ring-8__seed0"), None)
+    store.save(_record("gan__ring-8__seed1", status="diverged"), None)
+    store.save(_record("gan__ring-8__seed2", status="failed"), None)
+    assert store.finished("gan__ring-8__seed0", config)
+    assert store.finished("gan__ring-8__seed1", config), "divergence is a result, not retried"
+    assert not store.finished("gan__ring-8__seed2", config), "failures are retried on resume"
     assert not store.finished("absent", config)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    store.save(_record("k", steps=10), None)
+    store.save(_record("gan__ring-8__seed0", steps=10), None)
     with pytest.raises(GanbenchError, match=r"other settings \(train.steps: 10 != 20\)"):
-        store.finished("k", {"train": {"steps": 20}})
+        store.finished("gan__ring-8__seed0", {"train": {"steps": 20}})
 
 
 def test_corrupt_record_is_reported_not_skipped(tmp_path: Path) -> None:
     (tmp_path / "jobs").mkdir()
-    (tmp_path / "jobs" / "k.json").write_text("{not json")
+    (tmp_path / "jobs" / "gan__ring-8__seed0.json").write_text("{not json")
     with pytest.raises(GanbenchError, match="unreadable job record"):
         RunStore(tmp_path).records()
 
@@ -99,11 +101,12 @@ def test_output_path_that_is_a_file(tmp_path: Path) -> None:
 
 def test_records_keep_nan_values(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    record = _record("k")
+    key = "gan__ring-8__seed0"
+    record = _record(key)
     record.metrics = {"w1": MetricResult(float("nan"), W1_SPEC)}
     store.save(record, None)
     assert np.isnan(store.records()[0].metrics["w1"].value)
-    assert json.loads((tmp_path / "jobs" / "k.json").read_text())["key"] == "k"
+    assert json.loads((tmp_path / "jobs" / f"{key}.json").read_text())["key"] == key
 
 
 def test_a_schema_1_folder_still_reads_but_is_not_resumed_under_new_streams(

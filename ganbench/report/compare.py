@@ -144,7 +144,9 @@ def load_rows(path: Path | str) -> pd.DataFrame:
     """
     path = Path(path)
     if path.is_dir():
-        records = RunStore(path).records()
+        store = RunStore(path)
+        records = store.records()
+        store.plan()  # unused here, but a damaged folder is unusable input whichever file is damaged
         if not records:
             raise GanbenchError(f"no job records in {path} (a run folder holds jobs/*.json)")
         return _with_repeats(records_frame(records), records)
@@ -156,6 +158,8 @@ def load_rows(path: Path | str) -> pd.DataFrame:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise GanbenchError(f"unreadable records file {path}: {message}") from None
     _check_columns(frame, str(path))
+    if frame.empty:
+        raise GanbenchError(f"no job records in {path} (the file has no rows)")
     return frame
 
 
@@ -314,13 +318,22 @@ class _Side:
     flagged: tuple[str, ...] = ()  # ok jobs with convergence flags: "<key> undertrained"
 
 
-def _rule(row: Any) -> _Rule:
+def _rule(row: Any, where: str) -> _Rule:
     """The row's stored direction and tolerances; a records.csv of before schema 3 lacks the
     tolerances (and may lack the direction), which then come from the metric registry."""
     stored = [getattr(row, name, None) for name in ("higher_is_better", "rel_tol", "abs_tol")]
     if all(value is not None and not pd.isna(value) for value in stored):
-        higher = stored[0] if isinstance(stored[0], bool) else str(stored[0]).lower() == "true"
-        return _Rule(higher, float(stored[1]), float(stored[2]))
+        higher = str(stored[0]).lower()
+        try:
+            rel_tol, abs_tol = float(stored[1]), float(stored[2])
+        except ValueError:
+            rel_tol = abs_tol = math.nan
+        if higher not in ("true", "false") or not (rel_tol >= 0 and abs_tol >= 0):
+            raise GanbenchError(
+                f"incompatible schema: the {where} give {row.metric} a direction {stored[0]!r}, "
+                f"rel_tol {stored[1]!r}, abs_tol {stored[2]!r} (expected true or false, and numbers >= 0)"
+            )
+        return _Rule(higher == "true", rel_tol, abs_tol)
     metric = METRICS.get(str(row.metric))
     return _Rule(metric.higher_is_better, metric.rel_tol, metric.abs_tol)
 
@@ -338,7 +351,7 @@ def _settings(config: Any, where: str) -> str:
     """The job config without the seed (UNMATCHED_CONFIG_KEYS), as canonical JSON."""
     try:
         parsed = json.loads(config) if isinstance(config, str) else None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         parsed = None
     if not isinstance(parsed, dict):
         raise GanbenchError(
@@ -361,7 +374,7 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
     for i, row in enumerate(frame.itertuples(index=False)):
         key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
         if key not in rules:
-            rules[key] = _rule(row)
+            rules[key] = _rule(row, f"{where} records")
         good, bad, flagged = groups.setdefault(key, ([], [], []))
         job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
         if row.status == "ok" and np.isfinite(values[i]):

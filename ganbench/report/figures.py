@@ -96,9 +96,11 @@ def sample_grid(
         c = centers(dataset)
         if samples is not None:
             ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color=colors[method])
-        ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
-        span = np.abs(c).max() * 1.5
-        ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
+        if c is not None and len(c):  # a plugin's 2-D dataset may have no centers: axes then fit the samples
+            ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
+            span = np.abs(c).max() * 1.5
+            ax.set(xlim=(-span, span), ylim=(-span, span))
+        ax.set(aspect="equal")
 
     return _save(_panels(frame, load_samples, (3.2, 3.0), draw), stem)
 

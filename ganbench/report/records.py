@@ -83,13 +83,19 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
                     "train_seconds": record.train_seconds,
                     "eval_seconds": record.eval_seconds,
                     "wall_seconds": record.wall_seconds,
-                    "device": session.get("device", {}).get("name"),
-                    "torch": session.get("versions", {}).get("torch"),
-                    "git_sha": session.get("git", {}).get("sha"),
+                    "device": _field(session, "device", "name"),
+                    "torch": _field(session, "versions", "torch"),
+                    "git_sha": _field(session, "git", "sha"),
                     "config": json.dumps(record.config, sort_keys=True),
                 }
             )
     return in_registry_order(pd.DataFrame(rows, columns=COLUMNS), then=["seed", "metric"])
+
+
+def _field(manifest: dict, section: str, name: str) -> object:
+    """manifest[section][name], or None where the (free-form) manifest has no such entry."""
+    part = manifest.get(section)
+    return part.get(name) if isinstance(part, dict) else None
 
 
 def in_registry_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:

@@ -68,6 +68,6 @@ class RayExecutor:
 
 
 def _crashed(job: Job, err: Exception) -> Outcome:
-    record = new_record(job, [job.seed])
+    record = new_record(job, [job.key])
     record.fail(f"worker died {MAX_RETRIES + 1} times ({type(err).__name__})")
     return record, None

@@ -8,6 +8,8 @@ a training job's record carries what figures need of its dataset (modality, mixt
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -24,6 +26,14 @@ RecordKind = Literal["train", "throughput"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 # `ok` and `diverged` are results; `failed` (an exception, a dead worker) is retried on resume.
 FINAL_STATUSES: tuple[Status, ...] = ("ok", "diverged")
+# Fields every stored record of schema 3 and later has; the others default when absent.
+REQUIRED_FIELDS = ("schema", "kind", "key", "method", "cell", "seed", "config", "metric_specs", "status")
+# A method, dataset or target name inside a job key: no "__" (the separator) nor an "_" next to
+# one, no white space or path separator. Job keys: `<method>__<dataset>__seed<N>` (training,
+# `ganbench.suite.parse_key`) and `<method>__<target>-b<N>` (throughput; schema-2 ones end in `__seed0`).
+_NAME = r"[^\s/\\_](?:[^\s/\\_]|_(?!_))*"
+TRAIN_KEY = re.compile(rf"(?P<method>{_NAME})__(?P<cell>{_NAME})__seed(?P<seed>[0-9]+)")
+THROUGHPUT_KEY = re.compile(rf"(?P<method>{_NAME})__(?P<cell>{_NAME}-b[0-9]+)(?:__seed[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -111,14 +121,12 @@ class Record:
         """A record from parsed JSON of the current schema; anything malformed is one GanbenchError."""
         if not isinstance(data, dict):
             raise GanbenchError(f"{where}: a job record must be a JSON object")
-        schema = data.get("schema")
-        if not isinstance(schema, int) or isinstance(schema, bool):
-            raise GanbenchError(f"{where}: schema must be an integer, got {schema!r}")
-        if schema > SCHEMA_VERSION:
-            raise GanbenchError(
-                f"{where}: record schema {schema} is newer than this ganbench reads ({SCHEMA_VERSION}); "
-                "upgrade ganbench"
-            )
+        schema = check_schema(data.get("schema"), where)
+        if schema != SCHEMA_VERSION:
+            raise GanbenchError(f"{where}: record schema {schema} must be upgraded first (store.read_record)")
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        if missing:
+            raise GanbenchError(f"{where}: malformed job record (missing field {missing[0]!r})")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -147,26 +155,67 @@ class Record:
         return record
 
     def check(self, where: str) -> None:
-        """Types and values that readers rely on; a violation is one GanbenchError naming `where`."""
-        problems = []
-        if self.kind not in get_args(RecordKind):
-            problems.append(f"kind {self.kind!r}")
-        if self.status not in STATUSES:
-            problems.append(f"status {self.status!r} (valid: {', '.join(STATUSES)})")
-        for name in ("key", "method", "cell"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                problems.append(f"{name} {getattr(self, name)!r}")
-        if not isinstance(self.config, dict):
-            problems.append("config is not an object")
-        for name, result in self.metrics.items():
-            if not _is_number(result.value) or not all(_is_number(v) for v in result.values):
-                problems.append(f"metrics.{name}.value is not a number")
-        if self.losses:
-            lengths = {len(v) if isinstance(v, list) else -1 for v in self.losses.values()}
-            if len(lengths) != 1:
-                problems.append("losses lists differ in length")
+        """Every field's type, and the key's form; a violation is one GanbenchError naming `where`."""
+        problems = [what for holds, what in self._checks() if not holds]
+        key_problem = None if problems else self._key_problem()  # needs the fields' types right
+        if key_problem:
+            problems.append(key_problem)
         if problems:
             raise GanbenchError(f"{where}: malformed job record ({'; '.join(problems)})")
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        """(holds, what is wrong otherwise) for every field."""
+        checks = [
+            (self.kind in get_args(RecordKind), f"kind {self.kind!r}"),
+            (self.status in STATUSES, f"status {self.status!r} (valid: {', '.join(STATUSES)})"),
+            (self.seed is None if self.kind == "throughput" else _is_int(self.seed), f"seed {self.seed!r}"),
+            (isinstance(self.config, dict), "config is not an object"),
+            (self.reason is None or isinstance(self.reason, str), "reason is not a string"),
+            (self.diverged_step is None or _is_int(self.diverged_step), "diverged_step is not an integer"),
+            (_is_list(self.batch, _is_str), "batch is not a list of job keys"),
+            (_is_list(self.flags, _is_str), "flags is not a list of strings"),
+            (_is_table(self.losses, ("step", "d", "g")), "losses are not step, d and g lists of one length"),
+            (_is_table(self.curves, ("step",)), "curves are not number lists of one length with step"),
+            (isinstance(self.extra, dict), "extra is not an object"),
+            (isinstance(self.manifest, dict), "manifest is not an object"),
+            (_is_int(self.schema), f"schema {self.schema!r}"),
+        ]
+        for name in ("key", "method", "cell"):
+            checks.append((_is_str(getattr(self, name)), f"{name} {getattr(self, name)!r}"))
+        for name in ("train_seconds", "eval_seconds", "wall_seconds"):
+            checks.append((_is_number(getattr(self, name)), f"{name} is not a number"))
+        for name, spec in self.metric_specs.items():
+            checks.append((_is_spec(spec), f"metric_specs.{name} is not a metric spec"))
+        for name, result in self.metrics.items():
+            checks += [
+                (_is_number(result.value), f"metrics.{name}.value is not a number"),
+                (_is_list(result.values, _is_number), f"metrics.{name}.values are not numbers"),
+                (_is_spec(result.spec), f"metrics.{name}.spec is not a metric spec"),
+                (isinstance(result.exact, bool), f"metrics.{name}.exact is not true or false"),
+                (_is_str(result.note), f"metrics.{name}.note is not a string"),
+                (_is_dict(result.counts, _is_int), f"metrics.{name}.counts are not integers"),
+            ]
+        if self.dataset is not None:
+            centers = self.dataset.centers
+            points = centers is None or _is_list(centers, _is_point) and len(centers) > 0
+            checks += [
+                (_is_str(self.dataset.modality), "dataset.modality is not a string"),
+                (points, "dataset.centers are not 2-D points"),
+            ]
+        return checks
+
+    def _key_problem(self) -> str | None:
+        """What is wrong with the key for the record's kind, method, cell and seed; None when nothing."""
+        if self.kind == "train":
+            match, form = TRAIN_KEY.fullmatch(self.key), "<method>__<dataset>__seed<N>"
+            expected = {"method": self.method, "cell": self.cell, "seed": str(self.seed)}
+        else:
+            match, form = THROUGHPUT_KEY.fullmatch(self.key), "<method>__<target>-b<N>"
+            expected = {"method": self.method, "cell": self.cell}
+        if match is None:
+            return f"key {self.key!r} is not a {self.kind} job key ({form})"
+        wrong = [f"{name} {value!r}" for name, value in expected.items() if match[name] != value]
+        return f"key {self.key!r} does not match the record's {', '.join(wrong)}" if wrong else None
 
 
 class _Malformed(Exception):
@@ -179,8 +228,71 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def check_schema(schema: Any, where: str) -> int:
+    """A record's schema number, or one GanbenchError when it is not one this ganbench reads."""
+    if not _is_int(schema) or schema < 1:
+        raise GanbenchError(f"{where}: schema must be a positive integer, got {schema!r}")
+    if schema > SCHEMA_VERSION:
+        raise GanbenchError(
+            f"{where}: record schema {schema} is newer than this ganbench reads ({SCHEMA_VERSION}); "
+            "upgrade ganbench"
+        )
+    return schema
+
+
+def _is_int(value: Any) -> bool:
+    """An integer that fits 64 bits (what pandas and numpy hold without falling back to objects)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _is_real(value: Any) -> bool:
+    """A JSON number that is a float (an integer too large for one is not)."""
+    return isinstance(value, float) or _is_int(value)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) or value is None
+    """A JSON number, or null (what a record holds where a value is missing)."""
+    return value is None or _is_real(value)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_point(value: Any) -> bool:
+    """A 2-D point of finite coordinates."""
+    return _is_list(value, lambda v: _is_real(v) and math.isfinite(v)) and len(value) == 2
+
+
+def _is_list(value: Any, item: Callable[[Any], bool]) -> bool:
+    """A list whose items all pass `item`."""
+    return isinstance(value, list) and all(item(v) for v in value)
+
+
+def _is_dict(value: Any, item: Callable[[Any], bool]) -> bool:
+    """An object whose values all pass `item`."""
+    return isinstance(value, dict) and all(item(v) for v in value.values())
+
+
+def _is_table(value: Any, columns: tuple[str, ...]) -> bool:
+    """Empty, or lists of numbers of one length, `columns` among them (losses, curves)."""
+    if value == {}:
+        return True
+    lists = _is_dict(value, lambda v: _is_list(v, _is_number))
+    return lists and set(columns) <= set(value) and len({len(v) for v in value.values()}) == 1
+
+
+def _is_spec(spec: Any) -> bool:
+    return (
+        isinstance(spec, MetricSpec)
+        and _is_str(spec.unit)
+        and isinstance(spec.higher_is_better, bool)
+        and _is_real(spec.rel_tol)
+        and _is_real(spec.abs_tol)
+        and spec.rel_tol >= 0
+        and spec.abs_tol >= 0
+        and _is_str(spec.description)
+    )
 
 
 def _describe(err: BaseException) -> str:

@@ -9,13 +9,13 @@ import io
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
-from ganbench.run.records import FINAL_STATUSES, SCHEMA_VERSION, Record
+from ganbench.run.records import FINAL_STATUSES, SCHEMA_VERSION, STATUSES, Record, check_schema
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,6 +31,9 @@ SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
 MANIFEST_FILE = "manifest.json"
 PLAN_FILE = "plan.json"
+# Records nest a few levels (metrics.<name>.spec.unit); anything far deeper is damage, and too deep
+# to compare or print without running out of stack.
+MAX_DEPTH = 32
 
 
 def first_difference(old: Any, new: Any, prefix: str = "") -> str:
@@ -43,20 +46,66 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> str:
 
 
 def read_record(path: Path) -> Record:
-    """The record in `path`, upgraded from older schemas; anything unreadable is one GanbenchError."""
+    """The record in `path`, upgraded from older schemas; anything unreadable is one GanbenchError.
+
+    Its key must be the file's name. A status this ganbench does not know reads as `failed` (so
+    resume retries the job), the stored one kept in the reason.
+    """
+    where = str(path)
+    data = _read_json(path, "job record")
+    if not isinstance(data, dict):
+        raise GanbenchError(f"{where}: a job record must be a JSON object")
+    schema = check_schema(data.get("schema", 1), where)  # records of schema 1 may lack the field
+    status = data.get("status")
+    if isinstance(status, str) and status not in STATUSES:
+        data = {**data, "status": "failed", "reason": f"unknown status {status!r} in the record"}
+    if schema in (1, 2):
+        from ganbench.run.legacy import upgrade
+
+        record = upgrade(data, where)
+    else:
+        if schema == 3:
+            from ganbench.run.legacy import from_schema_3
+
+            data = from_schema_3(data)
+        record = Record.from_json(data, where)
+    if record.key != path.stem:
+        raise GanbenchError(f"{where}: malformed job record (key {record.key!r} is not its file's name)")
+    return record
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """Parsed JSON of `path`, at most MAX_DEPTH deep; anything unreadable is one GanbenchError."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise GanbenchError(f"unreadable job record {path}: {str(err).splitlines()[0]}") from None
-    if isinstance(data, dict) and data.get("schema", 1) in (1, 2):
-        from ganbench.run.legacy import upgrade
+        raise GanbenchError(f"unreadable {what} {path}: {_first_line(err)}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise GanbenchError(f"unreadable {what} {path}: nested more than {MAX_DEPTH} deep")
+    return data
 
-        return upgrade(data, str(path))
-    if isinstance(data, dict) and data.get("schema") == 3:
-        from ganbench.run.legacy import from_schema_3
 
-        data = from_schema_3(data)
-    return Record.from_json(data, str(path))
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in parsed JSON (0 for a number or a string)."""
+    depth, level = 0, [value]
+    while containers := [item for item in level if isinstance(item, dict | list)]:
+        depth += 1
+        level = [
+            child for item in containers for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return depth
+
+
+def _load(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
+    """The array in a .npy file; anything unreadable is one GanbenchError naming the file."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise GanbenchError(f"unreadable samples {path}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def cell_of_key(key: str) -> tuple[str, str]:
@@ -80,11 +129,35 @@ class RunStore:
         return self.root / SAMPLES_DIR / f"{key}.npy"
 
     def records(self) -> list[Record]:
-        """Every stored job record, sorted by key. Stray temporary files are ignored."""
+        """Every stored job record, sorted by key, its samples file (if any) checked against it.
+
+        Stray temporary files are ignored; anything damaged is one GanbenchError naming its file.
+        """
         folder = self.root / JOBS_DIR
         if not folder.is_dir():
             return []
-        return [read_record(path) for path in sorted(folder.glob("*.json"))]
+        records = [read_record(path) for path in sorted(folder.glob("*.json"))]
+        for record in records:
+            self._check_samples(record)
+        return records
+
+    def _check_samples(self, record: Record) -> None:
+        """The header and size of a job's samples file fit its record (memory-mapped: nothing is read)."""
+        path = self.samples_path(record.key)
+        if not path.exists():
+            return
+        samples = _load(path, mmap_mode="r")
+        modality = record.dataset.modality if record.dataset is not None else None
+        problem = None
+        if samples.dtype.kind not in "biuf":
+            problem = f"{samples.dtype} is not a number type"
+        elif modality == "points" and (samples.ndim != 2 or samples.shape[1] != 2):
+            problem = f"shape {samples.shape} is not (n, 2) points"
+        elif modality == "images" and (samples.ndim != 4 or samples.shape[1] not in (1, 3)):
+            problem = f"shape {samples.shape} is not (n, 1 or 3 channels, height, width) images"
+        del samples  # closes the memory map
+        if problem:
+            raise GanbenchError(f"unreadable samples {path}: {problem}")
 
     def finished(self, key: str, config: dict[str, Any]) -> bool:
         """Whether job `key` already has a final record (ok or diverged) made with `config`.
@@ -116,7 +189,7 @@ class RunStore:
     def load_samples(self, key: str) -> np.ndarray | None:
         """A job's stored generated samples, or None when there are none."""
         path = self.samples_path(key)
-        return np.load(path, allow_pickle=False) if path.exists() else None
+        return _load(path) if path.exists() else None
 
     def add_to_plan(self, keys: list[str]) -> None:
         """Add job keys to the folder's plan: what reports expect to find, finished or not."""
@@ -125,7 +198,12 @@ class RunStore:
     def plan(self) -> list[str]:
         """Every job key ever planned in this folder (empty for folders made before plans existed)."""
         path = self.root / PLAN_FILE
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        if not path.exists():
+            return []
+        keys = _read_json(path, "plan")
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise GanbenchError(f"unreadable plan {path}: not a list of job keys")
+        return keys
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Record the environment of the latest session that wrote to this folder."""
