@@ -4,21 +4,54 @@ from __future__ import annotations
 
 import functools
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from ganbench import paths
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
 from ganbench.throughput.spec import Dtype, Options
 
+if TYPE_CHECKING:
+    from ganbench.run.driver import RunInterrupted
+
+# Recent typer carries its own copy of click, so click's base error is found from an error typer exports.
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class OneLineErrors(TyperGroup):
+    """Click's usage errors (a bad option value, an unknown command) as one `error:` line, exit 2,
+    like every other bad input, instead of click's four lines of usage, hint and message."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _CLICK_ERROR as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # `ganbench` alone: the help, as click shows it
+                err.show()
+                sys.exit(err.exit_code)
+            where = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
+            message = err.format_message().rstrip(".")
+            errors.print(f"error: {message}{where}", markup=False, highlight=False)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="ganbench",
+    cls=OneLineErrors,
     help="Benchmark and evaluate GANs on standard suites.",
     no_args_is_help=True,
     add_completion=False,
@@ -34,12 +67,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @app.callback()
-def _load_plugins() -> None:
+def _load_plugins(ctx: typer.Context) -> None:
     """Benchmark and evaluate GANs on standard suites."""
     # Every command sees the same registries: plugins from GANBENCH_PLUGINS and entry points load
     # here, before any command runs (not for --help, which stays fast).
     from ganbench import plugins
 
+    # SIGTERM (what CI runners and schedulers send) stops a command as Ctrl-C does: finished work is
+    # kept and one line says so, instead of the process vanishing without a word.
+    if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
+        previous = signal.signal(signal.SIGTERM, _terminated)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
     try:
         plugins.load()
     except GanbenchError as err:
@@ -47,9 +85,25 @@ def _load_plugins() -> None:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-# Exit codes: 2 for unusable input (as click does for usage errors), 130 for Ctrl-C (128 + SIGINT).
+# Exit codes: 2 for unusable input (as click does for usage errors), 3 when a run finished but some
+# of its jobs failed (rerunning the command retries them), 128 + the signal for Ctrl-C (130) and
+# SIGTERM (143).
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_JOBS_FAILED = 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds exactly as Ctrl-C does."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _interrupt_code(err: KeyboardInterrupt | BaseException) -> int:
+    return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
 
 
 def user_errors(command: F) -> F:
@@ -65,6 +119,9 @@ def user_errors(command: F) -> F:
         except OSError as err:  # an unwritable --out, a full disk: one line, not a traceback
             errors.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run's own handling
+            errors.print(f"interrupted: {command.__name__.rstrip('_')} stopped", markup=False)
+            raise typer.Exit(_interrupt_code(err)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -166,16 +223,35 @@ def run(
         console.print(str(declined), markup=False, highlight=False)
         return
     except RunInterrupted as stop:
-        has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)
-        resume = sys.argv if has_out else [*sys.argv, "--out", str(stop.root)]
-        errors.print(f"{stop}; resume with: {shlex.join(['ganbench', *resume[1:]])}", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _stopped(stop)
     console.print(report.markdown, markup=False, highlight=False)
     skipped = f" ({len(outcome.skipped)} already finished, skipped)" if outcome.skipped else ""
     console.print(
         f"ran {len(outcome.ran)} jobs{skipped}; {_flagged(report.records)}results in {outcome.root}",
         markup=False,
     )
+    if outcome.failed:
+        errors.print(
+            f"{len(outcome.failed)} of {len(outcome.ran)} jobs failed (their reasons are in records.csv); "
+            f"retry them with: {_again(outcome.root)}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_JOBS_FAILED)
+
+
+def _stopped(stop: RunInterrupted) -> NoReturn:
+    """One line for an interrupted run (what is stored, the command that resumes it), then exit."""
+    again = "resume" if stop.stored else "start again"
+    errors.print(f"{stop}; {again} with: {_again(stop.root)}", markup=False, highlight=False)
+    # The driver raised `stop` while handling the KeyboardInterrupt (or Terminated): its context.
+    raise typer.Exit(_interrupt_code(stop.__context__ or stop)) from None
+
+
+def _again(root: Path) -> str:
+    """This command line, with `--out root` added when it had none: what resumes the same run."""
+    has_out = any(arg == "--out" or arg.startswith("--out=") for arg in sys.argv)
+    again = sys.argv if has_out else [*sys.argv, "--out", str(root)]
+    return shlex.join(["ganbench", *again[1:]])
 
 
 def _interactive() -> bool:
@@ -215,12 +291,17 @@ def throughput(
     quick: Annotated[bool, typer.Option("--quick", help="The suite's small measurement budget.")] = False,
 ) -> None:
     """Measure sampling and training images/s, peak memory and FLOPs per method, network and batch."""
+    from ganbench.run.driver import RunInterrupted
     from ganbench.throughput.measure import measure_suite
 
-    root, report = measure_suite(
-        suite, Options(dtype, channels_last, compile_), device, out, quick, _split_names(methods),
-        on_job=lambda i, n, key: console.print(f"measuring {i}/{n}: {key}", markup=False, highlight=False),
-    )  # fmt: skip
+    def on_job(i: int, n: int, key: str) -> None:
+        console.print(f"measuring {i}/{n}: {key}", markup=False, highlight=False)
+
+    try:
+        options = Options(dtype, channels_last, compile_)
+        root, report = measure_suite(suite, options, device, out, quick, _split_names(methods), on_job)
+    except RunInterrupted as stop:
+        _stopped(stop)
     console.print(report.markdown, markup=False, highlight=False)
     console.print(f"results in {root}", markup=False)
 
@@ -246,6 +327,10 @@ def report(
 
     if out is None and len(runs) > 1:
         raise GanbenchError("give --out DIR for a report over several run folders")
+    if out is not None:
+        from ganbench.run.guard import check_out
+
+        check_out(out)  # an unrelated folder's records.csv and summary.* are never overwritten
     if against is not None:
         markdown, files = against_published(runs, out or runs[0], against, alpha, number_format)
         console.print(markdown, markup=False, highlight=False)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import ganbench
 from ganbench.errors import GanbenchError
 from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
@@ -87,7 +90,8 @@ def build_report(
     frame = frame[frame.metric.isin(summary.metric.unique())] if metrics else frame
     markdown = summary_markdown(summary, number_format) + _not_ok_lines(frame, sources)
     store = RunStore(out)
-    files = [
+    files = _report_file(store, roots, metrics, methods, number_format)
+    files += [
         store.write_text("records.csv", frame.to_csv(index=False)),
         store.write_text("summary.csv", summary.to_csv(index=False)),
         store.write_text("summary.md", markdown),
@@ -99,6 +103,28 @@ def build_report(
     if not curves.empty:
         files += _curve_outputs(store, curves)
     return Report(frame, summary, markdown, files)
+
+
+def _report_file(
+    store: RunStore,
+    roots: Sequence[Path],
+    metrics: list[str] | None,
+    methods: list[str] | None,
+    number_format: str,
+) -> list[Path]:
+    """A report written outside its run folders gets report.json: what it merged, with which options.
+    (It also marks the folder as ganbench's, so `--out` may write there again.)"""
+    if any(Path(root).resolve() == store.root.resolve() for root in roots):
+        return []
+    described = {
+        "runs": [str(Path(root).resolve()) for root in roots],
+        "metrics": metrics,
+        "methods": methods,
+        "format": number_format,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ganbench": ganbench.__version__,
+    }
+    return [store.write_text("report.json", json.dumps(described, indent=1))]
 
 
 def against_published(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,20 +23,24 @@ from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
-from ganbench.run import checkpoints, estimate, manifest
+from ganbench.run import checkpoints, estimate, guard, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import FINAL_STATUSES
-from ganbench.run.store import RunStore, default_out
+from ganbench.run.store import JOBS_DIR, RunStore, default_out
 from ganbench.suite import Job, Suite, load_suite, with_overrides
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C during a run: every job finished before it is stored; the same command resumes."""
+    """Ctrl-C or SIGTERM during a run: every job finished before it is stored; the same command resumes.
 
-    def __init__(self, root: Path, stored: int, total: int) -> None:
-        super().__init__(f"interrupted: {stored} of {total} jobs are stored in {root}")
-        self.root, self.stored, self.total = root, stored, total
+    `stored` is None when the run stopped before its folder was made (nothing to resume).
+    """
+
+    def __init__(self, root: Path, stored: int | None, total: int, phase: str = "training") -> None:
+        where = "nothing was written" if stored is None else f"{stored} of {total} jobs are stored in {root}"
+        super().__init__(f"interrupted during {phase}: {where}")
+        self.root, self.stored, self.total, self.phase = root, stored, total, phase
 
 
 class RunDeclined(Exception):
@@ -47,6 +51,13 @@ class RunDeclined(Exception):
         self.root = root
 
 
+def stored_count(root: Path) -> int | None:
+    """How many job records `root` holds (None: no folder yet), for the line an interruption prints."""
+    if not (root / JOBS_DIR).is_dir():
+        return None
+    return len(list((root / JOBS_DIR).glob("*.json")))  # counted, not read: the folder may be damaged
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """What a call to `run_suite` did."""
@@ -54,6 +65,7 @@ class RunOutcome:
     root: Path
     ran: list[str]
     skipped: list[str]
+    failed: list[str] = field(default_factory=list)  # jobs of `ran` that ended `failed`
 
 
 def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | None = None) -> list[list[Job]]:
@@ -115,10 +127,30 @@ def run_suite(
     """
     progress = progress or Silent()
     executor = executor or LocalExecutor()
-    store = RunStore(out)
+    guard.check_out(Path(out))
+    with guard.locked(Path(out)):
+        return _run_locked(suite, RunStore(out), device, progress, batch_seeds, executor, before_training)
+
+
+def _run_locked(
+    suite: Suite,
+    store: RunStore,
+    device: DeviceChoice | str,
+    progress: RunProgress,
+    batch_seeds: bool,
+    executor: Executor,
+    before_training: Callable[[list[list[Job]]], None] | None,
+) -> RunOutcome:
+    """`run_suite` once the folder is locked: read and check everything, then train and store."""
+    # Every record and the plan are read (and checked) before anything is written, so a damaged or
+    # foreign folder stops the run with one line and stays as it was.
+    stored = {record.key: record for record in store.records()}
+    store.plan()
     jobs = suite.jobs()
-    todo = [job for job in jobs if not store.finished(job.key, job.config())]
-    skipped = [job.key for job in jobs if job not in todo]
+    guard.check_settings(stored, {job.key: job.config() for job in jobs}, store.root)
+    done = {key for key, record in stored.items() if record.status in FINAL_STATUSES}
+    todo = [job for job in jobs if job.key not in done]
+    skipped = [job.key for job in jobs if job.key in done]
     groups = stack_groups(todo, batch_seeds, progress.note)
     if before_training is not None:
         before_training(groups)
@@ -127,6 +159,7 @@ def run_suite(
     store.write_manifest(session)
     store.add_to_plan([job.key for job in jobs])
     ran: list[str] = []
+    failed: list[str] = []
     # Workers save their group's training state here (suites with checkpoint_every); a group's file
     # goes once its records are stored, so what is left after a crash is exactly what can resume.
     folder = (store.root / checkpoints.CHECKPOINTS_DIR).resolve()
@@ -137,6 +170,8 @@ def run_suite(
             for record, samples in outcomes:
                 store.save(record, samples)
                 ran.append(record.key)
+                if record.status == "failed":
+                    failed.append(record.key)
                 progress.job_finished(record)
             if all(record.status in FINAL_STATUSES for record, _ in outcomes):
                 checkpoints.discard(folder, [record.config for record, _ in outcomes])
@@ -145,7 +180,7 @@ def run_suite(
             os.environ.pop(checkpoints.CHECKPOINT_DIR_ENV, None)
         else:
             os.environ[checkpoints.CHECKPOINT_DIR_ENV] = previous
-    return RunOutcome(store.root, ran, skipped)
+    return RunOutcome(store.root, ran, skipped, failed)
 
 
 def prepare(suite: Suite, progress: RunProgress | None = None) -> None:
@@ -194,7 +229,6 @@ def run(
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made
-    prepare(loaded, progress)
     progress = progress or Silent()
     root = out if out is not None else default_out(loaded.name)
     where = resolve_device(device) if executor.local else torch.device("cpu")
@@ -208,8 +242,13 @@ def run(
             if not confirm(f"Train for about {estimate.duration(guess.seconds)}?"):
                 raise RunDeclined(root)
 
+    phase = "data preparation"
     try:
+        prepare(loaded, progress)
+        phase = "training"
         outcome = run_suite(loaded, root, device, progress, batch_seeds, executor, check_time)
-    except KeyboardInterrupt:
-        raise RunInterrupted(root, len(RunStore(root).records()), len(loaded.jobs())) from None
-    return outcome, build_report([root], root)
+        phase = "the report"
+        report = build_report([root], root)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
+        raise RunInterrupted(root, stored_count(root), len(loaded.jobs()), phase) from None
+    return outcome, report

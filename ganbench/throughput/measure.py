@@ -35,7 +35,7 @@ from ganbench.metrics.speed import (
 )
 from ganbench.models import METHODS, NetworkSize
 from ganbench.report import Report, build_report
-from ganbench.run import manifest
+from ganbench.run import guard, manifest
 from ganbench.run.records import MetricResult, Record, spec_of
 from ganbench.run.store import RunStore, default_out
 from ganbench.throughput.spec import (
@@ -205,13 +205,18 @@ def run_throughput(
         METHODS.get(name)
     store = RunStore(out)
     measure = suite.quick if quick else suite.measure
-    session = manifest.capture(device)
-    store.write_manifest(session)
-    if any(record.key.endswith("__seed0") for record in store.records()):
+    # Read (and check) everything first: a damaged folder stops with one line, untouched.
+    stored = store.records()
+    store.plan()
+    if any(record.kind != "throughput" for record in stored):
+        raise GanbenchError(f"{out} holds training records; measure into another --out")
+    if any(record.key.endswith("__seed0") for record in stored):
         raise GanbenchError(
             f"{out} holds throughput records of an older ganbench (keys ending in __seed0): they still "
             "report and compare, but measure new ones into another --out"
         )
+    session = manifest.capture(device)
+    store.write_manifest(session)
     jobs = [(m, t, b) for m, t, b in suite.jobs(quick) if not methods or m in methods]
     keys = [throughput_key(m, t.name, b) for m, t, b in jobs]
     store.add_to_plan(keys)
@@ -283,5 +288,15 @@ def measure_suite(
         raise GanbenchError(f"'{loaded.name}' is a training suite: run it with `ganbench run`")
     torch_device = resolve_device(device)
     root = out if out is not None else default_out(loaded.name)
-    run_throughput(loaded, root, torch_device, options, quick, methods, on_job)
-    return root, build_report([root], root)
+    guard.check_out(root)
+    phase = "measurement"
+    try:
+        with guard.locked(root):
+            run_throughput(loaded, root, torch_device, options, quick, methods, on_job)
+            phase = "the report"
+            report = build_report([root], root)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
+        from ganbench.run.driver import RunInterrupted, stored_count
+
+        raise RunInterrupted(root, stored_count(root), len(loaded.jobs(quick)), phase) from None
+    return root, report
