@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from ganbench.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, app
 from ganbench.files import write_atomic
 from ganbench.run import driver
-from ganbench.run.guard import HOLDER_FILE, differences
+from ganbench.run.guard import HOLDER_FILE, check_out, differences, locked
 
 
 def _invoke(cli: CliRunner, *args: str):
@@ -166,6 +166,17 @@ def test_out_refuses_a_folder_that_is_not_ganbench(cli: CliRunner, tmp_path: Pat
     (tmp_path / "empty").mkdir()
     assert _invoke(cli, "report", str(run), "--out", str(tmp_path / "empty")).exit_code == 0
     assert _invoke(cli, "report", str(run), "--out", str(tmp_path / "empty")).exit_code == 0
+
+
+def test_a_run_that_writes_nothing_leaves_no_folder_or_only_its_lock(tmp_path: Path) -> None:
+    with locked(tmp_path / "new"):  # made for the lock, and nothing else written: removed again
+        assert (tmp_path / "new" / HOLDER_FILE).is_file()
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    with locked(tmp_path / "mine"):
+        pass
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["run.lock"]
+    check_out(tmp_path / "mine")  # still a folder --out may use
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])

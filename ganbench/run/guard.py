@@ -18,8 +18,9 @@ from ganbench.files import write_atomic
 
 LOCK_FILE = "run.lock"  # held with an OS-level lock (flock) for the whole run; it dies with the process
 HOLDER_FILE = "run.lock.json"  # who holds it: pid, host, start time, command
-# What marks a folder as ganbench's: a run's manifest, plan or job records, or a report's own file.
-MARKERS = ("manifest.json", "plan.json", "jobs", "report.json")
+# What marks a folder as ganbench's: a run's manifest, plan, job records or lock (a run declined in an
+# empty folder leaves only the lock), or a report's own file.
+MARKERS = ("manifest.json", "plan.json", "jobs", LOCK_FILE, "report.json")
 # A job's settings apart from these are the folder's: fixed by its first job, shared by every job.
 PER_JOB = ("method", "dataset", "seed")
 PER_METHOD = ("hyperparameters",)
