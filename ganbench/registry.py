@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -19,6 +20,11 @@ def suggest(name: str, choices: list[str]) -> str:
     return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
 
 
+# Registered names become parts of file names (job keys): no path separators, spaces or "__" (the
+# job key's separator).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9]+(?:[-_.+][A-Za-z0-9]+)*")
+
+
 class Registry(Generic[T]):
     """Named entries of one kind (methods, datasets, metrics).
 
@@ -31,7 +37,12 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, entry: T) -> T:
-        """Register `entry` under `name`; a second entry with the same name is an error."""
+        """Register `entry` under `name`; a second entry with the same name, or a name that could not
+        be part of a file name (job keys are `<method>__<dataset>__seed<N>.json`), is an error."""
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise GanbenchError(
+                f"{self.kind} name {name!r} must be letters and digits, joined by single '-', '_', '.' or '+'"
+            )
         if name in self._entries:
             raise GanbenchError(f"duplicate {self.kind} '{name}'")
         self._entries[name] = entry

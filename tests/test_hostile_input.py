@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ganbench.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, app
+from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
+from ganbench.registry import Registry
 from ganbench.run import driver
 from ganbench.run.guard import HOLDER_FILE, check_out, differences, locked
 
@@ -112,6 +114,15 @@ def test_an_odd_file_name_gives_a_sanitized_suite_name(cli: CliRunner, tmp_path:
     path.write_text(text)
     result = _invoke(cli, "validate", str(path))
     assert result.exit_code == 0 and "suite 'my-suite-v2'" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a__b", "a b", "", "-a", "a-", "\u00e9t\u00e9"])
+def test_registered_names_are_file_name_safe(name: str) -> None:
+    # Method and dataset names make job file names: a plugin's name cannot leave jobs/ or split a key.
+    with pytest.raises(GanbenchError, match="name .* must be letters and digits"):
+        Registry("method").add(name, object())
+    for good in ("gan-ns", "grid-25", "fid-lenet", "my_method", "v1.2", "a+b"):
+        Registry("method").add(good, object())
 
 
 # ------------------------------------------------------------------------------------- run folders
