@@ -195,6 +195,12 @@ def run(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
     ] = False,
+    keep_generators: Annotated[
+        bool,
+        typer.Option(
+            "--keep-generators", help="Keep each trained generator, for `ganbench eval --from-run`."
+        ),
+    ] = False,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
     from ganbench.run.driver import RunDeclined, RunInterrupted
@@ -218,6 +224,7 @@ def run(
                 paths=paths.Paths(data_root, inception_weights, cache_dir),
                 threads=threads,
                 confirm=None if yes or not _interactive() else _ask,
+                keep_generators=keep_generators,
             )
     except RunDeclined as declined:
         console.print(str(declined), markup=False, highlight=False)
@@ -272,6 +279,68 @@ def _flagged(records) -> str:
         return ""
     counts = ", ".join(f"{name} {flags.count(name)}" for name in dict.fromkeys(flags))
     return f"{flagged} of {len(jobs)} jobs flagged ({counts}), see the table's legend; "
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    generator: Annotated[
+        str | None, typer.Option(help="A generator to score: package.module:factory (returns an nn.Module).")
+    ] = None,
+    latent_dim: Annotated[
+        int | None, typer.Option(help="Size of the latent codes the generator takes.")
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="State dict for the generator (weights_only); repeat it: one seed per file."),
+    ] = None,
+    samples: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Samples to score: .npy/.npz, a .pt uint8 tensor or an image folder; one seed each."
+        ),
+    ] = None,
+    from_run: Annotated[
+        Path | None, typer.Option(help="Score a run's kept generators again (`run --keep-generators`).")
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option("--suite", "-s", help="Datasets, evaluation settings and metrics of this suite."),
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Only this dataset (or, without --suite, this one).")
+    ] = None,
+    metrics: Annotated[list[str] | None, typer.Option(help="These metrics (comma-separated).")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="The name in tables (default: the factory or file).")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="Noise seeds 0..N-1 for a generator.")] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to generate and score.")] = DeviceChoice.auto,
+    out: Annotated[Path | None, typer.Option(help="Run folder; re-running with it resumes.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(envvar=paths.DATA_ROOT_ENV, help="Image datasets.")
+    ] = None,
+    inception_weights: Annotated[
+        Path | None, typer.Option(envvar=paths.INCEPTION_WEIGHTS_ENV, help="Local Inception-v3 weights file.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(envvar=paths.CACHE_DIR_ENV, help="Cache of real-data statistics.")
+    ] = None,
+) -> None:
+    """Score a generator or samples ganbench did not train, or a run's kept generators, into a run folder."""
+    from ganbench.run.evaluate import Source, evaluate
+
+    source = Source(generator, latent_dim, tuple(checkpoint or ()), tuple(samples or ()), from_run)
+    root, report, failed = evaluate(
+        source, suite=suite, dataset=dataset, metrics=_split_names(metrics), label=label, seeds=seeds,
+        out=out, device=str(device), paths=paths.Paths(data_root, inception_weights, cache_dir),
+        say=lambda line: console.print(line, markup=False, highlight=False),
+    )  # fmt: skip
+    console.print(report.markdown, markup=False, highlight=False)
+    console.print(f"results in {root}", markup=False)
+    if failed:
+        errors.print(f"{len(failed)} jobs failed (their reasons are in records.csv)", markup=False)
+        raise typer.Exit(EXIT_JOBS_FAILED)
 
 
 @app.command()

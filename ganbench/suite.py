@@ -68,6 +68,9 @@ class EvalSettings:
     # Image metrics: the first N real images of the dataset's split are the fixed reference (the same
     # for every seed and method, so its statistics are cached); 10,000 is the MNIST test split.
     reference_samples: int = field(default=10_000, metadata=at_least(1) | at_most(MAX_SAMPLES))
+    # Keep each job's trained generator (generators/<key>.pt), so `ganbench eval --from-run` can score
+    # it again later with other metrics; `ganbench run --keep-generators` sets it too.
+    keep_generators: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,9 @@ class QuickSettings:
     samples: int = field(default=500, metadata=at_least(1) | at_most(MAX_SAMPLES))
 
 
-# Settings that change how a job runs, not its result: left out of `Job.config()`, so a run folder
-# resumes, and `compare` matches, whatever they were.
-NOT_CONFIG = ("checkpoint_every",)
+# Settings that change how a job runs or what it keeps, not its result: left out of `Job.config()`, so
+# a run folder resumes, and `compare` matches, whatever they were.
+NOT_CONFIG = ("checkpoint_every", "keep_generators")
 
 
 def parse_key(key: str) -> tuple[str, str, int]:
@@ -122,7 +125,7 @@ class Job:
             "hyperparameters": dataclasses.asdict(self.hyperparameters),
             "dataset_params": dataclasses.asdict(self.dataset_params),
             "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k not in NOT_CONFIG},
-            "eval": dataclasses.asdict(self.eval),
+            "eval": {k: v for k, v in dataclasses.asdict(self.eval).items() if k not in NOT_CONFIG},
             "metrics": list(self.metrics),
             # The seed-derivation scheme fixes every draw: a folder of another scheme is not resumed.
             "streams": streams.SCHEME,
@@ -371,9 +374,12 @@ def with_overrides(
     seeds: int | None = None,
     steps: int | None = None,
     quick: bool = False,
+    keep_generators: bool = False,
 ) -> Suite:
     """Apply the CLI's overrides (`--quick` first, then `--steps`), each value checked."""
     train, evaluation = suite.train, suite.eval
+    if keep_generators:
+        evaluation = dataclasses.replace(evaluation, keep_generators=True)
     if quick:
         train = dataclasses.replace(train, steps=suite.quick.steps)
         evaluation = dataclasses.replace(evaluation, samples=suite.quick.samples)

@@ -6,9 +6,10 @@ groups wherever the executor runs them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
-from ganbench.run import checkpoints, estimate, guard, manifest
+from ganbench.run import checkpoints, estimate, generators, guard, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import FINAL_STATUSES
@@ -162,10 +163,14 @@ def _run_locked(
     failed: list[str] = []
     # Workers save their group's training state here (suites with checkpoint_every); a group's file
     # goes once its records are stored, so what is left after a crash is exactly what can resume.
+    # Kept generators ([eval] keep_generators) go to generators/.
     folder = (store.root / checkpoints.CHECKPOINTS_DIR).resolve()
-    previous = os.environ.get(checkpoints.CHECKPOINT_DIR_ENV)
-    os.environ[checkpoints.CHECKPOINT_DIR_ENV] = str(folder)
-    try:
+    with _environment(
+        {
+            checkpoints.CHECKPOINT_DIR_ENV: str(folder),
+            generators.GENERATOR_DIR_ENV: str((store.root / generators.GENERATORS_DIR).resolve()),
+        }
+    ):
         for outcomes in executor.run(groups, str(DeviceChoice(device)), progress):
             for record, samples in outcomes:
                 store.save(record, samples)
@@ -175,12 +180,22 @@ def _run_locked(
                 progress.job_finished(record)
             if all(record.status in FINAL_STATUSES for record, _ in outcomes):
                 checkpoints.discard(folder, [record.config for record, _ in outcomes])
-    finally:
-        if previous is None:
-            os.environ.pop(checkpoints.CHECKPOINT_DIR_ENV, None)
-        else:
-            os.environ[checkpoints.CHECKPOINT_DIR_ENV] = previous
     return RunOutcome(store.root, ran, skipped, failed)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set for the block (workers read them), then as they were."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def prepare(suite: Suite, progress: RunProgress | None = None) -> None:
@@ -210,6 +225,7 @@ def run(
     paths: Paths | None = None,
     threads: int | None = None,
     confirm: Callable[[str], bool] | None = None,
+    keep_generators: bool = False,
 ) -> tuple[RunOutcome, Report]:
     """`ganbench run`: load and override the suite, run what is not finished in `out`, report.
 
@@ -225,7 +241,9 @@ def run(
     loaded = load_suite(suite)
     if not isinstance(loaded, Suite):
         raise GanbenchError(f"'{loaded.name}' is a throughput suite: run it with `ganbench throughput`")
-    loaded = with_overrides(loaded, methods=methods, seeds=seeds, steps=steps, quick=quick)
+    loaded = with_overrides(
+        loaded, methods=methods, seeds=seeds, steps=steps, quick=quick, keep_generators=keep_generators
+    )
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made

@@ -23,7 +23,7 @@ HOLDER_FILE = "run.lock.json"  # who holds it: pid, host, start time, command
 MARKERS = ("manifest.json", "plan.json", "jobs", LOCK_FILE, "report.json")
 # A job's settings apart from these are the folder's: fixed by its first job, shared by every job.
 PER_JOB = ("method", "dataset", "seed")
-PER_METHOD = ("hyperparameters",)
+PER_METHOD = ("hyperparameters", "source")  # source: what `ganbench eval` scored under that label
 PER_DATASET = ("dataset_params",)
 
 

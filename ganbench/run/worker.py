@@ -31,7 +31,7 @@ from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.mode_collapse import high_quality_fraction
 from ganbench.metrics.validity import verdict, w1_noise_floor
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run import checkpoints, manifest
+from ganbench.run import checkpoints, generators, manifest
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.suite import Job
@@ -48,6 +48,7 @@ FORWARDED_ENV = (
     paths.CACHE_DIR_ENV,
     THREADS_ENV,
     checkpoints.CHECKPOINT_DIR_ENV,
+    generators.GENERATOR_DIR_ENV,
 )
 
 Outcome = tuple[Record, np.ndarray | None]  # a job's record and its generated samples
@@ -202,37 +203,69 @@ def _w1_floor(job: Job, dataset: Dataset) -> float:
 def _evaluate(
     job: Job, dataset: Dataset, result: TrainResult, device: torch.device, record: Record
 ) -> np.ndarray:
-    """Sample the trained generator and compute the job's metrics into `record`."""
+    """Sample the trained generator and compute the job's metrics into `record`; keep the generator
+    when the suite asks (`[eval] keep_generators`)."""
     started = time.perf_counter()
     generated = generate(result.generator, job.eval.samples, job.train.latent_dim, job.seed, device)
     samples = generated.numpy().astype(np.float32)
     if not np.isfinite(samples).all():
         record.diverge(job.train.steps, "generated samples are NaN or infinite")
     else:
-        ctx = EvalContext(
-            samples if dataset.modality == "images" else samples.astype(np.float64),
-            dataset,
-            stream_seed(job.seed, "reference"),
-            dataset_id=dataset_id(job),
-            reference_count=job.eval.reference_samples,
-            wanted=job.metrics,
-            device=device,
-        )
-        if isinstance(dataset, GaussianMixture):
-            floor = 0.0
-            if result.curves.get("step"):  # the floor matters only for tracked W1 curves
-                floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
-            record.flags = verdict(high_quality_fraction(ctx.samples, dataset), result.curves, floor)
-        for name in job.metrics:
-            value = METRICS.get(name).compute(ctx)
-            record.metrics[name] = MetricResult(
-                value=value.value,
-                spec=record.metric_specs[name],
-                exact=value.exact,
-                note=value.note,
-                counts=value.counts or {"generated": len(samples)},
+        floor = None
+        if isinstance(dataset, GaussianMixture) and result.curves.get("step"):  # only tracked W1 needs it
+            floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
+        score(samples, dataset, job, device, record, result.curves, floor or 0.0)
+        if job.eval.keep_generators:
+            hp, train = job.hyperparameters, job.train
+            shape = tuple(samples.shape[1:])
+            kept = generators.settings_of(
+                hp.architecture, train.latent_dim, train.width, train.depth, shape, hp.pack
             )
+            if generators.save(job.key, result.generator, kept) is not None:
+                record.extra["kept_generator"] = f"{generators.GENERATORS_DIR}/{job.key}.pt"
     record.eval_seconds = time.perf_counter() - started
-    if dataset.modality == "images":  # a grid's worth, as uint8: all of them would be tens of megabytes
+    return stored_samples(samples, dataset)
+
+
+def stored_samples(samples: np.ndarray, dataset: Dataset) -> np.ndarray:
+    """What a run folder keeps of a job's samples: all 2-D points; a grid's worth of images as uint8
+    (all of them would be tens of megabytes)."""
+    if dataset.modality == "images":
         return to_uint8(torch.from_numpy(samples[:STORED_IMAGES])).numpy()
     return samples
+
+
+def score(
+    samples: np.ndarray,
+    dataset: Dataset,
+    job: Job,
+    device: torch.device,
+    record: Record,
+    curves: Mapping[str, list[float]] | None = None,
+    w1_floor: float = 0.0,
+) -> None:
+    """Compute `job`'s metrics of `samples` (float32: points (n, 2), images (n, C, H, W) in [-1, 1])
+    into `record`, with the convergence flags of 2-D jobs. Trained jobs and `ganbench eval` share it,
+    so the same samples give the same record values whichever made them."""
+    ctx = EvalContext(
+        samples if dataset.modality == "images" else samples.astype(np.float64),
+        dataset,
+        stream_seed(job.seed, "reference"),
+        dataset_id=dataset_id(job),
+        reference_count=job.eval.reference_samples,
+        wanted=job.metrics,
+        device=device,
+    )
+    if isinstance(dataset, GaussianMixture):
+        record.flags = verdict(high_quality_fraction(ctx.samples, dataset), dict(curves or {}), w1_floor)
+    for name in job.metrics:
+        value = METRICS.get(name).compute(ctx)
+        record.metrics[name] = MetricResult(
+            value=value.value,
+            spec=record.metric_specs[name],
+            exact=value.exact,
+            note=value.note,
+            counts=value.counts or {"generated": len(samples)},
+        )
+        if getattr(value, "details", None):  # e.g. the fit behind an extrapolated FID
+            record.extra[name] = value.details

@@ -1,0 +1,361 @@
+"""`ganbench eval`: score what ganbench did not train (a generator, sample files) or re-score kept generators.
+
+Every source ends in an ordinary run folder: one record per (label, dataset, seed), scored by the same
+function as a trained job (`ganbench.run.worker.score`) with the same reference streams, so `report`,
+`compare` and `report --against` read it unchanged, and `report` can merge it with trained runs.
+Everything is loaded and checked before the folder is made: a bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganbench import plugins
+from ganbench.config import check_field
+from ganbench.data import DATASETS, Dataset
+from ganbench.device import resolve_device
+from ganbench.engine.streams import SCHEME
+from ganbench.engine.train import generate
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
+from ganbench.models import Hyperparameters
+from ganbench.paths import Paths
+from ganbench.registry import NAME_PATTERN
+from ganbench.report import Report, build_report
+from ganbench.run import generators, guard, manifest
+from ganbench.run.records import Record, spec_of
+from ganbench.run.store import RunStore, default_out
+from ganbench.run.worker import dataset_info, score, stored_samples
+from ganbench.suite import EvalSettings, Job, Suite, TrainSettings, load_suite
+
+# The fewest samples a set may have: FID and KID need a covariance, reverse KL a histogram.
+MIN_SAMPLES = 2
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to score: a generator factory (with checkpoints), sample files, or a run's kept generators."""
+
+    generator: str | None = None  # "package.module:factory"
+    latent_dim: int | None = None
+    checkpoints: tuple[Path, ...] = ()
+    samples: tuple[Path, ...] = ()
+    from_run: Path | None = None
+
+
+@dataclass
+class _Task:
+    """One record to make: its job (seed, dataset, evaluation settings, metrics) and how to get samples."""
+
+    job: Job
+    config: dict[str, Any]
+    draw: Callable[[torch.device], np.ndarray]  # the float32 samples to score
+    extra: dict[str, Any]
+
+
+def evaluate(
+    source: Source,
+    *,
+    suite: str | None = None,
+    dataset: str | None = None,
+    metrics: Sequence[str] | None = None,
+    label: str | None = None,
+    seeds: int | None = None,
+    out: Path | None = None,
+    device: str = "auto",
+    paths: Paths | None = None,
+    say: Callable[[str], None] = print,
+) -> tuple[Path, Report, list[str]]:
+    """Score `source` into the run folder `out`; returns the folder, its report and the failed keys."""
+    if paths is not None:
+        paths.use()
+    plugins.load()
+    kinds = [bool(source.generator), bool(source.samples), source.from_run is not None]
+    if sum(kinds) != 1:
+        raise GanbenchError("give exactly one of --generator, --samples and --from-run")
+    where = resolve_device(device)
+    if source.from_run is not None:
+        tasks = _from_run(source.from_run, metrics)
+    else:
+        tasks = _new_source(source, suite, dataset, metrics, label, seeds)
+    for name in dict.fromkeys(m for task in tasks for m in task.job.metrics):
+        if METRICS.get(name).prepare is not None:
+            METRICS.get(name).prepare(say)  # weights and classifiers found before anything is written
+    root = out if out is not None else default_out(tasks[0].job.suite)
+    guard.check_out(root)
+    failed: list[str] = []
+    with guard.locked(root):
+        store = RunStore(root)
+        stored = {record.key: record for record in store.records()}
+        store.plan()
+        guard.check_settings(stored, {task.job.key: task.config for task in tasks}, root)
+        session = manifest.capture(where)
+        store.write_manifest(session)
+        store.add_to_plan([task.job.key for task in tasks])
+        for index, task in enumerate(tasks, start=1):
+            if task.job.key in stored and stored[task.job.key].status != "failed":
+                continue  # scored before: the same command resumes
+            record, samples = _score(task, where, session)
+            store.save(record, samples)
+            if record.status == "failed":
+                failed.append(record.key)
+            say(f"scored {index}/{len(tasks)}: {record.key} ({record.status})")
+    return root, build_report([root], root), failed
+
+
+def _score(task: _Task, device: torch.device, session: dict[str, Any]) -> tuple[Record, np.ndarray | None]:
+    """One record: draw the samples, check them, score them; a failure is recorded, not raised."""
+    job, started = task.job, time.perf_counter()
+    record = Record(
+        kind="train", key=job.key, method=job.method, cell=job.dataset, seed=job.seed, config=task.config,
+        metric_specs={name: spec_of(METRICS.get(name)) for name in job.metrics}, batch=[job.key],
+        extra=dict(task.extra), manifest=session,
+    )  # fmt: skip
+    dataset = DATASETS.get(job.dataset).build(job.dataset_params)
+    record.dataset = dataset_info(dataset)
+    samples = None
+    try:
+        samples = task.draw(device)
+        if not np.isfinite(samples).all():
+            record.diverge(None, "samples are NaN or infinite")
+        else:
+            score(samples, dataset, job, device, record)
+    except Exception as err:  # noqa: BLE001 - as for trained jobs: recorded, and the others go on
+        record.fail(err)
+    record.eval_seconds = record.wall_seconds = time.perf_counter() - started
+    return record, None if samples is None else stored_samples(samples, dataset)
+
+
+def _new_source(
+    source: Source,
+    suite_name: str | None,
+    dataset: str | None,
+    metrics: Sequence[str] | None,
+    label: str | None,
+    seeds: int | None,
+) -> list[_Task]:
+    """Tasks for a generator factory or sample files, on the suite's (or the named) datasets."""
+    suite = _suite(suite_name)
+    name = suite.name if suite else "eval"
+    datasets = [dataset] if dataset else list(suite.datasets) if suite else []
+    if not datasets:
+        raise GanbenchError("give --suite NAME|PATH or --dataset NAME (with --metrics)")
+    evaluation = suite.eval if suite else EvalSettings()
+    label = _label(label, source)
+    built = {d: _dataset(d, suite) for d in datasets}
+    tasks = []
+    if source.samples:
+        if len(datasets) != 1:
+            raise GanbenchError(
+                f"sample files are of one dataset: give --dataset (one of {', '.join(datasets)})"
+            )
+        (d,) = datasets
+        from ganbench.data.external import load_samples
+
+        config_source = {"kind": "samples"}
+        for seed, path in enumerate(source.samples):
+            samples = load_samples(path, built[d][1], MIN_SAMPLES, name=d)
+            job = _job(
+                name,
+                label,
+                d,
+                seed,
+                built[d][0],
+                dataclasses.replace(evaluation, samples=len(samples)),
+                metrics,
+                suite,
+            )
+            tasks.append(
+                _Task(
+                    job, _config(job, config_source), lambda _, s=samples: s.astype(np.float32), _input(path)
+                )
+            )
+        return tasks
+    make = _factory(source.generator or "")
+    latent = (
+        check_field("--latent-dim", source.latent_dim, TrainSettings, "latent_dim")
+        if source.latent_dim
+        else None
+    )
+    if latent is None:
+        raise GanbenchError("--generator needs --latent-dim N (the size of the latent codes it takes)")
+    config_source = {"kind": "generator", "generator": source.generator, "latent_dim": latent}
+    if source.checkpoints and seeds is not None and seeds != len(source.checkpoints):
+        raise GanbenchError(
+            f"--seeds {seeds} but {len(source.checkpoints)} --checkpoint files: one seed each"
+        )
+    networks = [_network(make, path) for path in source.checkpoints] or [_network(make, None)]
+    count = len(source.checkpoints) or seeds or (suite.seeds if suite else 1)
+    for d in datasets:
+        for seed in range(count):
+            network = networks[seed] if source.checkpoints else networks[0]
+            job = _job(name, label, d, seed, built[d][0], evaluation, metrics, suite)
+            draw = _drawer(network, job.eval.samples, latent, seed)
+            extra = _input(source.checkpoints[seed]) if source.checkpoints else {}
+            tasks.append(_Task(job, _config(job, config_source), draw, extra))
+    return tasks
+
+
+def _from_run(run: Path, metrics: Sequence[str] | None) -> list[_Task]:
+    """Tasks that re-score the kept generators of `run` with their own settings (other metrics)."""
+    records = [r for r in RunStore(run).records() if r.kind == "train" and r.status == "ok"]
+    kept = [r for r in records if (run / generators.GENERATORS_DIR / f"{r.key}.pt").is_file()]
+    if not kept:
+        raise GanbenchError(
+            f"{run} keeps no generators (run it with --keep-generators or [eval] keep_generators)"
+        )
+    tasks = []
+    for record in kept:
+        config = dict(record.config)
+        wanted = tuple(metrics) if metrics else tuple(config["metrics"])
+        dataset_spec = DATASETS.get(record.cell)
+        params = dataset_spec.params(**config["dataset_params"])
+        evaluation = EvalSettings(**{k: v for k, v in config["eval"].items() if k in _fields(EvalSettings)})
+        _check_metrics(wanted, dataset_spec.modality)
+        job = Job(config["suite"], record.method, record.cell, record.seed, Hyperparameters(), params,
+                  TrainSettings(), evaluation, wanted)  # fmt: skip
+        network, latent = generators.load(run / generators.GENERATORS_DIR / f"{record.key}.pt")
+        config["metrics"] = list(wanted)
+        source = {"source": {"run": str(run.resolve()), "key": record.key}}
+        tasks.append(_Task(job, config, _drawer(network, evaluation.samples, latent, record.seed), source))
+    return tasks
+
+
+def _drawer(network: nn.Module, n: int, latent: int, seed: int) -> Callable[[torch.device], np.ndarray]:
+    """Samples as a trained job draws them: the seed's `eval-noise` stream (`engine.train.generate`)."""
+
+    def draw(device: torch.device) -> np.ndarray:
+        with torch.no_grad():
+            return generate(network.to(device), n, latent, seed, device).numpy().astype(np.float32)
+
+    return draw
+
+
+def _suite(name: str | None) -> Suite | None:
+    if name is None:
+        return None
+    loaded = load_suite(name)
+    if not isinstance(loaded, Suite):
+        raise GanbenchError(f"'{loaded.name}' is a throughput suite; `ganbench eval` scores samples")
+    return loaded
+
+
+def _dataset(name: str, suite: Suite | None) -> tuple[Any, Dataset]:
+    """The dataset's parameters (the suite's, else its defaults) and the dataset itself."""
+    spec = DATASETS.get(name)
+    params = suite.dataset_params[name] if suite else spec.params()
+    return params, spec.build(params)
+
+
+def _job(suite: str, label: str, dataset: str, seed: int, params: Any, evaluation: EvalSettings,
+         metrics: Sequence[str] | None, from_suite: Suite | None) -> Job:  # fmt: skip
+    """What `score` needs of a job: the seed, dataset, evaluation settings and metrics."""
+    modality = DATASETS.get(dataset).modality
+    if metrics:
+        wanted = tuple(metrics)
+    elif from_suite is not None:  # the suite's metrics that fit this dataset
+        wanted = tuple(m for m in from_suite.metrics if METRICS.get(m).modality == modality)
+    else:
+        raise GanbenchError("give --metrics (or --suite, whose metrics are used)")
+    _check_metrics(wanted, modality)
+    return Job(suite, label, dataset, seed, Hyperparameters(), params, TrainSettings(), evaluation, wanted)
+
+
+def _check_metrics(metrics: Sequence[str], modality: str) -> None:
+    if not metrics:
+        raise GanbenchError(f"no metric of the suite applies to {modality}; give --metrics")
+    for name in metrics:
+        if METRICS.get(name).modality != modality:
+            raise GanbenchError(f"metric '{name}' does not apply to {modality}")
+
+
+def _config(job: Job, source: dict[str, Any]) -> dict[str, Any]:
+    """An evaluated job's configuration: the training part of a trained job's replaced by its source."""
+    return {
+        "suite": job.suite,
+        "method": job.method,
+        "dataset": job.dataset,
+        "seed": job.seed,
+        "dataset_params": dataclasses.asdict(job.dataset_params),
+        "eval": {k: v for k, v in dataclasses.asdict(job.eval).items() if k != "keep_generators"},
+        "metrics": list(job.metrics),
+        "source": source,
+        "streams": SCHEME,
+    }
+
+
+def _input(path: Path) -> dict[str, Any]:
+    """Which file or folder a record scored (in `extra`: each seed has its own), with a content hash
+    (of a folder: every file's relative path and bytes, in path order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode("utf-8") if path.is_dir() else b"")
+        digest.update(file.read_bytes())
+    return {"input": {"path": str(path.resolve()), "sha256": digest.hexdigest()}}
+
+
+def _label(label: str | None, source: Source) -> str:
+    """The name of the scored thing in tables: --label, else the factory's or first file's name."""
+    if label is None:
+        base = (source.generator or "").rpartition(":")[2] if source.generator else source.samples[0].stem
+        label = "-".join(part for part in "".join(c if c.isalnum() else " " for c in base).split()) or "model"
+    if not NAME_PATTERN.fullmatch(label):
+        raise GanbenchError(
+            f"--label {label!r} must be letters and digits joined by single '-', '_', '.' or '+'"
+        )
+    return label
+
+
+def _factory(spec: str) -> Callable[[], Any]:
+    """The callable named `package.module:factory`; one line when it does not import."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise GanbenchError(f"--generator {spec!r} must be package.module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - whatever the import raised, one line
+        raise GanbenchError(
+            f"--generator {spec}: cannot import {module_name} ({type(err).__name__}: {err})"
+        ) from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise GanbenchError(f"--generator {spec}: {module_name} has no callable '{attribute}'")
+    return factory
+
+
+def _network(factory: Callable[[], Any], checkpoint: Path | None) -> nn.Module:
+    """A fresh network from the factory, with the checkpoint's state dict (weights_only) loaded strictly."""
+    network = factory()
+    if not isinstance(network, nn.Module):
+        raise GanbenchError(f"the generator factory returned {type(network).__name__}, not a torch.nn.Module")
+    if checkpoint is not None:
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - unreadable or unsafe: never unpickled
+            raise GanbenchError(
+                f"--checkpoint {checkpoint} cannot be loaded safely ({type(err).__name__})"
+            ) from None
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]  # a ganbench kept-generator file, or a common training-script layout
+        try:
+            network.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise GanbenchError(f"--checkpoint {checkpoint} does not fit the generator: {reason}") from None
+    return network.eval()
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
