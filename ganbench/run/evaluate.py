@@ -23,7 +23,7 @@ from torch import nn
 
 from ganbench import plugins
 from ganbench.config import check_field
-from ganbench.data import DATASETS, Dataset
+from ganbench.data import DATASETS
 from ganbench.device import resolve_device
 from ganbench.engine.streams import SCHEME
 from ganbench.engine.train import generate
@@ -147,63 +147,81 @@ def _new_source(
 ) -> list[_Task]:
     """Tasks for a generator factory or sample files, on the suite's (or the named) datasets."""
     suite = _suite(suite_name)
-    name = suite.name if suite else "eval"
     datasets = [dataset] if dataset else list(suite.datasets) if suite else []
     if not datasets:
         raise GanbenchError("give --suite NAME|PATH or --dataset NAME (with --metrics)")
-    evaluation = suite.eval if suite else EvalSettings()
-    label = _label(label, source)
-    built = {d: _dataset(d, suite) for d in datasets}
-    tasks = []
+    plan = _Plan(suite.name if suite else "eval", _label(label, source), suite, metrics)
     if source.samples:
         if len(datasets) != 1:
             raise GanbenchError(
                 f"sample files are of one dataset: give --dataset (one of {', '.join(datasets)})"
             )
-        (d,) = datasets
-        from ganbench.data.external import load_samples
+        return _sample_tasks(plan, datasets[0], source.samples)
+    return _generator_tasks(plan, datasets, source, seeds)
 
-        config_source = {"kind": "samples"}
-        for seed, path in enumerate(source.samples):
-            samples = load_samples(path, built[d][1], MIN_SAMPLES, name=d)
-            job = _job(
-                name,
-                label,
-                d,
-                seed,
-                built[d][0],
-                dataclasses.replace(evaluation, samples=len(samples)),
-                metrics,
-                suite,
-            )
-            tasks.append(
-                _Task(
-                    job, _config(job, config_source), lambda _, s=samples: s.astype(np.float32), _input(path)
-                )
-            )
-        return tasks
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every task of one `eval` shares: the suite's name, the label, the suite, the metrics asked for."""
+
+    suite_name: str
+    label: str
+    suite: Suite | None
+    metrics: Sequence[str] | None
+
+    def job(self, dataset: str, seed: int, samples: int | None = None) -> Job:
+        """What `score` needs of a job: the seed, dataset, evaluation settings and metrics."""
+        params = self.suite.dataset_params[dataset] if self.suite else DATASETS.get(dataset).params()
+        evaluation = self.suite.eval if self.suite else EvalSettings()
+        if samples is not None:  # a file's own count
+            evaluation = dataclasses.replace(evaluation, samples=samples)
+        modality = DATASETS.get(dataset).modality
+        if self.metrics:
+            wanted = tuple(self.metrics)
+        elif self.suite is not None:  # the suite's metrics that fit this dataset
+            wanted = tuple(m for m in self.suite.metrics if METRICS.get(m).modality == modality)
+        else:
+            raise GanbenchError("give --metrics (or --suite, whose metrics are used)")
+        _check_metrics(wanted, modality)
+        return Job(self.suite_name, self.label, dataset, seed, Hyperparameters(), params, TrainSettings(),
+                   evaluation, wanted)  # fmt: skip
+
+
+def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Task]:
+    """One task per file or folder (seed i is the i-th), each loaded and checked now."""
+    from ganbench.data.external import load_samples
+
+    spec = DATASETS.get(dataset)
+    data = spec.build(plan.suite.dataset_params[dataset] if plan.suite else spec.params())
+    tasks = []
+    for seed, path in enumerate(paths):
+        samples = load_samples(path, data, MIN_SAMPLES, name=dataset).astype(np.float32)
+        job = plan.job(dataset, seed, len(samples))
+        tasks.append(_Task(job, _config(job, {"kind": "samples"}), lambda _, s=samples: s, _input(path)))
+    return tasks
+
+
+def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: int | None) -> list[_Task]:
+    """One task per dataset and seed: seed i is the i-th checkpoint, or noise seed i of one network."""
     make = _factory(source.generator or "")
-    latent = (
-        check_field("--latent-dim", source.latent_dim, TrainSettings, "latent_dim")
-        if source.latent_dim
-        else None
-    )
-    if latent is None:
+    if source.latent_dim is None:
         raise GanbenchError("--generator needs --latent-dim N (the size of the latent codes it takes)")
-    config_source = {"kind": "generator", "generator": source.generator, "latent_dim": latent}
+    latent = check_field("--latent-dim", source.latent_dim, TrainSettings, "latent_dim")
     if source.checkpoints and seeds is not None and seeds != len(source.checkpoints):
         raise GanbenchError(
             f"--seeds {seeds} but {len(source.checkpoints)} --checkpoint files: one seed each"
         )
     networks = [_network(make, path) for path in source.checkpoints] or [_network(make, None)]
-    count = len(source.checkpoints) or seeds or (suite.seeds if suite else 1)
-    for d in datasets:
+    count = len(source.checkpoints) or seeds or (plan.suite.seeds if plan.suite else 1)
+    described = {"kind": "generator", "generator": source.generator, "latent_dim": latent}
+    tasks = []
+    for dataset in datasets:
         for seed in range(count):
+            job = plan.job(dataset, seed)
             network = networks[seed] if source.checkpoints else networks[0]
-            job = _job(name, label, d, seed, built[d][0], evaluation, metrics, suite)
-            draw = _drawer(network, job.eval.samples, latent, seed)
             extra = _input(source.checkpoints[seed]) if source.checkpoints else {}
-            tasks.append(_Task(job, _config(job, config_source), draw, extra))
+            draw = _drawer(network, job.eval.samples, latent, seed)
+            tasks.append(_Task(job, _config(job, described), draw, extra))
     return tasks
 
 
@@ -249,27 +267,6 @@ def _suite(name: str | None) -> Suite | None:
     if not isinstance(loaded, Suite):
         raise GanbenchError(f"'{loaded.name}' is a throughput suite; `ganbench eval` scores samples")
     return loaded
-
-
-def _dataset(name: str, suite: Suite | None) -> tuple[Any, Dataset]:
-    """The dataset's parameters (the suite's, else its defaults) and the dataset itself."""
-    spec = DATASETS.get(name)
-    params = suite.dataset_params[name] if suite else spec.params()
-    return params, spec.build(params)
-
-
-def _job(suite: str, label: str, dataset: str, seed: int, params: Any, evaluation: EvalSettings,
-         metrics: Sequence[str] | None, from_suite: Suite | None) -> Job:  # fmt: skip
-    """What `score` needs of a job: the seed, dataset, evaluation settings and metrics."""
-    modality = DATASETS.get(dataset).modality
-    if metrics:
-        wanted = tuple(metrics)
-    elif from_suite is not None:  # the suite's metrics that fit this dataset
-        wanted = tuple(m for m in from_suite.metrics if METRICS.get(m).modality == modality)
-    else:
-        raise GanbenchError("give --metrics (or --suite, whose metrics are used)")
-    _check_metrics(wanted, modality)
-    return Job(suite, label, dataset, seed, Hyperparameters(), params, TrainSettings(), evaluation, wanted)
 
 
 def _check_metrics(metrics: Sequence[str], modality: str) -> None:
