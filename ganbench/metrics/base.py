@@ -27,6 +27,9 @@ class MetricValue:
     # Sample counts behind the value, e.g. {"generated": 10000, "reference": 10000}: FID and KID are
     # biased at small n, so a score is only comparable beside its counts.
     counts: dict[str, int] = field(default_factory=dict)
+    # Facts behind the value a reader may want (e.g. the fit behind an extrapolated FID), stored in the
+    # record's `extra` under the metric's name. JSON values only: numbers, strings, lists, dicts.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,6 +8,8 @@ round trip; grayscale repeated to three channels, as torch-fidelity expects). Tw
 - ganbench's own MNIST digit classifier (`ganbench.metrics.classifier`), registered with torch-fidelity's
   `register_feature_extractor` as `ganbench-lenet`: metrics `fid-lenet`, `kid-lenet`,
   `precision-lenet`, `recall-lenet`, fast on CPU, and never to be confused with Inception FID.
+`fid-inf` and `fid-lenet-inf` extrapolate FID to infinitely many samples (Chong and Forsyth 2020) from
+one extraction of each feature space's features (`fidelity_features`, `fid_infinity`).
 
 Real-data features and FID statistics are cached by torch-fidelity under a name that covers the
 dataset with its parameters, the reference count and content, the extractor and its weights' hash.
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -380,6 +382,34 @@ def _copy_cache_out(private: Path, copied: list[str]) -> None:
 
 
 @dataclass(frozen=True)
+class _Private:
+    """A private folder for one torch-fidelity call: the checked weights, the cache copies and the
+    cache name of the reference."""
+
+    weights: Path
+    cache: Path
+    name: str
+    copied: list[str]
+
+
+@contextlib.contextmanager
+def _private_folder(reference: torch.Tensor, dataset_id: str, extractor: str) -> Iterator[_Private]:
+    """A temporary folder (mode 0700: ours alone) holding what torch-fidelity may read: the weights,
+    checked and written here, and safe copies of the reference's cache entries. On a normal exit the
+    entries torch-fidelity added are copied back to the shared cache; then the folder is removed."""
+    weights = EXTRACTORS[extractor].weights()
+    name = cache_name(dataset_id, reference, extractor, weights)
+    with tempfile.TemporaryDirectory(prefix="ganbench-fidelity-") as folder:
+        private = Path(folder)
+        # Checked again (the file may have changed since `_prepare`), and copied as checked.
+        torch.save(check_weights(extractor, weights), private / "weights.pt")
+        (private / "cache").mkdir()
+        copied = _copy_cache_in(name, private / "cache")
+        yield _Private(private / "weights.pt", private / "cache", name, copied)
+        _copy_cache_out(private / "cache", copied)
+
+
+@dataclass(frozen=True)
 class FidelityResult:
     """torch-fidelity's raw result keys, whether the reference came from the cache, and the seconds."""
 
@@ -405,24 +435,17 @@ def fidelity_scores(
     (see the module docstring), so no file another process can change is ever unpickled.
     """
     torch_fidelity = _torch_fidelity()
-    weights = EXTRACTORS[extractor].weights()
-    name = cache_name(dataset_id, reference, extractor, weights)
     n = min(len(generated), len(reference))
-    with tempfile.TemporaryDirectory(prefix="ganbench-fidelity-") as folder:  # mode 0700: ours alone
-        private = Path(folder)
-        # Checked again (the file may have changed since `_prepare`), and copied as checked.
-        torch.save(check_weights(extractor, weights), private / "weights.pt")
-        (private / "cache").mkdir()
-        copied = _copy_cache_in(name, private / "cache")
+    with _private_folder(reference, dataset_id, extractor) as private:
         started = time.perf_counter()
         scores = torch_fidelity.calculate_metrics(
             input1=UInt8Images(generated),
             input2=UInt8Images(reference),
-            input2_cache_name=name,
-            cache_root=str(private / "cache"),
+            input2_cache_name=private.name,
+            cache_root=str(private.cache),
             cuda=device is not None and device.type == "cuda",
             feature_extractor=extractor,
-            feature_extractor_weights_path=str(private / "weights.pt"),
+            feature_extractor_weights_path=str(private.weights),
             fid=FID in families,
             isc=ISC in families,
             kid=KID in families,
@@ -433,8 +456,145 @@ def fidelity_scores(
             verbose=False,
         )
         seconds = time.perf_counter() - started
-        _copy_cache_out(private / "cache", copied)
-    return FidelityResult({k: float(v) for k, v in scores.items()}, bool(copied), seconds)
+    return FidelityResult({k: float(v) for k, v in scores.items()}, bool(private.copied), seconds)
+
+
+@dataclass(frozen=True)
+class Features:
+    """One extraction's features (float tensors (n, d), on the CPU), whether the reference's came
+    from the cache, and the seconds the extraction took."""
+
+    generated: torch.Tensor
+    reference: torch.Tensor
+    cached: bool
+    seconds: float
+
+
+def fidelity_features(
+    generated: torch.Tensor,
+    reference: torch.Tensor,
+    dataset_id: str,
+    extractor: str,
+    device: torch.device | None = None,
+) -> Features:
+    """The FID features of `generated` and `reference` (uint8 (N, 1 or 3, H, W)), extracted once by
+    torch-fidelity's own feature extraction, in the private folder of `fidelity_scores`.
+
+    The reference's features share the cache entry (`<name>-<extractor>-features-<layer>.pt`) that
+    `fidelity_scores` writes for FID, so either call reads back what the other computed.
+    """
+    _torch_fidelity()  # registers the digit classifier
+    from torch_fidelity.utils import (
+        create_feature_extractor,
+        extract_featuresdict_from_input_id_cached,
+        resolve_feature_layer_for_metric,
+    )
+
+    with _private_folder(reference, dataset_id, extractor) as private:
+        kwargs: dict[str, Any] = dict(
+            input1=UInt8Images(generated),
+            input2=UInt8Images(reference),
+            input2_cache_name=private.name,
+            cache_root=str(private.cache),
+            cuda=device is not None and device.type == "cuda",
+            feature_extractor=extractor,
+            feature_extractor_weights_path=str(private.weights),
+            save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
+            verbose=False,
+        )
+        layer = resolve_feature_layer_for_metric("fid", **kwargs)
+        network = create_feature_extractor(extractor, [layer], **kwargs)
+        cached = f"{private.name}-{network.get_name()}-features-{layer}.pt" in private.copied
+        started = time.perf_counter()
+        features = [extract_featuresdict_from_input_id_cached(i, network, **kwargs)[layer] for i in (1, 2)]
+        seconds = time.perf_counter() - started
+    return Features(features[0], features[1], cached, seconds)
+
+
+# FID at infinity (Chong and Forsyth 2020, "Effectively Unbiased FID and Inception Score and where to
+# find them", CVPR 2020). FID from n samples is biased upward, and to first order the bias is linear
+# in 1/n: FID(n) ~= FID_inf + slope / n. FID_inf is the intercept of a least-squares line through FID
+# at several n, all computed from one extraction's features (subsets of them, never new images).
+# The paper evaluates 15 counts evenly spaced in n from 5,000 to 50,000 (a tenth of N to N) against
+# fixed reference statistics. Here both sets are subsampled by the same fraction (m = n M / N
+# reference features beside n generated ones): the reference's own bias is then linear in 1/n too and
+# goes into the slope, not the intercept, which matters when the reference is no larger than the
+# generated set (ganbench's default: 10,000 and 10,000). The smallest subset also keeps at least
+# twice the feature dimension, where FID(n) is still close to its line (below about d, where the
+# sample covariance is singular, it bends away).
+FID_INF_POINTS = 15
+FID_INF_SMALLEST_FRACTION = 0.1
+FID_INF_DIMS_FACTOR = 2
+
+
+def fid_infinity_counts(generated: int, reference: int, dims: int, points: int = FID_INF_POINTS) -> list[int]:
+    """The default generated counts n of `fid_infinity`: `points` evenly spaced from n_min to N, where
+    n_min = max(N / 10, 2 d N / min(N, M)) (so both subsets keep >= 2 d features), at most N / 2 so that
+    the fit spans a factor of two at least. Fewer distinct counts when N is small."""
+    smallest = max(
+        FID_INF_SMALLEST_FRACTION * generated,
+        FID_INF_DIMS_FACTOR * dims * generated / min(generated, reference),
+    )
+    smallest = min(smallest, generated / 2)
+    return sorted({int(round(n)) for n in np.linspace(smallest, generated, points)})
+
+
+def frechet_distance(generated: torch.Tensor, reference: torch.Tensor) -> float:
+    """FID between two feature sets (n, d), by torch-fidelity's own statistics and Frechet distance."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    statistics = [fid_features_to_statistics(f) for f in (generated, reference)]
+    return float(fid_statistics_to_metric(*statistics, verbose=False)[KEY_FID])
+
+
+def fid_infinity(
+    features_generated: np.ndarray | torch.Tensor,
+    features_reference: np.ndarray | torch.Tensor,
+    ns: Sequence[int] | None = None,
+    seed: int = 0,
+) -> tuple[float, dict[str, Any]]:
+    """FID extrapolated to infinitely many samples (Chong and Forsyth 2020): (value, details).
+
+    For each generated count n in `ns` (default `fid_infinity_counts`), FID between n generated
+    features and m = round(n M / N) reference features, each drawn without replacement by a numpy
+    Generator seeded with `seed` (n = N uses both whole sets: that point is the plain FID); then a
+    least-squares line FID = slope / n + intercept, whose intercept is the value. `details` holds
+    the fit: {"n", "n_reference", "fid", "slope", "intercept"} (JSON values).
+    """
+    generated, reference = torch.as_tensor(features_generated), torch.as_tensor(features_reference)
+    if generated.dim() != 2 or reference.dim() != 2 or generated.shape[1] != reference.shape[1]:
+        raise ValueError(
+            f"features must be (n, d) with one d, got {tuple(generated.shape)} and {tuple(reference.shape)}"
+        )
+    total, total_reference = len(generated), len(reference)
+    if ns is None:
+        ns = fid_infinity_counts(total, total_reference, generated.shape[1])
+    counts = sorted({int(n) for n in ns})
+    pairs = [(n, total_reference if n == total else int(round(n * total_reference / total))) for n in counts]
+    if len(pairs) < 3 or min(min(pair) for pair in pairs) < 2 or counts[-1] > total:
+        raise GanbenchError(
+            f"FID at infinity needs at least 3 sample counts of 2 to {total} generated (and their share of "
+            f"{total_reference} reference) samples, got {counts}"
+        )
+    rng = np.random.default_rng(seed)
+    fids = []
+    for n, m in pairs:
+        subsets = [
+            features
+            if k == len(features)
+            else features[torch.from_numpy(np.sort(rng.choice(len(features), k, replace=False)))]
+            for features, k in ((generated, n), (reference, m))
+        ]
+        fids.append(frechet_distance(*subsets))
+    slope, intercept = np.polyfit(1.0 / np.asarray(counts, dtype=np.float64), np.asarray(fids), 1)
+    details = {
+        "n": counts,
+        "n_reference": [m for _, m in pairs],
+        "fid": fids,
+        "slope": float(slope),
+        "intercept": float(intercept),
+    }
+    return float(intercept), details
 
 
 @dataclass(frozen=True)
@@ -502,6 +662,39 @@ def _prepare(extractor: str) -> Callable[[Say], None]:
     return prepare
 
 
+def _fid_infinity_metric(extractor: str) -> Callable[[EvalContext], MetricValue]:
+    def compute(ctx: EvalContext) -> MetricValue:
+        slot = f"fidelity-features:{extractor}"  # one extraction per extractor and evaluation
+        if slot not in ctx.shared:
+            reference = torch.as_tensor(ctx.dataset.reference(ctx.reference_count))
+            ctx.shared[slot] = fidelity_features(
+                to_uint8(torch.from_numpy(ctx.samples)), reference, ctx.dataset_id, extractor, ctx.device
+            )
+        features: Features = ctx.shared[slot]
+        value, details = fid_infinity(features.generated, features.reference, seed=ctx.seed)
+        details["extractor"] = extractor
+        ns = details["n"]
+        fit = (
+            f"extrapolated from FID at {len(ns)} counts n = {ns[0]}..{ns[-1]} (slope {details['slope']:.4g})"
+        )
+        dims = features.generated.shape[1]
+        if min(ns[0], details["n_reference"][0]) < FID_INF_DIMS_FACTOR * dims:
+            fit += f"; subsets below {FID_INF_DIMS_FACTOR} x {dims} features: less reliable"
+        origin = "reference features from cache" if features.cached else "reference features computed"
+        note = "; ".join(filter(None, [fit, origin, EXTRACTORS[extractor].identity()]))
+        counts = {"generated": len(ctx.samples), "reference": ctx.reference_count}
+        return MetricValue(value, note=note, counts=counts, details=details)
+
+    return compute
+
+
+# Their descriptions name the extrapolation and its point count (`ganbench list` shows them).
+_INFINITY = f"FID extrapolated to n = infinity (Chong and Forsyth 2020) from {FID_INF_POINTS} subset sizes"
+_INFINITY_SPECS = {
+    "fid-inf": (INCEPTION, f"{_INFINITY}, Inception-v3"),
+    "fid-lenet-inf": (LENET, f"{_INFINITY}, MNIST-classifier features"),
+}
+
 for _spec in _SPECS:
     register_metric(
         _spec.name,
@@ -512,3 +705,14 @@ for _spec in _SPECS:
         rel_tol=0.05,
         prepare=_prepare(_spec.extractor),
     )(_metric(_spec))
+
+for _name, (_extractor, _description) in _INFINITY_SPECS.items():
+    register_metric(
+        _name,
+        _description,
+        higher_is_better=False,
+        unit="",
+        modality="images",
+        rel_tol=0.05,
+        prepare=_prepare(_extractor),
+    )(_fid_infinity_metric(_extractor))
