@@ -144,6 +144,7 @@ def test_the_kept_generator_file_loads_with_weights_only(kept: tuple[Path, Path]
         ),
         (lambda d: ["--samples", str(d / "wrong.npy")], "wrong.npy"),
         (lambda d: ["--samples", str(d / "empty")], "empty"),
+        (lambda d: ["--samples", str(d / "strings.npy")], "strings.npy"),
         (
             lambda d: ["--samples", str(d / "wrong.npy"), "--generator", "eval_factory:tiny_mlp"],
             "exactly one of",
@@ -153,6 +154,7 @@ def test_the_kept_generator_file_loads_with_weights_only(kept: tuple[Path, Path]
 def test_bad_inputs_are_one_line_and_write_nothing(cli: CliRunner, tmp_path: Path, make, says: str) -> None:
     torch.save({"layer.weight": torch.zeros(3, 3)}, tmp_path / "bad.pt")
     np.save(tmp_path / "wrong.npy", np.zeros((10, 3), dtype=np.float32))  # 3 columns: not 2-D points
+    np.save(tmp_path / "strings.npy", np.array([["a", "b"]] * 10))  # a dtype no metric reads
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
     result = _invoke(
@@ -191,3 +193,18 @@ def test_image_generators_kept_and_rescored_with_the_digit_classifier(cli: CliRu
     scored = _record(tmp_path / "pngs-run", "pngs__mnist__seed0")
     assert scored["status"] == "ok" and scored["config"]["eval"]["samples"] == 40
     assert scored["metrics"]["fid-lenet"]["counts"] == {"generated": 40, "reference": 100}
+
+
+def test_fewer_images_than_a_metric_needs_are_refused(cli: CliRunner, tmp_path: Path) -> None:
+    # precision/recall take each sample's third nearest neighbour (k = 3): 3 images cannot be scored.
+    from conftest import write_fake_mnist, write_tiny_image_suite
+
+    data = write_fake_mnist(tmp_path / "mnist")
+    suite = write_tiny_image_suite(tmp_path, "mnist", ["fid-lenet", "precision-lenet"])
+    np.save(tmp_path / "three.npy", np.zeros((3, 1, 28, 28), dtype=np.uint8))
+    out = tmp_path / "out"
+    args = ["eval", "--samples", str(tmp_path / "three.npy"), "--suite", str(suite), "--data-root", str(data)]
+    result = _invoke(cli, *args, "--cache-dir", str(tmp_path / "cache"), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert "three.npy" in line and "at least 4" in line and not out.exists()

@@ -88,6 +88,8 @@ class Metric:
     prepare: Callable[[Callable[[str], None]], None] | None = None
     # The most samples it can score within memory (None: no limit); suites asking more are refused.
     max_samples: int | None = None
+    # The fewest samples it can score (a covariance needs 2); `ganbench eval` refuses smaller sets.
+    min_samples: int = 1
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -104,10 +106,12 @@ def register_metric(
     abs_tol: float = DEFAULT_ABS_TOL,
     prepare: Callable[[Callable[[str], None]], None] | None = None,
     max_samples: int | None = None,
+    min_samples: int = 1,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
     """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
     tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, an
-    optional `prepare` step that runs before any training, and the most samples it can score."""
+    optional `prepare` step that runs before any training, and the most and fewest samples it can
+    score."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
@@ -123,6 +127,7 @@ def register_metric(
             abs_tol,
             prepare,
             max_samples,
+            min_samples,
         )
         METRICS.add(name, metric)
         return compute

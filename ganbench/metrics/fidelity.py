@@ -704,6 +704,9 @@ for _spec in _SPECS:
         modality="images",
         rel_tol=0.05,
         prepare=_prepare(_spec.extractor),
+        # FID and KID need a covariance (2 samples); precision and recall each sample's third nearest
+        # neighbour (torch-fidelity's k = 3), so 4.
+        min_samples=4 if _spec.family == PRC else 2,
     )(_metric(_spec))
 
 for _name, (_extractor, _description) in _INFINITY_SPECS.items():
@@ -715,4 +718,5 @@ for _name, (_extractor, _description) in _INFINITY_SPECS.items():
         modality="images",
         rel_tol=0.05,
         prepare=_prepare(_extractor),
+        min_samples=6,  # three distinct subset sizes of at least 2 samples, from N / 2 to N
     )(_fid_infinity_metric(_extractor))

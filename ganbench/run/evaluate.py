@@ -39,9 +39,6 @@ from ganbench.run.store import RunStore, default_out
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import EvalSettings, Job, Suite, TrainSettings, load_suite
 
-# The fewest samples a set may have: FID and KID need a covariance, reverse KL a histogram.
-MIN_SAMPLES = 2
-
 
 @dataclass(frozen=True)
 class Source:
@@ -175,16 +172,20 @@ class _Plan:
         evaluation = self.suite.eval if self.suite else EvalSettings()
         if samples is not None:  # a file's own count
             evaluation = dataclasses.replace(evaluation, samples=samples)
+        return Job(self.suite_name, self.label, dataset, seed, Hyperparameters(), params, TrainSettings(),
+                   evaluation, self.metrics_for(dataset))  # fmt: skip
+
+    def metrics_for(self, dataset: str) -> tuple[str, ...]:
+        """--metrics, else the suite's metrics that fit the dataset."""
         modality = DATASETS.get(dataset).modality
         if self.metrics:
             wanted = tuple(self.metrics)
-        elif self.suite is not None:  # the suite's metrics that fit this dataset
+        elif self.suite is not None:
             wanted = tuple(m for m in self.suite.metrics if METRICS.get(m).modality == modality)
         else:
             raise GanbenchError("give --metrics (or --suite, whose metrics are used)")
         _check_metrics(wanted, modality)
-        return Job(self.suite_name, self.label, dataset, seed, Hyperparameters(), params, TrainSettings(),
-                   evaluation, wanted)  # fmt: skip
+        return wanted
 
 
 def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Task]:
@@ -193,9 +194,10 @@ def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Tas
 
     spec = DATASETS.get(dataset)
     data = spec.build(plan.suite.dataset_params[dataset] if plan.suite else spec.params())
+    need = max(METRICS.get(name).min_samples for name in plan.metrics_for(dataset))
     tasks = []
     for seed, path in enumerate(paths):
-        samples = load_samples(path, data, MIN_SAMPLES, name=dataset).astype(np.float32)
+        samples = load_samples(path, data, need, name=dataset).astype(np.float32)
         job = plan.job(dataset, seed, len(samples))
         tasks.append(_Task(job, _config(job, {"kind": "samples"}), lambda _, s=samples: s, _input(path)))
     return tasks
