@@ -409,6 +409,27 @@ def _private_folder(reference: torch.Tensor, dataset_id: str, extractor: str) ->
         _copy_cache_out(private / "cache", copied)
 
 
+def _inputs(
+    private: _Private,
+    generated: torch.Tensor,
+    reference: torch.Tensor,
+    extractor: str,
+    device: torch.device | None,
+) -> dict[str, Any]:
+    """torch-fidelity's arguments for one call: the images in memory, and only the private folder's files."""
+    return {
+        "input1": UInt8Images(generated),
+        "input2": UInt8Images(reference),
+        "input2_cache_name": private.name,
+        "cache_root": str(private.cache),
+        "cuda": device is not None and device.type == "cuda",
+        "feature_extractor": extractor,
+        "feature_extractor_weights_path": str(private.weights),
+        "save_cpu_ram": True,  # in-memory tensors: DataLoader workers would only add start-up time
+        "verbose": False,
+    }
+
+
 @dataclass(frozen=True)
 class FidelityResult:
     """torch-fidelity's raw result keys, whether the reference came from the cache, and the seconds."""
@@ -439,21 +460,13 @@ def fidelity_scores(
     with _private_folder(reference, dataset_id, extractor) as private:
         started = time.perf_counter()
         scores = torch_fidelity.calculate_metrics(
-            input1=UInt8Images(generated),
-            input2=UInt8Images(reference),
-            input2_cache_name=private.name,
-            cache_root=str(private.cache),
-            cuda=device is not None and device.type == "cuda",
-            feature_extractor=extractor,
-            feature_extractor_weights_path=str(private.weights),
+            **_inputs(private, generated, reference, extractor, device),
             fid=FID in families,
             isc=ISC in families,
             kid=KID in families,
             prc=PRC in families,
             kid_subset_size=min(KID_SUBSET_SIZE, n),
             rng_seed=seed,
-            save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
-            verbose=False,
         )
         seconds = time.perf_counter() - started
     return FidelityResult({k: float(v) for k, v in scores.items()}, bool(private.copied), seconds)
@@ -491,17 +504,7 @@ def fidelity_features(
     )
 
     with _private_folder(reference, dataset_id, extractor) as private:
-        kwargs: dict[str, Any] = dict(
-            input1=UInt8Images(generated),
-            input2=UInt8Images(reference),
-            input2_cache_name=private.name,
-            cache_root=str(private.cache),
-            cuda=device is not None and device.type == "cuda",
-            feature_extractor=extractor,
-            feature_extractor_weights_path=str(private.weights),
-            save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
-            verbose=False,
-        )
+        kwargs = _inputs(private, generated, reference, extractor, device)
         layer = resolve_feature_layer_for_metric("fid", **kwargs)
         network = create_feature_extractor(extractor, [layer], **kwargs)
         cached = f"{private.name}-{network.get_name()}-features-{layer}.pt" in private.copied
