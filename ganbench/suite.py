@@ -10,7 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ganbench
-from ganbench.config import at_least, at_most, build, check_field, folder_name, sanitized_name, valid_keys
+from ganbench.config import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_LATENT_DIM,
+    MAX_WIDTH,
+    at_least,
+    at_most,
+    build,
+    check_field,
+    folder_name,
+    sanitized_name,
+    valid_keys,
+)
 from ganbench.data import DATASETS
 from ganbench.engine import streams
 from ganbench.errors import GanbenchError
@@ -28,10 +40,6 @@ SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__
 # Upper bounds of the settings that memory or time grow with: each is far above any published protocol,
 # so a value beyond it is a typo, refused before anything is created rather than dying mid-run.
 MAX_STEPS = 10_000_000  # 25x PacGAN's 400,000, the longest protocol here; loss logs grow with steps
-MAX_BATCH = 65_536
-MAX_LATENT_DIM = 4_096
-MAX_WIDTH = 16_384
-MAX_DEPTH = 64
 MAX_SAMPLES = 1_000_000  # 20x the 50,000 samples of the standard FID protocol
 MAX_SEEDS = 1_000
 MAX_JOBS = 100_000  # methods x datasets x seeds

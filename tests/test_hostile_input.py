@@ -23,7 +23,8 @@ from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
 from ganbench.registry import Registry
 from ganbench.run import driver
-from ganbench.run.guard import HOLDER_FILE, check_out, differences, locked
+from ganbench.run.guard import HOLDER_FILE, check_out, locked
+from ganbench.run.store import differences
 
 
 def _invoke(cli: CliRunner, *args: str):

@@ -20,7 +20,7 @@ from ganbench.report.curves import correlations, correlations_markdown, curves_f
 from ganbench.report.records import in_registry_order, records_frame
 from ganbench.report.tables import check_number_format, select, summarize, summary_latex, summary_markdown
 from ganbench.run.records import Record
-from ganbench.run.store import FIGURES_DIR, RunStore, cell_of_key
+from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _report_file(
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "ganbench": ganbench.__version__,
     }
-    return [store.write_text("report.json", json.dumps(described, indent=1))]
+    return [store.write_text(REPORT_FILE, json.dumps(described, indent=1))]
 
 
 def against_published(

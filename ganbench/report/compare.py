@@ -49,7 +49,7 @@ from ganbench.metrics import METRICS
 from ganbench.models import METHODS
 from ganbench.report.records import records_frame
 from ganbench.run.records import Record
-from ganbench.run.store import RunStore, first_difference
+from ganbench.run.store import RunStore, differences
 
 Judgement = Literal["improved", "unchanged", "regressed", "missing"]
 JUDGEMENTS: tuple[Judgement, ...] = get_args(Judgement)
@@ -508,7 +508,7 @@ def _missing(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> Row
     if twins:
         old, new = (settings, twins[0]) if side == "baseline" else (twins[0], settings)
         note += (
-            f"; settings differ (baseline vs candidate): {first_difference(json.loads(old), json.loads(new))}"
+            f"; settings differ (baseline vs candidate): {differences(json.loads(old), json.loads(new))[0]}"
         )
     mean = _mean(values)
     return RowVerdict(
@@ -533,7 +533,7 @@ def _why_unmatched(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> str:
     for key in sorted(base, key=_registry_rank):
         for other in cand:
             if other[:3] == key[:3]:
-                difference = first_difference(json.loads(key[3]), json.loads(other[3]))
+                difference = differences(json.loads(key[3]), json.loads(other[3]))[0]
                 return f" (method x dataset x metric x settings): settings differ, {difference}"
 
     def holds(side: dict[_Key, _Side]) -> str:

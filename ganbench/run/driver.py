@@ -28,7 +28,7 @@ from ganbench.run import checkpoints, estimate, generators, guard, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import FINAL_STATUSES
-from ganbench.run.store import JOBS_DIR, RunStore, default_out
+from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.suite import Job, Suite, load_suite, with_overrides
 
 
@@ -50,13 +50,6 @@ class RunDeclined(Exception):
     def __init__(self, root: Path) -> None:
         super().__init__(f"not started: nothing was written to {root}")
         self.root = root
-
-
-def stored_count(root: Path) -> int | None:
-    """How many job records `root` holds (None: no folder yet), for the line an interruption prints."""
-    if not (root / JOBS_DIR).is_dir():
-        return None
-    return len(list((root / JOBS_DIR).glob("*.json")))  # counted, not read: the folder may be damaged
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from ganbench.run import generators, guard, manifest
 from ganbench.run.records import Record, spec_of
 from ganbench.run.store import RunStore, default_out
 from ganbench.run.worker import dataset_info, score, stored_samples
-from ganbench.suite import EvalSettings, Job, Suite, TrainSettings, load_suite
+from ganbench.suite import NOT_CONFIG, EvalSettings, Job, Suite, TrainSettings, load_suite
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ def _config(job: Job, source: dict[str, Any]) -> dict[str, Any]:
         "dataset": job.dataset,
         "seed": job.seed,
         "dataset_params": dataclasses.asdict(job.dataset_params),
-        "eval": {k: v for k, v in dataclasses.asdict(job.eval).items() if k != "keep_generators"},
+        "eval": {k: v for k, v in dataclasses.asdict(job.eval).items() if k not in NOT_CONFIG},
         "metrics": list(job.metrics),
         "source": source,
         "streams": SCHEME,

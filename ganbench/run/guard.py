@@ -15,12 +15,13 @@ from typing import Any
 
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
+from ganbench.run.store import JOBS_DIR, MANIFEST_FILE, PLAN_FILE, REPORT_FILE, differences
 
 LOCK_FILE = "run.lock"  # held with an OS-level lock (flock) for the whole run; it dies with the process
 HOLDER_FILE = "run.lock.json"  # who holds it: pid, host, start time, command
 # What marks a folder as ganbench's: a run's manifest, plan, job records or lock (a run declined in an
 # empty folder leaves only the lock), or a report's own file.
-MARKERS = ("manifest.json", "plan.json", "jobs", LOCK_FILE, "report.json")
+MARKERS = (MANIFEST_FILE, PLAN_FILE, JOBS_DIR, LOCK_FILE, REPORT_FILE)
 # A job's settings apart from these are the folder's: fixed by its first job, shared by every job.
 PER_JOB = ("method", "dataset", "seed")
 PER_METHOD = ("hyperparameters", "source")  # source: what `ganbench eval` scored under that label
@@ -130,13 +131,3 @@ def _shared(config: dict[str, Any]) -> dict[str, Any]:
 
 def _part(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: config.get(k) for k in keys}
-
-
-def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Every 'key: old != new' between two JSON-like values, one per differing leaf."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in sorted(set(old) | set(new), key=str):
-            found += differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return found
-    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} != {new!r}"]

@@ -22,7 +22,7 @@ __all__ = [
     "Record",
     "RunStore",
     "write_atomic",
-    "first_difference",
+    "differences",
     "cell_of_key",
     "default_out",
 ]
@@ -31,18 +31,27 @@ SAMPLES_DIR = "samples"
 FIGURES_DIR = "figures"
 MANIFEST_FILE = "manifest.json"
 PLAN_FILE = "plan.json"
+REPORT_FILE = "report.json"  # written by a report into a folder of its own: the runs it merged
 # Records nest a few levels (metrics.<name>.spec.unit); anything far deeper is damage, and too deep
 # to compare or print without running out of stack.
 MAX_DEPTH = 32
 
 
-def first_difference(old: Any, new: Any, prefix: str = "") -> str:
-    """A short 'key: old != new' description of where two JSON-like values first differ."""
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Every 'key: old != new' between two JSON-like values, one per differing leaf."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                return first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
-    return f"{prefix.rstrip('.')}: {old!r} != {new!r}"
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} != {new!r}"]
+
+
+def stored_count(root: Path) -> int | None:
+    """How many job records `root` holds (None: no folder yet), for the line an interruption prints."""
+    if not (root / JOBS_DIR).is_dir():
+        return None
+    return len(list((root / JOBS_DIR).glob("*.json")))  # counted, not read: the folder may be damaged
 
 
 def read_record(path: Path) -> Record:
@@ -172,7 +181,7 @@ class RunStore:
         if record.config != config:
             raise GanbenchError(
                 f"{self.root} already holds job {key} with other settings "
-                f"({first_difference(record.config, config)}); choose another --out"
+                f"({'; '.join(differences(record.config, config))}); choose another --out"
             )
         return record.status in FINAL_STATUSES
 

@@ -37,7 +37,7 @@ from ganbench.models import METHODS, NetworkSize
 from ganbench.report import Report, build_report
 from ganbench.run import guard, manifest
 from ganbench.run.records import MetricResult, Record, spec_of
-from ganbench.run.store import RunStore, default_out
+from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.throughput.spec import (
     Dtype,
     Measure,
@@ -296,7 +296,7 @@ def measure_suite(
             phase = "the report"
             report = build_report([root], root)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-        from ganbench.run.driver import RunInterrupted, stored_count
+        from ganbench.run.driver import RunInterrupted
 
         raise RunInterrupted(root, stored_count(root), len(loaded.jobs(quick)), phase) from None
     return root, report

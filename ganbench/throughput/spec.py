@@ -8,7 +8,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ganbench.config import at_least, at_most, build, folder_name, valid_keys
+from ganbench.config import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_LATENT_DIM,
+    MAX_WIDTH,
+    at_least,
+    at_most,
+    build,
+    folder_name,
+    valid_keys,
+)
 from ganbench.errors import GanbenchError
 
 
@@ -43,11 +53,6 @@ TARGETS = {
 }
 
 
-# Bounds as for training suites (ganbench.suite, which imports torch; these stay equal by a test).
-MAX_BATCH = 65_536
-MAX_LATENT_DIM = 4_096
-MAX_WIDTH = 16_384
-MAX_DEPTH = 64
 MAX_REPEATS = 10_000  # warm-up steps, timed blocks, iterations per block
 
 
