@@ -32,6 +32,12 @@ class DatasetSpec:
     modality: Modality
     params: type
     build: Callable[[Any], Dataset]
+    display_name: str = ""  # how tables and figures name it ("Ring-8"); the slug where empty
+
+    @property
+    def title(self) -> str:
+        """The display name, or the slug when the dataset declares none."""
+        return self.display_name or self.name
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

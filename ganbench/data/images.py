@@ -418,7 +418,12 @@ def build_folder(params: FolderParams) -> ImageData:
 DATASETS.add(
     "mnist",
     DatasetSpec(
-        "mnist", "MNIST digits, 28x28 grayscale, 60k train / 10k test", "images", MnistParams, build_mnist
+        "mnist",
+        "MNIST digits, 28x28 grayscale, 60k train / 10k test",
+        "images",
+        MnistParams,
+        build_mnist,
+        display_name="MNIST",
     ),
 )
 DATASETS.add(
@@ -429,6 +434,7 @@ DATASETS.add(
         "images",
         MnistParams,
         build_fashion_mnist,
+        display_name="Fashion-MNIST",
     ),
 )
 DATASETS.add(
@@ -439,6 +445,7 @@ DATASETS.add(
         "images",
         Cifar10Params,
         build_cifar10,
+        display_name="CIFAR-10",
     ),
 )
 DATASETS.add(
@@ -449,5 +456,6 @@ DATASETS.add(
         "images",
         FolderParams,
         build_folder,
+        display_name="Image folder",
     ),
 )

@@ -90,7 +90,12 @@ def build_grid(params: GridParams) -> GaussianMixture:
 DATASETS.add(
     "ring-8",
     DatasetSpec(
-        "ring-8", "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)", "points", RingParams, build_ring
+        "ring-8",
+        "8 Gaussians on a circle (PacGAN: radius 1, std 0.01)",
+        "points",
+        RingParams,
+        build_ring,
+        display_name="Ring-8",
     ),
 )
 DATASETS.add(
@@ -101,5 +106,6 @@ DATASETS.add(
         "points",
         GridParams,
         build_grid,
+        display_name="Grid-25",
     ),
 )

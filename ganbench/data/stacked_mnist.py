@@ -96,5 +96,6 @@ DATASETS.add(
         "images",
         StackedMnistParams,
         build_stacked_mnist,
+        display_name="Stacked MNIST",
     ),
 )

@@ -90,6 +90,21 @@ class Metric:
     max_samples: int | None = None
     # The fewest samples it can score (a covariance needs 2); `ganbench eval` refuses smaller sets.
     min_samples: int = 1
+    # How tables and figures name it ("Reverse KL"); the slug where empty.
+    display_name: str = ""
+    # The values it can take, (low, high) with None for no bound: reports keep every interval inside.
+    # A count of modes is bounded by the dataset's modes, which the report reads from the records.
+    domain: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def title(self) -> str:
+        """The display name, or the slug when the metric declares none."""
+        return self.display_name or self.name
+
+
+# Domains a metric declares: fractions, non-negative quantities (distances, divergences, counts).
+FRACTION: tuple[float | None, float | None] = (0.0, 1.0)
+NON_NEGATIVE: tuple[float | None, float | None] = (0.0, None)
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -107,11 +122,13 @@ def register_metric(
     prepare: Callable[[Callable[[str], None]], None] | None = None,
     max_samples: int | None = None,
     min_samples: int = 1,
+    display_name: str = "",
+    domain: tuple[float | None, float | None] = (None, None),
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
     """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
     tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, an
     optional `prepare` step that runs before any training, and the most and fewest samples it can
-    score."""
+    score, its display name and its domain (the values it can take)."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
@@ -128,6 +145,8 @@ def register_metric(
             prepare,
             max_samples,
             min_samples,
+            display_name,
+            domain,
         )
         METRICS.add(name, metric)
         return compute

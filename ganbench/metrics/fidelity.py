@@ -44,7 +44,7 @@ from ganbench import paths
 from ganbench.data.images import to_uint8
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, register_metric
 
 # torch-fidelity's metric families; each registered ganbench metric reads one key of its result.
 FID, ISC, KID, PRC = "fid", "isc", "kid", "prc"
@@ -609,6 +609,20 @@ class _Spec:
     higher_is_better: bool
     description: str
 
+    @property
+    def display_name(self) -> str:
+        """'FID', 'IS', 'Precision (LeNet)': the family's name, with the feature space when not Inception."""
+        title = {FID: "FID", ISC: "IS", KID: "KID"}.get(self.family) or self.name.split("-")[0].title()
+        return title if self.extractor == INCEPTION else f"{title} (LeNet)"
+
+    @property
+    def domain(self) -> tuple[float | None, float | None]:
+        """FID >= 0 (a distance); IS >= 1 (the exponential of a mean KL); precision and recall are
+        fractions; KID's unbiased estimate can fall below 0, so it is unbounded."""
+        if self.family == PRC:
+            return FRACTION
+        return {FID: NON_NEGATIVE, ISC: (1.0, None)}.get(self.family, (None, None))
+
 
 # Noise tolerances for `compare`: FID and KID vary by a few percent between seeds of the same model
 # (Lucic et al. 2018 report seed spreads of this size), IS and precision/recall by less.
@@ -694,8 +708,8 @@ def _fid_infinity_metric(extractor: str) -> Callable[[EvalContext], MetricValue]
 # Their descriptions name the extrapolation and its point count (`ganbench list` shows them).
 _INFINITY = f"FID extrapolated to n = infinity (Chong and Forsyth 2020) from {FID_INF_POINTS} subset sizes"
 _INFINITY_SPECS = {
-    "fid-inf": (INCEPTION, f"{_INFINITY}, Inception-v3"),
-    "fid-lenet-inf": (LENET, f"{_INFINITY}, MNIST-classifier features"),
+    "fid-inf": (INCEPTION, f"{_INFINITY}, Inception-v3", "FID∞"),
+    "fid-lenet-inf": (LENET, f"{_INFINITY}, MNIST-classifier features", "FID∞ (LeNet)"),
 }
 
 for _spec in _SPECS:
@@ -710,9 +724,11 @@ for _spec in _SPECS:
         # FID and KID need a covariance (2 samples); precision and recall each sample's third nearest
         # neighbour (torch-fidelity's k = 3), so 4.
         min_samples=4 if _spec.family == PRC else 2,
+        display_name=_spec.display_name,
+        domain=_spec.domain,
     )(_metric(_spec))
 
-for _name, (_extractor, _description) in _INFINITY_SPECS.items():
+for _name, (_extractor, _description, _display) in _INFINITY_SPECS.items():
     register_metric(
         _name,
         _description,
@@ -722,4 +738,6 @@ for _name, (_extractor, _description) in _INFINITY_SPECS.items():
         rel_tol=0.05,
         prepare=_prepare(_extractor),
         min_samples=6,  # three distinct subset sizes of at least 2 samples, from N / 2 to N
+        # An extrapolated intercept, not a distance: nothing keeps it >= 0, so no domain is declared.
+        display_name=_display,
     )(_fid_infinity_metric(_extractor))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ganbench.data.mixtures import GaussianMixture
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, register_metric
 
 MODES_COVERED = "modes-covered"
 HIGH_QUALITY_FRACTION = "high-quality-fraction"
@@ -77,6 +77,8 @@ def _mixture(ctx: EvalContext) -> GaussianMixture:
     # flips in and out between seeds, so only a change of more than one mode counts.
     rel_tol=0.0,
     abs_tol=1.0,
+    display_name="Modes",
+    domain=NON_NEGATIVE,  # and at most the dataset's modes
 )
 def _modes_covered(ctx: EvalContext) -> MetricValue:
     return MetricValue(float(modes_covered(ctx.samples, _mixture(ctx))))
@@ -92,6 +94,8 @@ def _modes_covered(ctx: EvalContext) -> MetricValue:
     # to 0.01, so a smaller change is sampling noise.
     rel_tol=0.0,
     abs_tol=0.02,
+    display_name="HQ fraction",
+    domain=FRACTION,
 )
 def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
     return MetricValue(high_quality_fraction(ctx.samples, _mixture(ctx)))
@@ -107,6 +111,8 @@ def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
     # floor of 0.02 nats; above it, 10%, as the histogram of 2,500 samples is itself noisy.
     rel_tol=0.1,
     abs_tol=0.02,
+    display_name="Reverse KL",
+    domain=NON_NEGATIVE,  # a KL divergence
 )
 def _reverse_kl(ctx: EvalContext) -> MetricValue:
     return MetricValue(reverse_kl(ctx.samples, _mixture(ctx)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import NON_NEGATIVE, EvalContext, MetricValue, register_metric
 
 # Result keys, measured by ganbench.throughput (which imports them from here).
 TRAIN_IMG_PER_S = "train-img-per-s"
@@ -19,19 +19,49 @@ def _measured(ctx: EvalContext) -> MetricValue:
 
 # Timing noise on a shared machine is several percent: 10% relative tolerance before `compare`
 # calls a speed change real (its Mann-Whitney test over timed blocks applies on top).
-for name, description, higher, unit, rel in (
+for name, description, higher, unit, rel, title in (
     (
         TRAIN_IMG_PER_S,
         "images per second of full training iterations (median over blocks)",
         True,
         "img/s",
         0.1,
+        "Training",
     ),
-    (SAMPLE_IMG_PER_S, "generated images per second, generator forward without grad", True, "img/s", 0.1),
-    (PEAK_MEMORY_MB, "peak memory (CUDA: max allocated; CPU: process peak RSS)", False, "MiB", 0.1),
-    (TRAIN_GFLOP_PER_IMG, "FLOPs of a training iteration per image (FlopCounterMode)", False, "GFLOP", 0.01),
-    (TRAIN_TFLOP_PER_S, "achieved FLOP/s of training iterations", True, "TFLOP/s", 0.1),
+    (
+        SAMPLE_IMG_PER_S,
+        "generated images per second, generator forward without grad",
+        True,
+        "img/s",
+        0.1,
+        "Sampling",
+    ),
+    (
+        PEAK_MEMORY_MB,
+        "peak memory (CUDA: max allocated; CPU: process peak RSS)",
+        False,
+        "MiB",
+        0.1,
+        "Peak memory",
+    ),
+    (
+        TRAIN_GFLOP_PER_IMG,
+        "FLOPs of a training iteration per image (FlopCounterMode)",
+        False,
+        "GFLOP",
+        0.01,
+        "Training FLOP/img",
+    ),
+    (TRAIN_TFLOP_PER_S, "achieved FLOP/s of training iterations", True, "TFLOP/s", 0.1, "Training FLOP/s"),
 ):
-    register_metric(name, description, higher_is_better=higher, unit=unit, modality="measured", rel_tol=rel)(
-        _measured
-    )
+    # Rates, memory and FLOP counts are all >= 0.
+    register_metric(
+        name,
+        description,
+        higher_is_better=higher,
+        unit=unit,
+        modality="measured",
+        rel_tol=rel,
+        display_name=title,
+        domain=NON_NEGATIVE,
+    )(_measured)

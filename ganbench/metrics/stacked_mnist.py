@@ -19,7 +19,7 @@ import torch
 from ganbench.data.images import to_uint8
 from ganbench.data.stacked_mnist import DIGITS, N_MODES, mode_of
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, register_metric
 from ganbench.metrics.classifier import Classifier, mnist_classifier
 from ganbench.metrics.mode_collapse import labels_kl_to_uniform
 
@@ -120,6 +120,8 @@ def _value(value: float, classifier: Classifier, n: int) -> MetricValue:
     rel_tol=0.0,
     abs_tol=10.0,
     prepare=_prepare,
+    display_name="Modes",
+    domain=(0.0, 1000.0),
 )
 def _stacked_modes(ctx: EvalContext) -> MetricValue:
     predictions = _predictions(ctx)
@@ -137,6 +139,8 @@ def _stacked_modes(ctx: EvalContext) -> MetricValue:
     rel_tol=0.1,
     abs_tol=0.05,
     prepare=_prepare,
+    display_name="KL",
+    domain=NON_NEGATIVE,
 )
 def _stacked_kl(ctx: EvalContext) -> MetricValue:
     predictions = _predictions(ctx)
@@ -153,6 +157,8 @@ def _stacked_kl(ctx: EvalContext) -> MetricValue:
     rel_tol=0.0,
     abs_tol=0.0,
     prepare=_prepare,
+    display_name="Classifier accuracy",
+    domain=FRACTION,
 )
 def _classifier_accuracy(ctx: EvalContext) -> MetricValue:
     # The figure needs no predictions; the classifier is the one the counts use (cached per data root).

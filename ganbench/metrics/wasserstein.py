@@ -7,7 +7,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import NON_NEGATIVE, EvalContext, MetricValue, register_metric
 
 W1 = "w1"
 
@@ -216,6 +216,8 @@ def histogram_wasserstein(
     rel_tol=0.05,
     abs_tol=0.01,
     max_samples=W1_MAX_SAMPLES,
+    display_name="W1",
+    domain=NON_NEGATIVE,
 )
 def _w1(ctx: EvalContext) -> MetricValue:
     return exact_w1(ctx.samples, ctx.reference(len(ctx.samples)))

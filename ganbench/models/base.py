@@ -47,6 +47,9 @@ class Objective:
 
     discriminator_loss: Callable[[Tensor, Tensor], Tensor]  # (d(real), d(fake)) -> loss
     generator_loss: Callable[[Tensor], Tensor]  # d(fake) -> loss
+    # Losses of one family share a scale and a meaning (cross-entropies in nats; Wasserstein critic
+    # values in the critic's units), so figures put one family per panel, never two on one axis.
+    family: str = "other"
 
 
 # (critic, real, fake, hyperparameters, uniform draws) -> per-member extra critic loss [K], or None
@@ -70,6 +73,12 @@ class Method:
     defaults: Hyperparameters
     penalty: Penalty = penalty_from_hyperparameters
     constraint: Constraint = clip_from_hyperparameters
+    display_name: str = ""  # how tables and figures name it ("WGAN-GP"); the slug where empty
+
+    @property
+    def title(self) -> str:
+        """The display name, or the slug when the method declares none."""
+        return self.display_name or self.name
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,11 @@ def wasserstein_generator_loss(d_fake: Tensor) -> Tensor:
     return -d_fake.mean()
 
 
-GAN = Objective(gan_discriminator_loss, minimax_generator_loss)
-GAN_NS = Objective(gan_discriminator_loss, non_saturating_generator_loss)
-WASSERSTEIN = Objective(wasserstein_critic_loss, wasserstein_generator_loss)
+CROSS_ENTROPY_FAMILY = "cross-entropy (GAN)"
+WASSERSTEIN_FAMILY = "Wasserstein critic"
+GAN = Objective(gan_discriminator_loss, minimax_generator_loss, CROSS_ENTROPY_FAMILY)
+GAN_NS = Objective(gan_discriminator_loss, non_saturating_generator_loss, CROSS_ENTROPY_FAMILY)
+WASSERSTEIN = Objective(wasserstein_critic_loss, wasserstein_generator_loss, WASSERSTEIN_FAMILY)
 
 # Adam lr 2e-4, beta1 0.5: the DCGAN paper's settings (Radford et al. 2016), widely reused for GANs.
 GAN_DEFAULTS = Hyperparameters(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999)
@@ -49,6 +51,7 @@ METHODS.add(
         "minimax GAN: G minimizes E[log(1 - D(G(z)))] (Goodfellow et al. 2014)",
         GAN,
         GAN_DEFAULTS,
+        display_name="GAN",
     ),
 )
 METHODS.add(
@@ -58,6 +61,7 @@ METHODS.add(
         "non-saturating GAN: G minimizes -E[log D(G(z))]",
         GAN_NS,
         GAN_DEFAULTS,
+        display_name="GAN-NS",
     ),
 )
 # WGAN paper (Arjovsky et al. 2017), Algorithm 1 defaults: RMSprop lr 5e-5, clip 0.01, n_critic 5.
@@ -68,6 +72,7 @@ METHODS.add(
         "WGAN with a weight-clipped critic (clip 0.01, RMSprop 5e-5, 5 critic steps)",
         WASSERSTEIN,
         Hyperparameters(optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01),
+        display_name="WGAN",
     ),
 )
 # WGAN-GP paper (Gulrajani et al. 2017), Algorithm 1 defaults: lambda 10, Adam 1e-4, betas (0, 0.9).
@@ -78,6 +83,7 @@ METHODS.add(
         "WGAN with gradient penalty (lambda 10, Adam 1e-4 betas (0, 0.9), 5 critic steps)",
         WASSERSTEIN,
         Hyperparameters(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0),
+        display_name="WGAN-GP",
     ),
 )
 # DCGAN (Radford et al. 2016): the GAN objective on the DCGAN nets with the paper's Adam settings.
@@ -89,5 +95,6 @@ METHODS.add(
         "DCGAN: the GAN objective (non-saturating G loss) on the DCGAN conv nets, Adam 2e-4, beta1 0.5",
         GAN_NS,
         dataclasses.replace(GAN_DEFAULTS, architecture="dcgan"),
+        display_name="DCGAN",
     ),
 )

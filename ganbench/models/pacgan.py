@@ -76,5 +76,6 @@ for m in (2, 3, 4):
             f"PacGAN: the non-saturating GAN with a discriminator judging packs of {m} samples",
             GAN_NS,
             dataclasses.replace(GAN_DEFAULTS, pack=m),
+            display_name=f"PacGAN{m}",
         ),
     )
