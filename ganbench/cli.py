@@ -384,7 +384,17 @@ def report(
     ] = None,
     metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
     methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
-    number_format: Annotated[str, typer.Option("--format", help="Number format, e.g. .3g or .2f.")] = ".3g",
+    number_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Number format for every table number, e.g. .3g or .2f; default: per column, the decimals "
+            "that the seeds' spread supports.",
+        ),
+    ] = None,
+    sample_seed: Annotated[
+        int | None, typer.Option(help="Show this seed's samples only; default: every seed, as a grid.")
+    ] = None,
     against: Annotated[
         str | None,
         typer.Option(help="Set the runs beside a published table (see `ganbench list`) or a table file."),
@@ -401,11 +411,13 @@ def report(
 
         check_out(out)  # an unrelated folder's records.csv and summary.* are never overwritten
     if against is not None:
-        markdown, files = against_published(runs, out or runs[0], against, alpha, number_format)
+        markdown, files = against_published(runs, out or runs[0], against, alpha, number_format or ".3g")
         console.print(markdown, markup=False, highlight=False)
         console.print(f"wrote {', '.join(f.name for f in files)} in {out or runs[0]}", markup=False)
         return
-    result = build_report(runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format)
+    result = build_report(
+        runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format, sample_seed
+    )
     console.print(result.markdown, markup=False, highlight=False)
     console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ganbench
+from ganbench import labels
 from ganbench.config import (
     MAX_BATCH,
     MAX_DEPTH,
@@ -95,8 +99,8 @@ NOT_CONFIG = ("checkpoint_every", "keep_generators")
 
 
 def parse_key(key: str) -> tuple[str, str, int]:
-    """(method, dataset, seed) of a job key `<method>__<dataset>__seed<N>`."""
-    method, dataset, seed = key.split("__")
+    """(method, dataset, seed) of a job key `<method>__<dataset>[__<settings>]__seed<N>`."""
+    method, dataset, *_, seed = key.split("__")
     return method, dataset, int(seed.removeprefix("seed"))
 
 
@@ -113,11 +117,14 @@ class Job:
     train: TrainSettings
     eval: EvalSettings
     metrics: tuple[str, ...]
+    # The settings of a sweep that tell this job from the method's others on the dataset
+    # ("steps=1000", ganbench.labels); '' outside sweeps.
+    label: str = ""
 
     @property
     def key(self) -> str:
         """A file-name-safe identifier, unique within a run folder."""
-        return f"{self.method}__{self.dataset}__seed{self.seed}"
+        return labels.labelled_key(f"{self.method}__{self.dataset}__seed{self.seed}", self.label)
 
     def setup(self) -> dict[str, Any]:
         """`config()` without the seed and the dataset: what jobs trained as one stacked model share."""
@@ -155,28 +162,58 @@ class Suite:
     quick: QuickSettings
     method_settings: Mapping[str, Hyperparameters]  # resolved per method, overrides applied
     dataset_params: Mapping[str, Any]  # resolved per dataset, overrides applied
+    # `[sweep]`: setting path ("train.steps", "method.gan.lr") -> the values every job runs at
+    sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def jobs(self) -> list[Job]:
-        """Expand into Jobs, method-major, then dataset, then seed 0..seeds-1."""
-        return [
-            Job(
-                self.name,
-                m,
-                d,
-                seed,
-                self.hyperparameters(m),
-                self.dataset_params[d],
-                self.train,
-                self.eval,
-                self.metrics,
-            )
-            for m in self.methods
-            for d in self.datasets
-            for seed in range(self.seeds)
-        ]
+        """Expand into Jobs, method-major, then dataset, then each sweep setting, then seed 0..seeds-1.
+
+        A job's label names the swept settings that vary for its method and dataset (ganbench.labels).
+        """
+        jobs = []
+        for m in self.methods:
+            for d in self.datasets:
+                group = [
+                    Job(self.name, m, d, seed, hyper, params, train, evaluation, self.metrics)
+                    for hyper, params, train, evaluation in self._settings(m, d)
+                    for seed in range(self.seeds)
+                ]
+                names = labels.settings_labels([job.config() for job in group])
+                jobs += [dataclasses.replace(job, label=name) for job, name in zip(group, names, strict=True)]
+        return jobs
+
+    def _settings(
+        self, method: str, dataset: str
+    ) -> list[tuple[Hyperparameters, Any, TrainSettings, EvalSettings]]:
+        """(hyperparameters, dataset params, train, eval) of every sweep point of a method and dataset."""
+        paths = [path for path in self.sweep if _sweeps(path, method, dataset)]
+        points = []
+        for values in itertools.product(*(self.sweep[path] for path in paths)):
+            parts = {
+                "method": self.hyperparameters(method),
+                "dataset": self.dataset_params[dataset],
+                "train": self.train,
+                "eval": self.eval,
+            }
+            for path, value in zip(paths, values, strict=True):
+                table, name = path.split(".")[0], path.split(".")[-1]
+                parts[table] = dataclasses.replace(parts[table], **{name: value})
+            points.append((parts["method"], parts["dataset"], parts["train"], parts["eval"]))
+        return points
+
+    def settings_count(self, method: str, dataset: str) -> int:
+        """How many sweep points a method runs on a dataset (1 without a sweep)."""
+        return math.prod(len(v) for path, v in self.sweep.items() if _sweeps(path, method, dataset))
+
+    def job_count(self) -> int:
+        """len(self.jobs()), without expanding them."""
+        points = sum(self.settings_count(m, d) for m in self.methods for d in self.datasets)
+        return points * self.seeds
 
     def shape(self) -> str:
-        return f"{len(self.methods)} methods x {len(self.datasets)} datasets x {self.seeds} seeds"
+        settings = max(self.settings_count(m, d) for m in self.methods for d in self.datasets)
+        swept = f" x {settings} settings" if settings > 1 else ""
+        return f"{len(self.methods)} methods x {len(self.datasets)} datasets{swept} x {self.seeds} seeds"
 
     def hyperparameters(self, method: str) -> Hyperparameters:
         """The method's defaults with this suite's overrides applied."""
@@ -193,7 +230,19 @@ class _Top:
 
 
 _LIST_KEYS = {"methods": METHODS, "datasets": DATASETS, "metrics": METRICS}
-_TABLES = ("train", "eval", "quick", "method", "dataset")
+_TABLES = ("train", "eval", "quick", "method", "dataset", "sweep")
+# What `[sweep]` may vary: a training or evaluation setting, or one method's or dataset's own.
+_SWEEP_TABLES = {"train": TrainSettings, "eval": EvalSettings, "method": Hyperparameters}
+
+
+def _sweeps(path: str, method: str, dataset: str) -> bool:
+    """Whether the sweep over `path` applies to this method and dataset."""
+    table, *rest = path.split(".")
+    if table == "method":
+        return rest[0] == method
+    if table == "dataset":
+        return rest[0] == dataset
+    return True
 
 
 def find_suite(name_or_path: str) -> Path:
@@ -280,6 +329,8 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         )
         for name, spec in ((n, DATASETS.get(n)) for n in DATASETS.names())
     }
+    train = build(TrainSettings, tables["train"], f"{where}: train")
+    evaluation = build(EvalSettings, tables["eval"], f"{where}: eval")
     suite = Suite(
         name=folder_name(top.name, where) if top.name else sanitized_name(default_name),
         description=top.description,
@@ -287,16 +338,66 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         datasets=lists["datasets"],
         seeds=top.seeds,
         metrics=lists["metrics"],
-        train=build(TrainSettings, tables["train"], f"{where}: train"),
-        eval=build(EvalSettings, tables["eval"], f"{where}: eval"),
+        train=train,
+        eval=evaluation,
         quick=build(QuickSettings, tables["quick"], f"{where}: quick"),
         method_settings=method_settings,
         dataset_params=dataset_params,
     )
+    suite = dataclasses.replace(suite, sweep=_parse_sweep(suite, tables["sweep"], f"{where}: sweep"))
     _check_modalities(suite, where)
     check_budget(suite, where)
     check_budget(with_overrides(suite, quick=True), f"{where}: quick")
     return suite
+
+
+def _parse_sweep(suite: Suite, table: Mapping[str, Any], where: str) -> dict[str, tuple[Any, ...]]:
+    """`[sweep]`: each key a setting path, each value a non-empty list of distinct valid values."""
+    sweep = {}
+    for path, values in table.items():
+        label = f'{where}."{path}"'
+        parts = path.split(".")
+        table_name = parts[0]
+        if table_name in ("method", "dataset"):
+            if len(parts) != 3:
+                raise GanbenchError(f"{label}: write {table_name}.<name>.<setting>, e.g. 'method.gan.lr'")
+            owner = parts[1]
+            (METHODS if table_name == "method" else DATASETS).get(owner)
+            if owner not in (suite.methods if table_name == "method" else suite.datasets):
+                raise GanbenchError(f"{label}: the suite does not run {table_name} '{owner}'")
+        elif table_name not in _SWEEP_TABLES or len(parts) != 2:
+            raise GanbenchError(
+                f"{label}: a sweep varies train.<setting>, eval.<setting>, method.<name>.<setting> or "
+                "dataset.<name>.<setting>"
+            )
+        if parts[-1] in NOT_CONFIG:
+            raise GanbenchError(f"{label}: {parts[-1]} changes no result, so it cannot be swept")
+        if not isinstance(values, list) or not values:
+            raise GanbenchError(f"{label} must be a non-empty list of values")
+        cls = _sweep_class(suite, parts)
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if parts[-1] not in fields:
+            raise GanbenchError(
+                f"{label}: unknown setting '{parts[-1]}'{suggest(parts[-1], fields)}; {valid_keys(fields)}"
+            )
+        checked = []
+        for value in values:
+            checked.append(check_field(label, value, cls, parts[-1]))
+            try:
+                labels.check_value(path, checked[-1])
+            except ValueError as err:
+                raise GanbenchError(f"{where}: {err}") from None
+        if len({json.dumps(v) for v in checked}) != len(checked):
+            raise GanbenchError(f"{label} lists a value twice")
+        sweep[path] = tuple(checked)
+    return sweep
+
+
+def _sweep_class(suite: Suite, parts: list[str]) -> type:
+    """The settings class that a sweep path varies a field of."""
+    if parts[0] == "dataset":
+        return type(suite.dataset_params[parts[1]])
+    return _SWEEP_TABLES[parts[0]]
 
 
 def _sample_bytes(dataset: str, params: Any) -> int:
@@ -309,26 +410,38 @@ def _sample_bytes(dataset: str, params: Any) -> int:
 def check_budget(suite: Suite, where: str) -> None:
     """Refuse budgets that cannot fit in memory or are typos: the job count, sample tensors, and
     each metric's own sample limit (exact W1's cost matrix grows with the square of the samples)."""
-    jobs = len(suite.methods) * len(suite.datasets) * suite.seeds
+    jobs = suite.job_count()
     if jobs > MAX_JOBS:
         raise GanbenchError(f"{where}: {suite.shape()} is {jobs:,} jobs; at most {MAX_JOBS:,}")
-    evaluation = suite.eval
-    for dataset in suite.datasets:
-        per_sample = _sample_bytes(dataset, suite.dataset_params[dataset])
-        for name, count in (
-            ("samples", evaluation.samples),
-            ("reference_samples", evaluation.reference_samples),
-        ):
-            if count * per_sample > MAX_TENSOR_BYTES:
-                gib, most = count * per_sample / 2**30, MAX_TENSOR_BYTES // per_sample
-                raise GanbenchError(
-                    f"{where}: eval.{name} = {count:,} samples of {dataset} take {gib:.0f} GiB; "
-                    f"at most {MAX_TENSOR_BYTES // 2**30} GiB ({most:,} samples)"
-                )
+    points = {
+        (dataset, params, train.track_every, evaluation)
+        for method in suite.methods
+        for dataset in suite.datasets
+        for _, params, train, evaluation in suite._settings(method, dataset)
+    }  # each sweep point once: a sweep over n settings checks n, not n x methods
+    for dataset, params, track_every, evaluation in points:
+        _check_point(suite, dataset, params, track_every, evaluation, where)
+
+
+def _check_point(
+    suite: Suite, dataset: str, params: Any, track_every: int, evaluation: EvalSettings, where: str
+) -> None:
+    """The memory bounds of one dataset at one sweep point (see `check_budget`)."""
+    per_sample = _sample_bytes(dataset, params)
+    for name, count in (
+        ("samples", evaluation.samples),
+        ("reference_samples", evaluation.reference_samples),
+    ):
+        if count * per_sample > MAX_TENSOR_BYTES:
+            gib, most = count * per_sample / 2**30, MAX_TENSOR_BYTES // per_sample
+            raise GanbenchError(
+                f"{where}: eval.{name} = {count:,} samples of {dataset} take {gib:.0f} GiB; "
+                f"at most {MAX_TENSOR_BYTES // 2**30} GiB ({most:,} samples)"
+            )
     for metric in suite.metrics:
         limit = METRICS.get(metric).max_samples
         counts = [("eval.samples", evaluation.samples)]
-        if suite.train.track_every:
+        if track_every:
             counts.append(("eval.track_samples", evaluation.track_samples))
         for label, count in counts:
             if limit is not None and count > limit:
@@ -394,6 +507,10 @@ def with_overrides(
     if steps is not None:
         train = dataclasses.replace(train, steps=check_field("--steps", steps, TrainSettings, "steps"))
     changes: dict[str, Any] = {"train": train, "eval": evaluation}
+    # `--quick` and `--steps` give every job one budget: a sweep over what they set is dropped.
+    overridden = {"train.steps"} if quick or steps is not None else set()
+    overridden |= {"eval.samples"} if quick else set()
+    changes["sweep"] = {path: values for path, values in suite.sweep.items() if path not in overridden}
     if seeds is not None:
         changes["seeds"] = check_field("--seeds", seeds, _Top, "seeds")
     if methods is not None:

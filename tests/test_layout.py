@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -94,8 +95,8 @@ def test_no_import_cycles() -> None:
 
 
 # Which top-level parts of ganbench may import which (besides the foundation modules: errors,
-# registry, config, paths, device, plugins). Lower layers never import higher ones.
-FOUNDATION = {"errors", "registry", "config", "paths", "device", "plugins", "files"}
+# registry, config, paths, device, plugins, files, labels). Lower layers never import higher ones.
+FOUNDATION = {"errors", "registry", "config", "paths", "device", "plugins", "files", "labels"}
 ALLOWED = {
     "data": set(),
     "models": {"data"},
@@ -154,9 +155,25 @@ def schema2(tmp_path: Path) -> Path:
 def test_a_schema_2_training_folder_reports_as_it_did(schema2: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(schema2 / "train"), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
-    # The same table the old code wrote from these records.
-    expected = (schema2 / "train" / "summary.md").read_text(encoding="utf-8")
-    assert (tmp_path / "report" / "summary.md").read_text(encoding="utf-8") == expected
+    # The same means and stds as the table the old code wrote from these records (at its '.3g').
+    old = (schema2 / "train" / "summary.md").read_text(encoding="utf-8").splitlines()
+    metrics = [re.fullmatch(r"ring-8: (\S+) [↑↓]", c.strip()).group(1) for c in old[0].split("|")[2:-1]]
+    shown = {
+        (cells[0].strip(), metric): cell.strip(" *")
+        for cells in (line.split("|")[1:-1] for line in old[2:4])
+        for metric, cell in zip(metrics, cells[1:], strict=True)
+    }
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    assert len(shown) == len(summary) == 8
+    for row in summary.itertuples():
+        assert shown[(row.method, row.metric)] == f"{row.mean:.3g} ± {row.std:.3g}", (row.method, row.metric)
+    # The new table: decimals from the smallest std per column (0.647 -> 2, 0.0133 -> 3; none -> 3
+    # significant digits of 0), every cell bold (two seeds: Welch's test tells no method apart).
+    new = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8").splitlines()
+    assert [[c.strip() for c in line.split("|")[1:-1]] for line in new[2:4]] == [
+        ["GAN", "**0 ± 0**", "**0 ± 0**", "**1.49 ± 0.65**", "**0.942 ± 0.013**"],
+        ["WGAN", "**0 ± 0**", "**0 ± 0**", "**1.46 ± 0.69**", "**0.941 ± 0.017**"],
+    ]
     assert (tmp_path / "report" / "figures" / "samples.png").is_file(), "centers rebuilt for the figure"
 
 

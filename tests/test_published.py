@@ -21,12 +21,11 @@ from ganbench.report.reproduce import (
     LOWER,
     MISSING,
     NOT_COMPARABLE,
-    holm,
     reproduce,
     reproduce_latex,
     reproduce_markdown,
-    welch,
 )
+from ganbench.report.stats import holm, welch
 
 PUBLISHED = Path(__file__).parents[1] / "ganbench" / "metrics" / "published"
 

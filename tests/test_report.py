@@ -1,4 +1,4 @@
-"""Reports: golden tables, confidence intervals, the bold best, merging, missing jobs, figures."""
+"""Reports: golden tables, bootstrap intervals, the bold best, merging, missing jobs, figures."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import ROOT, write_tiny_suite
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from ganbench.cli import app
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.report import build_report
-from ganbench.report.tables import t_interval
+from ganbench.report.tables import summarize, summary_markdown
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
@@ -22,39 +23,62 @@ GOLDEN = ROOT / "tests" / "data" / "golden"
 def test_golden_tables(tmp_path: Path) -> None:
     # Committed records (tests/data/golden/run): gan modes 8, 7, 6 and W1 0.1, 0.2, 0.3 -> 7 ± 1 and
     # 0.2 ± 0.1; wgan modes 5, 7 and W1 0.05, 0.15 (seed 2 failed, seed 3 planned but missing)
-    # -> 6 ± 1.41 and 0.1 ± 0.0707 over 2 of 4 seeds. Best: gan on modes (higher), wgan on W1 (lower).
+    # -> 6 ± 1.41 and 0.1 ± 0.0707 over 2 of 4 seeds. Decimals: the smallest std of modes is 1 (one
+    # decimal), of W1 0.0707 (three). Best: gan on modes (higher), wgan on W1 (lower); Welch's test
+    # cannot tell the other method from either (modes: t = 0.87, df = 1.7, p = 0.49; W1: t = 1.31,
+    # df = 2.9, p = 0.29), so every cell is bold.
     report = build_report([GOLDEN / "run"], tmp_path)
     assert (tmp_path / "summary.md").read_text() == (GOLDEN / "summary.md").read_text()
     assert (tmp_path / "summary.tex").read_text() == (GOLDEN / "summary.tex").read_text()
     assert report.markdown == (GOLDEN / "summary.md").read_text()
 
 
-def test_student_t_interval_by_hand() -> None:
-    # n = 3, mean 7, std 1: t_{0.975, 2} = 4.302653, half width 4.302653 / sqrt(3) = 2.484138.
-    low, high = t_interval(7.0, 1.0, 3)
-    assert (low, high) == pytest.approx((7 - 2.484138, 7 + 2.484138), abs=1e-6)
-    assert all(v != v for v in t_interval(7.0, float("nan"), 1)), "one seed: no interval"
-
-
-def test_summary_csv_holds_the_interval(tmp_path: Path) -> None:
-    summary = build_report([GOLDEN / "run"], tmp_path).summary
-    row = summary[(summary.method == "gan") & (summary.metric == "modes-covered")].iloc[0]
-    assert (row["mean"], row["std"], row["n"], row["jobs"]) == (7.0, 1.0, 3, 3)
-    assert row["ci_low"] == pytest.approx(4.515862, abs=1e-6)
+def test_summary_csv_holds_the_bootstrap_interval(tmp_path: Path) -> None:
+    summary = build_report([GOLDEN / "run"], tmp_path).summary.set_index(["method", "metric"])
+    gan = summary.loc[("gan", "modes-covered")]
+    assert (gan["mean"], gan["std"], gan["n"], gan["jobs"]) == (7.0, 1.0, 3, 3)
+    # gan modes 8, 7, 6: a resample of three seeds has mean 6 only when it draws 6 three times,
+    # probability 1/27 = 3.7% > 2.5%, so the 2.5th percentile is 6; likewise 8 for the 97.5th. The
+    # interval is [6, 8]: inside the values, where Student t gave 7 ± 2.48 = [4.52, 9.48].
+    assert (gan["ci_low"], gan["ci_high"]) == (6.0, 8.0)
+    # wgan W1 0.05, 0.15 (two seeds): each value is a resample's mean with probability 1/4: [0.05, 0.15].
+    wgan = summary.loc[("wgan", "w1")]
+    assert (wgan["ci_low"], wgan["ci_high"]) == pytest.approx((0.05, 0.15))
+    assert (
+        "Confidence intervals in summary.csv: 95% percentile bootstrap"
+        in (tmp_path / "summary.md").read_text()
+    )
 
 
 def test_bold_follows_the_metric_direction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "| **0.1 ± 0.0707** (2/4)" in build_report([GOLDEN / "run"], tmp_path / "a").markdown
+    # gan W1 0.10, 0.11, 0.12 and wgan 0.30, 0.31, 0.29 (std 0.01 each): Welch t = 24.5, df = 4,
+    # p = 1.6e-5, so only the better one is bold, whichever way is better.
+    def table(higher: bool) -> dict[str, str]:
+        frame = pd.DataFrame(
+            [
+                {"key": f"{method}__ring-8__seed{seed}", "method": method, "dataset": "ring-8",
+                 "metric": "w1", "value": value, "unit": "distance", "higher_is_better": higher,
+                 "status": "ok"}
+                for method, values in (("gan", [0.10, 0.11, 0.12]), ("wgan", [0.30, 0.31, 0.29]))
+                for seed, value in enumerate(values)
+            ]
+        )  # fmt: skip
+        rows = [line.split("|")[1:3] for line in summary_markdown(summarize(frame)).splitlines()[2:4]]
+        return {method.strip(): cell.strip() for method, cell in rows}
+
+    assert table(higher=False) == {"GAN": "**0.110 ± 0.010**", "WGAN": "0.300 ± 0.010"}
+    assert table(higher=True) == {"GAN": "0.110 ± 0.010", "WGAN": "**0.300 ± 0.010**"}
+    # The golden run takes W1's direction from the metric's registry entry: flipped there, the arrow
+    # flips (both W1 cells stay bold: Welch's p = 0.29 between them).
     flipped = dataclasses.replace(METRICS.get("w1"), higher_is_better=True)
     monkeypatch.setitem(METRICS._entries, "w1", flipped)
-    markdown = build_report([GOLDEN / "run"], tmp_path / "b").markdown
-    assert "ring-8: w1 ↑" in markdown
-    assert "| **0.2 ± 0.1**" in markdown and "**0.1 ± 0.0707**" not in markdown
+    markdown = build_report([GOLDEN / "run"], tmp_path).markdown
+    assert "| Ring-8: W1 ↑ " in markdown and "| **0.200 ± 0.100** " in markdown
 
 
 def test_missing_and_failed_jobs_are_marked_not_averaged_away(tmp_path: Path) -> None:
     markdown = build_report([GOLDEN / "run"], tmp_path).markdown
-    assert "6 ± 1.41 (2/4)" in markdown
+    assert "| **6.0 ± 1.4** (2/4) |" in markdown
     assert "- wgan__ring-8__seed3: missing (planned, no record)" in markdown
     assert "- wgan__ring-8__seed2: failed: RuntimeError: boom" in markdown
 
@@ -106,7 +130,7 @@ def test_report_command(tmp_path: Path) -> None:
     cli = CliRunner()
     result = cli.invoke(app, ["report", str(GOLDEN / "run"), "--out", str(tmp_path), "--methods", "gan"])
     assert result.exit_code == 0, result.output
-    assert "**7 ± 1**" in result.stdout and "wgan" not in (tmp_path / "summary.md").read_text()
+    assert "**7.0 ± 1.0**" in result.stdout and "WGAN" not in (tmp_path / "summary.md").read_text()
     result = cli.invoke(app, ["report", str(GOLDEN / "run"), str(tmp_path)])
     assert result.exit_code == 2 and "give --out DIR" in result.stderr
     result = cli.invoke(app, ["report", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])

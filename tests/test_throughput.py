@@ -84,7 +84,7 @@ def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
     # n_critic = 5 makes a WGAN iteration cost more FLOPs per image than a GAN one (1 critic step).
     gan, wgan = (jobs[f"{m}__dcgan-32-b4"]["metrics"][TRAIN_GFLOP_PER_IMG]["value"] for m in ("gan", "wgan"))
     assert wgan > 2 * gan
-    assert (out / "summary.md").exists() and "train-img-per-s ↑" in result.stdout
+    assert (out / "summary.md").exists() and "Training img/s ↑" in result.stdout
 
 
 def test_bf16_channels_last_option_path(tmp_path: Path) -> None:

@@ -93,13 +93,14 @@ def test_tables_mark_flagged_cells_with_a_legend() -> None:
         "wgan": "undertrained;still-improving",
     }
     markdown = summary_markdown(summary)
-    gan_row = next(line for line in markdown.splitlines() if line.startswith("| gan "))
-    wgan_row = next(line for line in markdown.splitlines() if line.startswith("| wgan "))
-    assert gan_row.rstrip(" |").endswith("†") and wgan_row.rstrip(" |").endswith("†‡")
+    # Both cells 0.9 over two seeds with no spread: three significant digits, a tie, both bold.
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in markdown.splitlines()[2:4]}
+    assert rows == {"GAN": "**0.900 ± 0.000** †", "WGAN": "**0.900 ± 0.000** †‡"}
     assert "† undertrained: high-quality fraction below 0.5" in markdown
     assert "‡ still-improving: still improving over the last 20%" in markdown
     latex = summary_latex(summary)
-    assert r"$^\dagger$$^\ddagger$" in latex and "% † undertrained" in latex
+    assert r"WGAN & \textbf{0.900 $\pm$ 0.000} $^\dagger$$^\ddagger$ \\" in latex
+    assert "% † undertrained: high-quality fraction below 0.5" in latex
 
 
 def test_unflagged_tables_have_no_marks_or_legend() -> None:

@@ -26,7 +26,7 @@ for name, description, higher, unit, rel, title in (
         True,
         "img/s",
         0.1,
-        "Training",
+        "Training img/s",
     ),
     (
         SAMPLE_IMG_PER_S,
@@ -34,7 +34,7 @@ for name, description, higher, unit, rel, title in (
         True,
         "img/s",
         0.1,
-        "Sampling",
+        "Sampling img/s",
     ),
     (
         PEAK_MEMORY_MB,
@@ -42,7 +42,7 @@ for name, description, higher, unit, rel, title in (
         False,
         "MiB",
         0.1,
-        "Peak memory",
+        "Peak memory MiB",
     ),
     (
         TRAIN_GFLOP_PER_IMG,
@@ -50,9 +50,9 @@ for name, description, higher, unit, rel, title in (
         False,
         "GFLOP",
         0.01,
-        "Training FLOP/img",
+        "Training GFLOP/img",
     ),
-    (TRAIN_TFLOP_PER_S, "achieved FLOP/s of training iterations", True, "TFLOP/s", 0.1, "Training FLOP/s"),
+    (TRAIN_TFLOP_PER_S, "achieved FLOP/s of training iterations", True, "TFLOP/s", 0.1, "Training TFLOP/s"),
 ):
     # Rates, memory and FLOP counts are all >= 0.
     register_metric(

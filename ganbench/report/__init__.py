@@ -15,12 +15,21 @@ import pandas as pd
 
 import ganbench
 from ganbench.errors import GanbenchError
+from ganbench.labels import labelled_key, settings_labels
 from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
+from ganbench.report.intervals import Domain
 from ganbench.report.records import in_registry_order, records_frame
-from ganbench.report.tables import check_number_format, select, summarize, summary_latex, summary_markdown
+from ganbench.report.tables import (
+    check_number_format,
+    registry_domain,
+    select,
+    summarize,
+    summary_latex,
+    summary_markdown,
+)
 from ganbench.run.records import Record
-from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key
+from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key, settings_of_key
 
 
 @dataclass(frozen=True)
@@ -35,37 +44,77 @@ class Report:
 
 @dataclass(frozen=True)
 class _Sources:
-    """Records merged from several run folders, with where each job's samples live."""
+    """Records merged from several run folders, each with its settings label and where it lives.
+
+    Jobs of one method and dataset run at different settings (a sweep, or folders run at different
+    budgets) are told apart by a settings label derived from their configs (ganbench.labels), which
+    also goes into their key in the report (`gan__ring-8__steps=1000__seed0`).
+    """
 
     records: list[Record]
-    folder_of: dict[str, Path]  # job key -> the run folder holding it
-    planned_keys: frozenset[str]  # every job key the folders' plans name
+    labels: list[str]  # each record's settings label ('' where its method and dataset ran at one)
+    where: dict[str, tuple[Path, str]]  # report key -> (run folder, job key there)
+    planned_keys: frozenset[str]  # report keys of every job the folders' plans name
 
     @classmethod
     def load(cls, roots: Sequence[Path]) -> _Sources:
-        records, folder_of, planned_keys = [], {}, set()
+        entries: list[tuple[Path, Record]] = []
+        plans: list[tuple[Path, str]] = []
         for root in roots:
             store = RunStore(root)
             if not store.root.is_dir():
                 raise GanbenchError(f"run folder not found: {root}")
-            for record in store.records():
-                if record.key in folder_of:
-                    raise GanbenchError(f"job {record.key} is in both {folder_of[record.key]} and {root}")
-                folder_of[record.key] = store.root
-                records.append(record)
-            planned_keys |= set(store.plan())
-        return cls(records, folder_of, frozenset(planned_keys))
+            entries += [(store.root, record) for record in store.records()]
+            plans += [(store.root, key) for key in store.plan()]
+        # Grouped by the record's method and cell (a throughput target's config names no dataset).
+        labels = settings_labels([{**r.config, "method": r.method, "dataset": r.cell} for _, r in entries])
+        where: dict[str, tuple[Path, str]] = {}
+        label_in: dict[tuple[Path, str, str, str], str] = {}  # a folder's job group -> its label here
+        for (root, record), label in zip(entries, labels, strict=True):
+            key = labelled_key(record.key, label)
+            if key in where:
+                raise GanbenchError(
+                    f"job {record.key} is in both {where[key][0]} and {root}, with the same settings"
+                )
+            where[key] = (root, record.key)
+            label_in[(root, *cell_of_key(record.key), settings_of_key(record.key))] = label
+        planned = {
+            labelled_key(
+                key, label_in.get((root, *cell_of_key(key), settings_of_key(key)), settings_of_key(key))
+            )
+            for root, key in plans
+        }
+        return cls([r for _, r in entries], labels, where, frozenset(planned))
 
     def planned(self) -> Counter:
-        """(method, cell) -> number of jobs planned (or at least stored)."""
-        return Counter(cell_of_key(key) for key in self.planned_keys | set(self.folder_of))
+        """(method, cell, settings) -> number of jobs planned (or at least stored)."""
+        return Counter(
+            (*cell_of_key(key), settings_of_key(key)) for key in self.planned_keys | set(self.where)
+        )
 
     def missing(self) -> list[str]:
-        """Planned job keys without any record."""
-        return sorted(self.planned_keys - set(self.folder_of))
+        """Planned report keys without any record."""
+        return sorted(self.planned_keys - set(self.where))
 
     def samples(self, key: str) -> np.ndarray | None:
-        return RunStore(self.folder_of[key]).load_samples(key)
+        root, job = self.where[key]
+        return RunStore(root).load_samples(job)
+
+    def frame(self) -> pd.DataFrame:
+        """The tidy records frame (ganbench.report.records) with each record's settings label."""
+        return records_frame(self.records, self.labels)
+
+    def domain(self, metric: str, dataset: str) -> Domain:
+        """The values `metric` can take on `dataset`: its declared domain, and for modes covered on a
+        Gaussian mixture at most the mixture's modes (read from the records' centers)."""
+        low, high = registry_domain(metric, dataset)
+        if metric == MODES_COVERED:
+            info = next(
+                (r.dataset for r in self.records if r.cell == dataset and r.dataset is not None), None
+            )
+            if info is not None and info.centers:
+                high = float(len(info.centers))
+        return low, high
 
 
 def build_report(
@@ -73,20 +122,24 @@ def build_report(
     out: Path,
     metrics: list[str] | None = None,
     methods: list[str] | None = None,
-    number_format: str = ".3g",
+    number_format: str | None = None,
+    sample_seed: int | None = None,
 ) -> Report:
     """Merge the records of `roots` and write every table and figure into `out`.
 
-    Tables: records.csv, summary.csv (with 95% Student t intervals), summary.md, summary.tex.
-    Figures (PNG and PDF) under out/figures: one per metric, sample scatters for 2-D data,
-    losses against steps, and the tracked curves with their correlation table when recorded.
+    Tables: records.csv, summary.csv (with 95% percentile-bootstrap intervals), summary.md,
+    summary.tex. `number_format` (a format spec such as '.3g') replaces the decimals that follow
+    each column's uncertainty. Figures (PNG and PDF) under out/figures: one per metric, sample
+    scatters for 2-D data (every seed, or `sample_seed` alone), losses against steps, and the
+    tracked curves with their correlation table when recorded.
     """
-    number_format = check_number_format(number_format)
+    if number_format is not None:
+        number_format = check_number_format(number_format)
     sources = _Sources.load(roots)
-    frame = records_frame(sources.records)
+    frame = sources.frame()
     if methods:
         frame = frame[frame.method.isin(methods)]
-    summary = select(summarize(frame, sources.planned()), metrics, methods)
+    summary = select(summarize(frame, sources.planned(), sources.domain), metrics, methods)
     frame = frame[frame.metric.isin(summary.metric.unique())] if metrics else frame
     markdown = summary_markdown(summary, number_format) + _not_ok_lines(frame, sources)
     store = RunStore(out)
@@ -98,8 +151,10 @@ def build_report(
         store.write_text("summary.tex", summary_latex(summary, number_format)),
     ]
     if not frame.empty:
-        files += _figures(store, sources, frame, summary)
-    curves = curves_frame([r for r in sources.records if not methods or r.method in methods])
+        files += _figures(store, sources, frame, summary, sample_seed)
+    chosen = [(r, label) for r, label in zip(sources.records, sources.labels, strict=True)
+              if not methods or r.method in methods]  # fmt: skip
+    curves = curves_frame([r for r, _ in chosen], [label for _, label in chosen])
     if not curves.empty:
         files += _curve_outputs(store, curves)
     return Report(frame, summary, markdown, files)
@@ -139,7 +194,7 @@ def against_published(
     if not 0 < alpha < 1:
         raise GanbenchError(f"--alpha must be between 0 and 1 (got {alpha:g})")
     table = load_published(name)
-    frame = records_frame(_Sources.load(roots).records)
+    frame = _Sources.load(roots).frame()
     result = reproduce(frame, table, alpha)
     markdown = reproduce_markdown(result, table, alpha, number_format)
     store = RunStore(out)
@@ -163,7 +218,11 @@ def _not_ok_lines(frame: pd.DataFrame, sources: _Sources) -> str:
     return ("\nJobs without a result:\n" + "\n".join(lines) + "\n") if lines else ""
 
 
-def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: pd.DataFrame) -> list[Path]:
+def _figures(
+    store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: pd.DataFrame, sample_seed: int | None
+) -> list[Path]:
+    """figures/: metric-<metric> (axes inside each metric's domain), sweep-<metric> in sweeps, samples
+    and image-samples (every seed, or `sample_seed` alone) and losses, each as PNG and PDF."""
     from ganbench.report import figures
 
     folder = store.root / FIGURES_DIR
@@ -172,6 +231,8 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
     info = {r.cell: r.dataset for r in sources.records if r.dataset is not None}
     point_data = [d for d in frame["dataset"].unique() if d in info and info[d].modality == "points"]
     image_data = [d for d in frame["dataset"].unique() if d in info and info[d].modality == "images"]
+    # First, so that a seed no job ran fails before any figure is drawn.
+    samples = _sample_frames(frame, {"points": point_data, "images": image_data}, sample_seed)
 
     def centers(dataset: str) -> np.ndarray:
         return np.asarray(info[dataset].centers or np.zeros((0, 2)), dtype=np.float64).reshape(-1, 2)
@@ -182,25 +243,56 @@ def _figures(store: RunStore, sources: _Sources, frame: pd.DataFrame, summary: p
     files: list[Path] = []
     for metric in summary["metric"].unique():
         stem = folder / f"metric-{metric}"
-        files += figures.metric_plot(frame, summary, metric, functools.partial(reference, metric), stem)
-    if point_data:
-        points = frame[frame.dataset.isin(point_data)]
-        files += figures.sample_grid(points, sources.samples, centers, folder / "samples")
-    if image_data:
-        images = frame[frame.dataset.isin(image_data)]
-        files += figures.image_grid(images, sources.samples, folder / "image-samples")
-    losses = _losses_frame([r for r in sources.records if r.key in set(frame["key"])])
+        line, label = functools.partial(reference, metric), "the mixture's number of modes"
+        files += figures.metric_plot(frame, summary, metric, line, stem, sources.domain, label)
+    files += _sweep_figures(folder, summary, sources)
+    if "points" in samples:
+        files += figures.sample_grid(
+            samples["points"], sources.samples, centers, folder / "samples", sample_seed
+        )
+    if "images" in samples:
+        files += figures.image_grid(samples["images"], sources.samples, folder / "image-samples", sample_seed)
+    losses = _losses_frame(sources, set(frame["key"]))
     if not losses.empty:
         files += figures.loss_curves(losses, folder / "losses")
     return files
 
 
-def _losses_frame(records: list[Record]) -> pd.DataFrame:
-    """One row per job x logged step: the discriminator and generator losses."""
+def _sweep_figures(folder: Path, summary: pd.DataFrame, sources: _Sources) -> list[Path]:
+    """figures/sweep-<metric>.png/.pdf for every metric, where a dataset's jobs sweep one numeric setting."""
+    from ganbench.report import figures
+
+    files: list[Path] = []
+    if not summary["settings"].astype(bool).any():
+        return files
+    for metric in summary["metric"].unique():
+        files += figures.sweep_plot(summary, metric, folder / f"sweep-{metric}", sources.domain)
+    return files
+
+
+def _sample_frames(
+    frame: pd.DataFrame, data: dict[str, list[str]], sample_seed: int | None
+) -> dict[str, pd.DataFrame]:
+    """The records of each modality's datasets that have sample figures (those that ran `sample_seed`,
+    when one is asked for); a seed no job ran is an error."""
+    if sample_seed is not None and not (frame["seed"] == sample_seed).any():
+        seeds = ", ".join(str(int(s)) for s in sorted(frame["seed"].dropna().unique()))
+        raise GanbenchError(f"--sample-seed {sample_seed}: no job has that seed (seeds here: {seeds})")
+    chosen = {}
+    for modality, datasets in data.items():
+        subset = frame[frame.dataset.isin(datasets)]
+        if not subset.empty and (sample_seed is None or (subset["seed"] == sample_seed).any()):
+            chosen[modality] = subset
+    return chosen
+
+
+def _losses_frame(sources: _Sources, keys: set[str]) -> pd.DataFrame:
+    """One row per job x logged step (of the report keys `keys`): the discriminator and generator losses."""
     rows = [
-        {"key": r.key, "method": r.method, "dataset": r.cell, "seed": r.seed, "step": step, "d_loss": d,
-         "g_loss": g}
-        for r in records
+        {"key": key, "method": r.method, "dataset": r.cell, "settings": label, "seed": r.seed, "step": step,
+         "d_loss": d, "g_loss": g}
+        for r, label in zip(sources.records, sources.labels, strict=True)
+        if (key := labelled_key(r.key, label)) in keys
         for step, d, g in zip(r.losses.get("step", []), r.losses.get("d", []), r.losses.get("g", []),
                               strict=True)
     ]  # fmt: skip
@@ -218,14 +310,34 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     table = correlations(curves)
     folder = store.root / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    # The discriminator's loss and its estimate are on the scale of its objective: one row per family.
+    by_family = [D_LOSS, CRITIC_ESTIMATE]
     outputs = [
         store.write_text("curves.csv", curves.to_csv(index=False)),
         store.write_text("correlations.csv", table.to_csv(index=False)),
         store.write_text("correlations.md", correlations_markdown(table)),
-        *figures.training_curves(curves, [D_LOSS, CRITIC_ESTIMATE, W1_CURVE], folder / "training-curves"),
+        *figures.training_curves(
+            curves,
+            [D_LOSS, CRITIC_ESTIMATE, W1_CURVE],
+            folder / "training-curves",
+            by_family,
+            _curve_domains(),
+        ),
     ]
     mixtures = curves.dropna(subset=[HQ_CURVE]) if HQ_CURVE in curves else curves.iloc[:0]
     if not mixtures.empty:
         series = [MODES_CURVE, HQ_CURVE, W1_CURVE]
-        outputs += figures.training_curves(mixtures, series, folder / "convergence")
+        outputs += figures.training_curves(
+            mixtures, series, folder / "convergence", by_family, _curve_domains()
+        )
     return outputs
+
+
+def _curve_domains() -> dict[str, Domain]:
+    """The values each tracked metric series can take (its metric's declared domain), for the figures."""
+    from ganbench.engine.tracking import HQ_CURVE, MODES_CURVE, W1_CURVE
+    from ganbench.metrics.mode_collapse import HIGH_QUALITY_FRACTION
+    from ganbench.metrics.wasserstein import W1
+
+    metrics = {MODES_CURVE: MODES_COVERED, HQ_CURVE: HIGH_QUALITY_FRACTION, W1_CURVE: W1}
+    return {series: registry_domain(metric, "") for series, metric in metrics.items()}

@@ -2,20 +2,44 @@
 
 Every figure is written as PNG and PDF, and every method keeps one color in every figure: its
 color is chosen by its position in the method registry, not by its position in one report.
+
+Each figure is built by a `make_*` function that returns the matplotlib Figure (tests inspect it),
+and written by the public function of the same name without the prefix. Every figure says in its
+caption what its marks, bars and bands are and over how many seeds; legends sit outside the axes
+(to the right of the figure), captions below them, so that nothing covers data; a metric's axis
+never leaves the values the metric can take.
 """
 
 from __future__ import annotations
 
+import textwrap
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ganbench import labels
+from ganbench.data import DATASETS
+from ganbench.errors import GanbenchError
+from ganbench.metrics import METRICS
 from ganbench.models import METHODS
+from ganbench.report.intervals import CONFIDENCE, RESAMPLES, Domain
+from ganbench.report.tables import registry_domain
 
 FORMATS = ("png", "pdf")
+# Line styles of a sweep's settings (in settings order); colors belong to methods.
+LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3))]
+INTERVAL = f"{CONFIDENCE:.0%} percentile-bootstrap interval of the mean ({RESAMPLES:,} resamples)"
+# Readable names of the tracked training series (ganbench.engine.tracking); others keep their name.
+SERIES_TITLES = {
+    "d_loss": "discriminator / critic loss",
+    "critic_estimate": "critic estimate",  # E[D(x)] - E[D(G(z))]
+    "w1": "W1 (exact)",
+    "modes_covered": "modes covered",
+    "high_quality_fraction": "HQ fraction",
+}
 
 
 def _pyplot():
@@ -37,12 +61,114 @@ def method_colors(methods: list[str]) -> dict[str, tuple[float, float, float]]:
     return {m: palette[names.index(m) % len(palette)] if m in names else (0.5, 0.5, 0.5) for m in methods}
 
 
-def _save(fig, stem: Path) -> list[Path]:
-    plt, _ = _pyplot()
+def method_title(method: str) -> str:
+    """The method's display name ('WGAN-GP'), or its slug when no registered method has it."""
+    return METHODS.get(method).title if method in METHODS else method
+
+
+def metric_title(metric: str) -> str:
+    """The metric's display name ('HQ fraction'), or its slug."""
+    return METRICS.get(metric).title if metric in METRICS else metric
+
+
+def dataset_title(dataset: str) -> str:
+    """The dataset's display name ('Ring-8'), or the cell's name (a throughput target, a plugin's)."""
+    return DATASETS.get(dataset).title if dataset in DATASETS else dataset
+
+
+def objective_family(method: str) -> str:
+    """'cross-entropy (GAN)', 'Wasserstein critic', ...: losses of one family share a scale."""
+    return METHODS.get(method).objective.family if method in METHODS else "other"
+
+
+def unit_suffix(unit: object) -> str:
+    """' [nats]' for a unit, '' for none (an empty or missing unit is never shown as '[]')."""
+    return f" [{unit.strip()}]" if isinstance(unit, str) and unit.strip() else ""
+
+
+def _with_settings(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with a text `settings` column ('' outside sweeps, and where a frame has none)."""
+    if "settings" not in frame.columns:
+        return frame.assign(settings="")
+    return frame.assign(settings=frame["settings"].fillna("").astype(str))
+
+
+def _settings_styles(settings: Iterable[str]) -> dict[str, object]:
+    """One line style per settings label, in settings order (numbers as numbers)."""
+    ranks = labels.order(list(settings))
+    return {text: LINESTYLES[rank % len(LINESTYLES)] for text, rank in ranks.items()}
+
+
+def _n_text(counts: Iterable[int]) -> str:
+    """'n = 3' or, where cells differ, 'n = 2 to 3' (cells without any seed left out)."""
+    ns = sorted({int(n) for n in counts if n > 0})
+    if not ns:
+        return "n = 0"
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
+
+
+def y_limits(values: Iterable[float], domain: Domain) -> tuple[float, float] | None:
+    """Axis limits that show `values` with a margin but stay inside `domain` (None: unbounded).
+
+    The bottom sits on the domain's low end when the data start near it (within a quarter of
+    their distance from it), so counts and fractions are read from zero; the top is at most the
+    domain's high end. None when there is no finite value.
+    Worked: modes 0, 0, 3 with the reference line at 8 on an 8-mode ring give (0, 8); 6 to 8 modes
+    give (6 - 0.06 * 2, 8): the margin above 8 is cut.
+    """
+    data = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if not len(data):
+        return None
+    low, high = float(data.min()), float(data.max())
+    if high > low:
+        bottom, top = low - 0.06 * (high - low), high + 0.06 * (high - low)
+    else:  # one value: a window of 10% around it, or of 0.5 around zero
+        half = abs(high) * 0.1 or 0.5
+        bottom, top = low - half, high + half
+    floor, ceiling = domain
+    if floor is not None:
+        if low - floor <= 0.25 * (high - floor):
+            bottom = floor
+        bottom = min(max(bottom, floor), low)  # a value outside the domain (a plugin's) still shows
+    if ceiling is not None:
+        top = max(min(top, ceiling), high)
+    return bottom, top
+
+
+def _caption(fig, text: str) -> None:
+    """A caption below the axes (outside them: savefig's tight box takes it in), wrapped to the width."""
+    width = max(60, int(fig.get_figwidth() * 16))
+    fig.text(0.5, 0.0, textwrap.fill(text, width), ha="center", va="top", fontsize=7.5, color="0.2")
+
+
+def _legend(fig, handles: list) -> None:
+    """The legend to the right of every axes, outside the figure's data area."""
+    if handles:
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+
+
+def _layout(fig) -> None:
+    """Lay out the axes; call before adding the legend and caption, which go outside them."""
     with warnings.catch_warnings():
         # A panel without data (a method whose every seed failed) cannot be laid out tighter.
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
+
+
+def _line_handles(methods: Sequence[str], settings: Sequence[str], colors: Mapping) -> list:
+    """Legend entries: a colored line per method, then (in a sweep) a gray line style per settings label."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[m], linewidth=2, label=method_title(m)) for m in methods]
+    styles = _settings_styles(settings)
+    shown = sorted((s for s in styles if s), key=labels.order(list(styles)).get)
+    handles += [Line2D([], [], color="0.35", linestyle=styles[s], label=s) for s in shown]
+    return handles
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    """Write `fig` as PNG and PDF beside `stem` (the tight box takes in legend and caption) and close it."""
+    plt, _ = _pyplot()
     paths = [stem.with_suffix(f".{ext}") for ext in FORMATS]
     for path in paths:
         fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -50,33 +176,91 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def _panels(
+# --- samples ---------------------------------------------------------------------------------------
+
+
+def _sample_jobs(frame: pd.DataFrame, sample_seed: int | None) -> pd.DataFrame:
+    """One row per training job (every seed, or `sample_seed` alone, which some job must have)."""
+    jobs = _with_settings(frame).drop_duplicates("key")
+    jobs = jobs[jobs["seed"].notna()].astype({"seed": int})
+    if sample_seed is not None:
+        if not (jobs["seed"] == sample_seed).any():
+            seeds = ", ".join(str(s) for s in sorted(set(jobs["seed"])))
+            raise GanbenchError(f"no job has seed {sample_seed} (seeds here: {seeds or 'none'})")
+        jobs = jobs[jobs["seed"] == sample_seed]
+    return jobs
+
+
+def _sample_panels(
     frame: pd.DataFrame,
     load_samples: Callable[[str], np.ndarray | None],
+    sample_seed: int | None,
     panel: tuple[float, float],
-    draw: Callable[[object, str, str, np.ndarray | None], None],
+    draw: Callable[[object, str, str, np.ndarray], None],
 ):
-    """A figure of one panel per method (rows) x dataset (columns); `draw(ax, method, dataset,
-    samples)` fills each from the stored samples of the lowest seed that finished ok (None if none)."""
+    """A grid of panels: rows method (x settings), columns dataset x seed; `draw(ax, method, dataset,
+    samples)` fills each panel of a job that finished ok from its stored samples."""
     plt, _ = _pyplot()
-    methods = list(dict.fromkeys(frame["method"]))
-    datasets = list(dict.fromkeys(frame["dataset"]))
+    jobs = _sample_jobs(frame, sample_seed)
+    rows = list(dict.fromkeys(zip(jobs["method"], jobs["settings"], strict=True)))
+    columns = [
+        (dataset, seed)
+        for dataset in dict.fromkeys(jobs["dataset"])
+        for seed in sorted(set(jobs.loc[jobs.dataset == dataset, "seed"]))
+    ]
     fig, axes = plt.subplots(
-        len(methods),
-        len(datasets),
-        squeeze=False,
-        figsize=(panel[0] * len(datasets), panel[1] * len(methods)),
+        len(rows), len(columns), squeeze=False, figsize=(panel[0] * len(columns), panel[1] * len(rows))
     )
-    jobs = frame.drop_duplicates("key").sort_values("seed")
-    for i, method in enumerate(methods):
-        for j, dataset in enumerate(datasets):
-            ok = jobs[(jobs.method == method) & (jobs.dataset == dataset) & (jobs.status == "ok")]
-            samples = load_samples(ok.iloc[0]["key"]) if len(ok) else None
-            draw(axes[i][j], method, dataset, samples)
-            title = f"{method} / {dataset} " + (
-                f"(seed {ok.iloc[0]['seed']})" if samples is not None else "missing"
-            )
-            axes[i][j].set_title(title, fontsize=8)
+    for i, (method, settings) in enumerate(rows):
+        for j, (dataset, seed) in enumerate(columns):
+            ax = axes[i][j]
+            ax.set(xticks=[], yticks=[])  # sample coordinates carry no meaning a reader needs
+            ax.grid(False)
+            job = jobs[
+                (jobs.method == method)
+                & (jobs.settings == settings)
+                & (jobs.dataset == dataset)
+                & (jobs.seed == seed)
+            ]
+            if job.empty:  # this method did not run on this dataset at this seed
+                ax.set_axis_off()
+                continue
+            job = job.iloc[0]
+            name = method_title(method) + (f", {settings}" if settings else "")
+            ax.set_title(f"{name}\n{dataset_title(dataset)}, seed {seed}", fontsize=7, pad=3)
+            samples = load_samples(job["key"]) if job["status"] == "ok" else None
+            if samples is None:
+                reason = job["status"] if job["status"] != "ok" else "no samples stored"
+                ax.text(0.5, 0.5, reason, transform=ax.transAxes, ha="center", va="center", color="gray")
+                continue
+            draw(ax, method, dataset, samples)
+    return fig
+
+
+def make_sample_figure(
+    frame: pd.DataFrame,
+    load_samples: Callable[[str], np.ndarray | None],
+    centers: Callable[[str], np.ndarray],
+    sample_seed: int | None = None,
+):
+    """The Figure of `sample_grid`."""
+    colors = method_colors(list(dict.fromkeys(frame["method"])))
+
+    def draw(ax, method: str, dataset: str, samples: np.ndarray) -> None:
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color=colors[method], linewidths=0, zorder=2)
+        c = centers(dataset)
+        if c is not None and len(c):  # a plugin's 2-D dataset may have no centers: axes then fit the samples
+            # Under the samples: a cross shows through only where a mode is missed or thinly covered.
+            ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=14, linewidths=0.7, zorder=1)
+            span = np.abs(c).max() * 1.5
+            ax.set(xlim=(-span, span), ylim=(-span, span))
+        ax.set_aspect("equal")
+
+    fig = _sample_panels(frame, load_samples, sample_seed, (1.9, 2.1), draw)
+    _layout(fig)
+    _caption(
+        fig, "Generated samples, one panel per job; black crosses (under the samples): the mixture's modes."
+    )
     return fig
 
 
@@ -85,44 +269,132 @@ def sample_grid(
     load_samples: Callable[[str], np.ndarray | None],
     centers: Callable[[str], np.ndarray],
     stem: Path,
+    sample_seed: int | None = None,
 ) -> list[Path]:
-    """Scatter of generated samples: rows methods, columns datasets, true centers as black crosses.
-
-    Each panel shows the lowest seed that finished ok for that method and dataset.
-    """
-    colors = method_colors(list(dict.fromkeys(frame["method"])))
-
-    def draw(ax, method: str, dataset: str, samples: np.ndarray | None) -> None:
-        c = centers(dataset)
-        if samples is not None:
-            ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color=colors[method])
-        if c is not None and len(c):  # a plugin's 2-D dataset may have no centers: axes then fit the samples
-            ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=30, zorder=3)
-            span = np.abs(c).max() * 1.5
-            ax.set(xlim=(-span, span), ylim=(-span, span))
-        ax.set(aspect="equal")
-
-    return _save(_panels(frame, load_samples, (3.2, 3.0), draw), stem)
+    """Scatter of generated samples: rows method (x settings), columns dataset x seed, true centers
+    as black crosses; every seed, or `sample_seed` alone (a seed no job has is an error)."""
+    return _save(make_sample_figure(frame, load_samples, centers, sample_seed), stem)
 
 
-def image_grid(
-    frame: pd.DataFrame, load_samples: Callable[[str], np.ndarray | None], stem: Path
-) -> list[Path]:
-    """Generated images, 8 x 8 per panel: rows methods, columns datasets (lowest seed that finished ok).
-
-    The samples are the uint8 (N, C, H, W) images each job stored.
-    """
+def make_image_figure(
+    frame: pd.DataFrame, load_samples: Callable[[str], np.ndarray | None], sample_seed: int | None = None
+):
+    """The Figure of `image_grid`."""
     import torch
     from torchvision.utils import make_grid
 
-    def draw(ax, method: str, dataset: str, images: np.ndarray | None) -> None:
-        if images is not None:
-            grid = make_grid(torch.from_numpy(images[:64]), nrow=8, padding=1, pad_value=128)
-            ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set(xticks=[], yticks=[])
-        ax.grid(False)
+    def draw(ax, method: str, dataset: str, images: np.ndarray) -> None:
+        grid = make_grid(torch.from_numpy(images[:64]), nrow=8, padding=1, pad_value=128)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
 
-    return _save(_panels(frame, load_samples, (3.4, 3.6), draw), stem)
+    fig = _sample_panels(frame, load_samples, sample_seed, (2.3, 2.5), draw)
+    _layout(fig)
+    _caption(fig, "Generated images, the first 64 of each job's stored samples.")
+    return fig
+
+
+def image_grid(
+    frame: pd.DataFrame,
+    load_samples: Callable[[str], np.ndarray | None],
+    stem: Path,
+    sample_seed: int | None = None,
+) -> list[Path]:
+    """Generated images, 8 x 8 per panel: rows method (x settings), columns dataset x seed (every
+    seed, or `sample_seed` alone). The samples are the uint8 (N, C, H, W) images each job stored."""
+    return _save(make_image_figure(frame, load_samples, sample_seed), stem)
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def make_metric_figure(
+    frame: pd.DataFrame,
+    summary: pd.DataFrame,
+    metric: str,
+    reference: Callable[[str], float | None] | None = None,
+    domain: Callable[[str, str], Domain] = registry_domain,
+    reference_label: str = "reference",
+):
+    """The Figure of `metric_plot`."""
+    plt, _ = _pyplot()
+    data = _with_settings(frame[(frame.metric == metric) & (frame.status == "ok")])
+    stats = _with_settings(summary[summary.metric == metric])
+    datasets = list(dict.fromkeys(stats["dataset"]))
+    colors = method_colors(list(dict.fromkeys(stats["method"])))
+    ns = [int(n) for n in stats["n"]]
+    n_varies = len({n for n in ns if n > 0}) > 1
+    # A mark per method x settings: narrower where a sweep makes many; panels stack where a row would
+    # be wider than a page.
+    per_mark = 0.55 if stats["settings"].astype(bool).any() else 0.8
+    width = max(2.8, per_mark * max(int((stats.dataset == d).sum()) for d in datasets) + 1.0)
+    shape = (1, len(datasets)) if width * len(datasets) <= 12 else (len(datasets), 1)
+    fig, axes = plt.subplots(*shape, squeeze=False, figsize=(width * shape[1], 3.0 * shape[0]))
+    unit = stats["unit"].iloc[0] if len(stats) else ""
+    drew_reference = False
+    for ax, dataset in zip(axes.flat, datasets, strict=True):
+        cells = stats[stats.dataset == dataset]
+        swept = swept_setting(cells["settings"])
+        shown: list[float] = []
+        ticks = []
+        for x, cell in enumerate(cells.itertuples(index=False)):
+            color = colors[cell.method]
+            rows = (data.dataset == dataset) & (data.method == cell.method) & (data.settings == cell.settings)
+            seeds = data[rows].sort_values("seed")["value"].dropna()
+            # Seeds as dots left of the tick, the mean and its interval right of it: neither covers the other.
+            offsets = np.linspace(-0.07, 0.07, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
+            ax.scatter(x - 0.15 + offsets, seeds, s=12, color=color, alpha=0.75, linewidths=0, clip_on=False)
+            if cell.n > 0:
+                yerr = None
+                if not pd.isna(cell.ci_low):
+                    yerr = [[cell.mean - cell.ci_low], [cell.ci_high - cell.mean]]
+                ax.errorbar(
+                    x + 0.12,
+                    cell.mean,
+                    yerr=yerr,
+                    fmt="D",
+                    color=color,
+                    markersize=6,
+                    capsize=4,
+                    markeredgecolor="black",
+                    zorder=4,
+                    clip_on=False,
+                )
+            else:
+                ax.annotate(
+                    "no ok seed",
+                    (x, 0.5),
+                    xycoords=ax.get_xaxis_transform(),
+                    ha="center",
+                    color="gray",
+                    fontsize=7,
+                    rotation=90,
+                )
+            shown += [*seeds, cell.mean, cell.ci_low, cell.ci_high]
+            # With one swept setting its value alone, named in the axis label; else the whole label.
+            # Several settings: one per line, so that neighbouring ticks do not run into each other.
+            setting = labels.parse_label(cell.settings)[swept] if swept else cell.settings.replace(",", "\n")
+            name = method_title(cell.method) + (f"\n{setting}" if setting else "")
+            ticks.append(name + (f"\nn = {cell.n}" if n_varies else ""))
+        line = reference(dataset) if reference is not None else None
+        if line is not None:
+            ax.axhline(line, color="gray", linestyle="--", linewidth=1)
+            shown.append(line)
+            drew_reference = True
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=7 if per_mark < 0.8 else 7.5)
+        ax.set_xlim(-0.6, len(ticks) - 0.4)
+        limits = y_limits(shown, domain(metric, dataset))
+        if limits is not None:
+            ax.set_ylim(*limits)
+        ax.set(title=dataset_title(dataset), xlabel=f"method, {swept}" if swept else "")
+        ax.set_ylabel(metric_title(metric) + unit_suffix(unit) if ax in axes[:, 0] else "")
+    _layout(fig)
+    counts = f"{_n_text(ns)} seeds" + (" (n under each method)" if n_varies else "")
+    caption = f"Diamond: mean over {counts}; bars: {INTERVAL}"
+    caption += "; no bars where n = 1" if 1 in ns else ""
+    caption += "; dots: seeds"
+    caption += f"; dashed line: {reference_label}." if drew_reference else "."
+    _caption(fig, caption)
+    return fig
 
 
 def metric_plot(
@@ -131,71 +403,248 @@ def metric_plot(
     metric: str,
     reference: Callable[[str], float | None],
     stem: Path,
+    domain: Callable[[str, str], Domain] = registry_domain,
+    reference_label: str = "reference",
 ) -> list[Path]:
-    """One metric per method: the mean with its confidence interval (from `summary`) and every
-    seed's value as a dot; one panel per dataset; `reference(dataset)` draws a dashed line."""
-    plt, sns = _pyplot()
-    data = frame[(frame.metric == metric) & (frame.status == "ok")]
-    stats = summary[summary.metric == metric]
-    datasets = list(dict.fromkeys(stats["dataset"]))
+    """One metric per method (x settings): the mean with its bootstrap interval (from `summary`) and
+    every seed's value as a dot; one panel per dataset; `reference(dataset)` draws a dashed line.
+    The y axis stays inside `domain(metric, dataset)`."""
+    return _save(make_metric_figure(frame, summary, metric, reference, domain, reference_label), stem)
+
+
+# --- sweeps ----------------------------------------------------------------------------------------
+
+
+def swept_setting(settings: Iterable[str]) -> str | None:
+    """The one setting that the (non-empty) settings labels vary, when all its values are numbers;
+    None where no setting or several vary, or a value is not a number."""
+    values: dict[str, set[str]] = {}
+    for text in settings:
+        for name, value in labels.parse_label(text).items():
+            values.setdefault(name, set()).add(value)
+    if len(values) != 1:
+        return None
+    name, texts = next(iter(values.items()))
+    try:
+        [float(t) for t in texts]
+    except ValueError:
+        return None
+    return name if len(texts) > 1 else None
+
+
+def make_sweep_figure(
+    summary: pd.DataFrame, metric: str, domain: Callable[[str, str], Domain] = registry_domain
+):
+    """The Figure of `sweep_plot`, or None when no dataset has exactly one numeric swept setting."""
+    plt, _ = _pyplot()
+    stats = _with_settings(summary[summary.metric == metric])
+    stats = stats[stats.settings != ""]
+    panels = []
+    for dataset in dict.fromkeys(stats["dataset"]):
+        cells = stats[stats.dataset == dataset]
+        name = swept_setting(cells["settings"])
+        if name is not None:
+            x = [float(labels.parse_label(s)[name]) for s in cells["settings"]]
+            panels.append((dataset, name, cells.assign(x=x).sort_values("x", kind="stable")))
+    if not panels:
+        return None
     methods = list(dict.fromkeys(stats["method"]))
     colors = method_colors(methods)
-    fig, axes = plt.subplots(
-        1, len(datasets), squeeze=False, figsize=(max(3.5, 1.1 * len(methods)) * len(datasets), 3.2)
-    )
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        subset = data[data.dataset == dataset]
-        sns.stripplot(subset, x="method", y="value", order=methods, hue="method", palette=colors,
-                      size=4, jitter=0.15, alpha=0.7, legend=False, ax=ax)  # fmt: skip
-        for x, method in enumerate(methods):
-            row = stats[(stats.dataset == dataset) & (stats.method == method)]
-            if row.empty or row.iloc[0]["n"] == 0:
-                ax.annotate("missing", (x, 0.5), xycoords=ax.get_xaxis_transform(), ha="center", color="gray")
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(3.4 * len(panels), 2.8))
+    ns: list[int] = []
+    plotted: list[str] = []
+    for ax, (dataset, name, cells) in zip(axes[0], panels, strict=True):
+        shown: list[float] = []
+        for method in methods:
+            rows = cells[(cells.method == method) & (cells.n > 0)]
+            if rows.empty:
                 continue
-            r = row.iloc[0]
-            low, high = r["ci_low"], r["ci_high"]
-            yerr = None if pd.isna(low) else [[r["mean"] - low], [high - r["mean"]]]
-            ax.errorbar(x, r["mean"], yerr=yerr, fmt="D", color=colors[method], markersize=7, capsize=6,
-                        markeredgecolor="black", zorder=4)  # fmt: skip
-        line = reference(dataset)
-        if line is not None:
-            ax.axhline(line, color="gray", linestyle="--", linewidth=1)
-        ax.set(title=dataset, xlabel="", ylabel=f"{metric} [{stats.iloc[0]['unit']}]")
-    return _save(fig, stem)
+            plotted.append(method)
+            ns += list(rows["n"])
+            ax.plot(
+                rows["x"],
+                rows["mean"],
+                marker="o",
+                markersize=4,
+                color=colors[method],
+                label=method_title(method),
+                clip_on=False,
+            )
+            band = rows.dropna(subset=["ci_low", "ci_high"])
+            if len(band):
+                ax.fill_between(
+                    band["x"], band["ci_low"], band["ci_high"], color=colors[method], alpha=0.2, linewidth=0
+                )
+            shown += [*rows["mean"], *rows["ci_low"], *rows["ci_high"]]
+        xs = sorted(set(cells["x"]))
+        if xs[0] > 0 and xs[-1] / xs[0] >= 10:
+            ax.set_xscale("log")
+        # Ticks at the swept values, written as the suite wrote them.
+        texts = {float(labels.parse_label(s)[name]): labels.parse_label(s)[name] for s in cells["settings"]}
+        ax.set_xticks(xs, [texts[x] for x in xs])
+        ax.minorticks_off()
+        limits = y_limits(shown, domain(metric, dataset))
+        if limits is not None:
+            ax.set_ylim(*limits)
+        ax.set(title=dataset_title(dataset), xlabel=name)
+        unit = cells["unit"].iloc[0]
+        ax.set_ylabel(metric_title(metric) + unit_suffix(unit) if ax is axes[0][0] else "")
+    _layout(fig)
+    colors_shown = list(dict.fromkeys(plotted))
+    _legend(fig, _line_handles(colors_shown, [], colors))
+    caption = f"Line: mean over {_n_text(ns)} seeds per setting; band: {INTERVAL}"
+    caption += " (none where n = 1)." if 1 in ns else "."
+    _caption(fig, caption)
+    return fig
+
+
+def sweep_plot(
+    summary: pd.DataFrame, metric: str, stem: Path, domain: Callable[[str, str], Domain] = registry_domain
+) -> list[Path]:
+    """A metric against the swept setting: one panel per dataset where exactly one numeric setting
+    varies (others are left out), a line per method through the means, a band of the bootstrap
+    interval; a log x axis where the values are positive and span 10x or more. No files (an empty
+    list) when no dataset qualifies."""
+    fig = make_sweep_figure(summary, metric, domain)
+    return [] if fig is None else _save(fig, stem)
+
+
+# --- curves over training --------------------------------------------------------------------------
+
+
+def _mean_band(
+    ax, group: pd.DataFrame, column: str, color, linestyle, label: str, domain: Domain
+) -> list[float]:
+    """A line of the mean of `column` over seeds per step, and a band of one standard deviation
+    (clipped to `domain`); returns the values drawn."""
+    stats = group.groupby("step")[column].agg(["mean", "std"]).dropna(subset=["mean"])
+    low, high = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
+    low, high = low.clip(lower=domain[0], upper=domain[1]), high.clip(lower=domain[0], upper=domain[1])
+    # A job logged at a few steps only (a short run) still shows: its points get markers.
+    marker = "o" if len(stats) <= 3 else None
+    ax.plot(
+        stats.index,
+        stats["mean"],
+        color=color,
+        linestyle=linestyle,
+        linewidth=1.3,
+        label=label,
+        marker=marker,
+        markersize=3,
+    )
+    if stats["std"].notna().any():
+        ax.fill_between(stats.index, low, high, color=color, alpha=0.18, linewidth=0)
+    return [*stats["mean"], *low.dropna(), *high.dropna()]
+
+
+def _curve_figure(
+    frame: pd.DataFrame,
+    rows: list[tuple[str, str | None, str]],
+    domains: Mapping[str, Domain],
+):
+    """Panels of curves against steps: `rows` of (column, objective family or None for all, y label),
+    columns datasets; a line per method x settings (mean over seeds) with a one-std band."""
+    plt, _ = _pyplot()
+    frame = _with_settings(frame).assign(family=lambda f: [objective_family(m) for m in f["method"]])
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    methods = list(dict.fromkeys(frame["method"]))
+    settings = list(dict.fromkeys(frame["settings"]))
+    colors, styles = method_colors(methods), _settings_styles(settings)
+    fig, axes = plt.subplots(
+        len(rows), len(datasets), squeeze=False, sharex="col", figsize=(3.3 * len(datasets), 2.1 * len(rows))
+    )
+    ns: list[int] = []
+    for i, (column, family, ylabel) in enumerate(rows):
+        for j, dataset in enumerate(datasets):
+            ax = axes[i][j]
+            subset = frame[(frame.dataset == dataset) & frame[column].notna()]
+            if family is not None:
+                subset = subset[subset.family == family]
+            shown: list[float] = []
+            for (method, label), group in subset.groupby(["method", "settings"], sort=False):
+                ns.append(group["seed"].nunique())
+                name = method_title(method) + (f" {label}" if label else "")
+                shown += _mean_band(
+                    ax, group, column, colors[method], styles[label], name, domains.get(column, (None, None))
+                )
+            if subset.empty:
+                what = f"no {family} method" if family is not None else "not recorded"
+                ax.text(
+                    0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="gray", fontsize=7
+                )
+            limits = y_limits(shown, domains.get(column, (None, None)))
+            if limits is not None:
+                ax.set_ylim(*limits)
+            ax.set_title(dataset_title(dataset) if i == 0 else "")
+            ax.set_ylabel(ylabel if j == 0 else "", fontsize=8)
+            ax.set_xlabel("training step" if i == len(rows) - 1 else "")
+    _layout(fig)
+    _legend(fig, _line_handles(methods, settings, colors))
+    caption = f"Line: mean over {_n_text(ns)} seeds; band: one standard deviation over the seeds"
+    caption += ", kept inside the metric's range" if any(d != (None, None) for d in domains.values()) else ""
+    caption += "; line style: settings." if any(settings) else "."
+    _caption(fig, caption)
+    return fig
+
+
+def _loss_label(family: str, column: str) -> str:
+    """What a loss column is called in `family`: a GAN's discriminator is a Wasserstein critic."""
+    if column == "g_loss":
+        return "generator loss"
+    return {"cross-entropy (GAN)": "discriminator loss", "Wasserstein critic": "critic loss"}.get(
+        family, "discriminator / critic loss"
+    )
+
+
+def make_loss_figure(losses: pd.DataFrame):
+    """The Figure of `loss_curves`."""
+    families = list(dict.fromkeys(objective_family(m) for m in dict.fromkeys(losses["method"])))
+    rows = [
+        (column, family, f"{family}\n{_loss_label(family, column)}")
+        for family in families
+        for column in ("d_loss", "g_loss")
+    ]
+    return _curve_figure(losses, rows, {})
 
 
 def loss_curves(losses: pd.DataFrame, stem: Path) -> list[Path]:
-    """Generator and discriminator/critic losses against steps: mean and one-std band over seeds."""
-    plt, sns = _pyplot()
-    datasets = list(dict.fromkeys(losses["dataset"]))
-    colors = method_colors(list(dict.fromkeys(losses["method"])))
-    fig, axes = plt.subplots(2, len(datasets), squeeze=False, figsize=(4.2 * len(datasets), 5.2))
-    for j, dataset in enumerate(datasets):
-        subset = losses[losses.dataset == dataset]
-        for i, (column, label) in enumerate(
-            (("d_loss", "discriminator / critic loss"), ("g_loss", "generator loss"))
-        ):
-            ax = axes[i][j]
-            sns.lineplot(subset, x="step", y=column, hue="method", palette=colors, errorbar="sd", ax=ax,
-                         legend=(i == 0 and j == 0))  # fmt: skip
-            ax.set(title=dataset if i == 0 else "", ylabel=label)
-    return _save(fig, stem)
+    """Discriminator/critic and generator losses against steps: rows objective family x loss (GAN
+    cross-entropies and Wasserstein critic values never share an axis), columns datasets; a line per
+    method (x settings), the mean over seeds with a band of one standard deviation."""
+    return _save(make_loss_figure(losses), stem)
 
 
-def training_curves(curves: pd.DataFrame, series: list[str], stem: Path) -> list[Path]:
-    """Tracked series against steps: rows series, columns datasets, one line per method
-    (mean over seeds, band = one standard deviation)."""
-    plt, sns = _pyplot()
-    datasets = list(dict.fromkeys(curves["dataset"]))
-    colors = method_colors(list(dict.fromkeys(curves["method"])))
-    fig, axes = plt.subplots(
-        len(series), len(datasets), squeeze=False, figsize=(4.2 * len(datasets), 2.6 * len(series))
-    )
-    for j, dataset in enumerate(datasets):
-        subset = curves[curves.dataset == dataset]
-        for i, name in enumerate(series):
-            ax = axes[i][j]
-            sns.lineplot(subset, x="step", y=name, hue="method", palette=colors, errorbar="sd", ax=ax,
-                         legend=(i == 0 and j == 0))  # fmt: skip
-            ax.set(title=dataset if i == 0 else "", ylabel=name.replace("_", " "))
-    return _save(fig, stem)
+def make_training_figure(
+    curves: pd.DataFrame,
+    series: list[str],
+    by_family: Sequence[str] = (),
+    domains: Mapping[str, Domain] | None = None,
+):
+    """The Figure of `training_curves`, or None when the records track none of `series`."""
+    families = list(dict.fromkeys(objective_family(m) for m in dict.fromkeys(curves["method"])))
+    rows: list[tuple[str, str | None, str]] = []
+    for name in series:
+        if name not in curves.columns or curves[name].isna().all():
+            continue  # not tracked by these records
+        title = SERIES_TITLES.get(name, name.replace("_", " "))
+        if name in by_family:
+            for family in families:
+                label = _loss_label(family, name) if name == "d_loss" else title
+                rows.append((name, family, f"{family}\n{label}"))
+        else:
+            rows.append((name, None, title))
+    return _curve_figure(curves, rows, domains or {}) if rows else None
+
+
+def training_curves(
+    curves: pd.DataFrame,
+    series: list[str],
+    stem: Path,
+    by_family: Sequence[str] = (),
+    domains: Mapping[str, Domain] | None = None,
+) -> list[Path]:
+    """Tracked series against steps: rows series (one per objective family for the series in
+    `by_family`, whose scale depends on the objective), columns datasets, a line per method (x
+    settings): the mean over seeds with a band of one standard deviation, kept inside `domains[series]`."""
+    fig = make_training_figure(curves, series, by_family, domains)
+    return [] if fig is None else _save(fig, stem)

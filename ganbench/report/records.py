@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from ganbench import labels
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
@@ -20,6 +21,7 @@ COLUMNS = [
     "suite",
     "method",
     "dataset",
+    "settings",
     "seed",
     "metric",
     "value",
@@ -45,24 +47,29 @@ COLUMNS = [
 ]
 
 
-def records_frame(records: list[Record]) -> pd.DataFrame:
+def records_frame(records: list[Record], settings: list[str] | None = None) -> pd.DataFrame:
     """Flatten job records into rows; jobs that did not finish `ok` get NaN values with their status.
 
-    Units, directions and tolerances are the ones each record stored with its metrics.
+    Units, directions and tolerances are the ones each record stored with its metrics. `settings` is
+    each record's settings label (ganbench.labels; '' for all when None); where one is given, the
+    `key` column carries it too (`gan__ring-8__steps=1000__seed0`), so that jobs of one method,
+    dataset and seed at several settings stay apart.
     """
+    settings = settings or [""] * len(records)
     rows = []
-    for record in records:
+    for record, label in zip(records, settings, strict=True):
         session = record.manifest
         for metric, spec in record.metric_specs.items():
             result = record.metrics.get(metric)
             counts = result.counts if result else {}
             rows.append(
                 {
-                    "key": record.key,
+                    "key": labels.labelled_key(record.key, label),
                     "kind": record.kind,
                     "suite": record.config.get("suite"),
                     "method": record.method,
                     "dataset": record.cell,
+                    "settings": label,
                     "seed": record.seed,
                     "metric": metric,
                     "value": result.value if result else math.nan,
@@ -100,15 +107,19 @@ def _field(manifest: dict, section: str, name: str) -> object:
 
 def in_registry_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
     """Rows sorted by method and dataset in registry order (gan, gan-ns, wgan, ...; ring-8,
-    grid-25), then by the `then` columns (a `metric` column in metric-registry order): the same
-    order for any run folder, whatever order its jobs finished in. Names no registry knows (a
+    grid-25) and by settings label (numbers as numbers), then by the `then` columns (a `metric`
+    column in metric-registry order): the same order for any run folder, whatever order its jobs
+    finished in. Names no registry knows (a
     plugin's, when the plugin is not loaded) come after the known ones, in their own order."""
     registries = {"method": METHODS, "dataset": DATASETS, "metric": METRICS}
+    columns = ["method", "dataset", *(["settings"] if "settings" in frame.columns else []), *then]
     ranks = {
         f"_{col}": frame[col].map({name: i for i, name in enumerate(registries[col].names())})
         if col in registries
+        else frame[col].map(labels.order(list(frame[col])))
+        if col == "settings"
         else frame[col]
-        for col in ["method", "dataset", *then]
+        for col in columns
     }
     return (
         frame.assign(**ranks)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ganbench.metrics.published import PublishedCell, PublishedTable
 from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
+from ganbench.report.stats import holm, welch
 from ganbench.report.tables import LATEX
 
 DEFAULT_ALPHA = 0.05
@@ -33,45 +34,6 @@ COLUMNS = [
     "published_mean", "published_spread", "published_spread_kind", "published_n",
     "difference", "t", "df", "p", "p_holm", "verdict", "reason", "flags",
 ]  # fmt: skip
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (Holm 1979), in the input's order.
-
-    Sorted ascending p_(1) <= ... <= p_(m), the adjusted p_(i) is max over j <= i of
-    min(1, (m - j + 1) p_(j)): the smallest is multiplied by m, the next by m - 1, and so on, kept
-    monotone. Rejecting where adjusted p < alpha controls the family-wise error rate at alpha.
-    """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def welch(
-    mean_a: float, se_a: float, n_a: int, mean_b: float, se_b: float, n_b: int
-) -> tuple[float, float, float]:
-    """Welch's t statistic, its Welch-Satterthwaite degrees of freedom and the two-sided p-value.
-
-    From summary statistics (scipy's `ttest_ind_from_stats` with unequal variances). Two spreads of
-    zero leave no noise to test against: equal means give p = 1, different means p = 0.
-    """
-    if se_a == 0 and se_b == 0:
-        if mean_a == mean_b:
-            return 0.0, math.nan, 1.0
-        return math.copysign(math.inf, mean_a - mean_b), math.nan, 0.0
-    from scipy.stats import ttest_ind_from_stats
-
-    result = ttest_ind_from_stats(
-        mean_a, se_a * math.sqrt(n_a), n_a, mean_b, se_b * math.sqrt(n_b), n_b, equal_var=False
-    )
-    va, vb = se_a**2, se_b**2
-    df = (va + vb) ** 2 / ((va**2 / (n_a - 1) if va else 0.0) + (vb**2 / (n_b - 1) if vb else 0.0))
-    return float(result.statistic), df, float(result.pvalue)
 
 
 def protocol_differences(configs: Sequence[dict], settings: dict) -> list[str]:

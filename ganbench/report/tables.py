@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ganbench.errors import GanbenchError
 from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
+from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
+from ganbench.report.stats import welch
 
 SUMMARY_COLUMNS = [
-    "method", "dataset", "metric", "unit", "higher_is_better",
-    "mean", "std", "n", "jobs", "ci_low", "ci_high", "flags",
+    "method", "dataset", "settings", "metric", "unit", "higher_is_better",
+    "mean", "std", "se", "n", "jobs", "ci_low", "ci_high", "flags",
 ]  # fmt: skip
-CONFIDENCE = 0.95
+# A summary row: one method on one dataset at one setting (a sweep's label; '' outside sweeps).
+CELL = ["method", "dataset", "settings"]
 
 
 def check_number_format(spec: str) -> str:
@@ -28,43 +32,49 @@ def check_number_format(spec: str) -> str:
     return spec
 
 
-def t_interval(mean: float, std: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Student t confidence interval for the mean of n values: mean ± t_{(1+c)/2, n-1} std / sqrt(n).
+def registry_domain(metric: str, dataset: str) -> Domain:
+    """The metric's declared domain (ganbench.metrics.base.Metric.domain); unbounded when unknown."""
+    from ganbench.metrics import METRICS
 
-    Undefined (NaN, NaN) for n < 2: one seed says nothing about the spread.
+    return METRICS.get(metric).domain if metric in METRICS.names() else (None, None)
+
+
+def summarize(
+    frame: pd.DataFrame,
+    planned: Mapping[tuple[str, str, str], int] | None = None,
+    domain: Callable[[str, str], Domain] = registry_domain,
+) -> pd.DataFrame:
+    """Mean, sample std (ddof 1), standard error, n and a 95% percentile-bootstrap interval
+    (ganbench.report.intervals) over the `ok` seeds per method x dataset x settings x metric.
+
+    `jobs` is the number of seeds planned for the cell (`planned`, by (method, dataset, settings),
+    from the run folders' plans), or at least the number stored, so a cell whose n is below it shows
+    that seeds are missing, diverged or failed instead of silently averaging over fewer.
+    `domain(metric, dataset)` gives the values the metric can take; every interval stays inside.
     """
-    if n < 2:
-        return math.nan, math.nan
-    from scipy.stats import t
-
-    half = t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n)
-    return mean - half, mean + half
-
-
-def summarize(frame: pd.DataFrame, planned: Mapping[tuple[str, str], int] | None = None) -> pd.DataFrame:
-    """Mean, sample std (ddof 1), n and a 95% Student t interval over the `ok` seeds per method x
-    dataset x metric.
-
-    `jobs` is the number of seeds planned for the cell (`planned`, from the run folders' plans),
-    or at least the number stored, so a cell whose n is below it shows that seeds are missing,
-    diverged or failed instead of silently averaging over fewer.
-    """
-    keys = ["method", "dataset", "metric"]
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    if "settings" not in frame.columns:
+        frame = frame.assign(settings="")
+    keys = [*CELL, "metric"]
     ok = frame[frame["status"] == "ok"]
     stats = ok.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count")
     stored = frame.groupby(keys, sort=False)["key"].nunique().rename("jobs")
     summary = stored.to_frame().join(stats).reset_index()
     summary["n"] = summary["n"].fillna(0).astype(int)
+    summary["se"] = summary["std"] / np.sqrt(summary["n"].where(summary["n"] > 0))
     planned = planned or {}
-    cells = zip(summary.method, summary.dataset, summary.jobs, strict=True)
-    summary["jobs"] = [max(jobs, planned.get((m, d), 0)) for m, d, jobs in cells]
+    cells = zip(summary.method, summary.dataset, summary.settings, summary.jobs, strict=True)
+    summary["jobs"] = [max(jobs, planned.get((m, d, s), 0)) for m, d, s, jobs in cells]
     # Units and directions come from the records (each stored its metrics' specs), not a registry.
     specs = frame.drop_duplicates("metric").set_index("metric")
     summary["unit"] = [specs.at[m, "unit"] for m in summary["metric"]]
     summary["higher_is_better"] = [bool(specs.at[m, "higher_is_better"]) for m in summary["metric"]]
-    intervals = [t_interval(r.mean, r.std, r.n) for r in summary.itertuples()]
+    values = {cell: group.to_numpy() for cell, group in ok.groupby(keys, sort=False)["value"]}
+    intervals = [
+        bootstrap_interval(values.get(tuple(row), ()), domain(row[3], row[1]))
+        for row in summary[keys].itertuples(index=False)
+    ]
     summary["ci_low"], summary["ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
     summary["flags"] = _cell_flags(ok, summary)
     return summary[SUMMARY_COLUMNS]
@@ -77,10 +87,10 @@ def _cell_flags(ok: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """
     if "flags" not in ok.columns:
         return [""] * len(summary)
-    seen: dict[tuple[str, str], set[str]] = {}
-    for method, dataset, flags in zip(ok["method"], ok["dataset"], ok["flags"].fillna(""), strict=True):
-        seen.setdefault((method, dataset), set()).update(f for f in str(flags).split(";") if f)
-    cells = zip(summary["method"], summary["dataset"], strict=True)
+    seen: dict[tuple[str, str, str], set[str]] = {}
+    for *cell, flags in zip(*(ok[c] for c in CELL), ok["flags"].fillna(""), strict=True):
+        seen.setdefault(tuple(cell), set()).update(f for f in str(flags).split(";") if f)
+    cells = zip(*(summary[c] for c in CELL), strict=True)
     return [";".join(f for f in FLAGS if f in seen.get(cell, set())) for cell in cells]
 
 
@@ -99,6 +109,47 @@ def select(summary: pd.DataFrame, metrics: list[str] | None, methods: list[str] 
     return summary
 
 
+# --- The paper tables (summary.md, summary.tex) ---
+
+# The bold rule's significance level: a mean is bold unless Welch's t test (Welch 1947, unequal
+# variances), two-sided, tells it from the best mean at this level. 5% is the conventional level
+# (Fisher 1925), and the default of `ganbench report --against` (reproduce.DEFAULT_ALPHA).
+ALPHA = 0.05
+# Automatic decimals stop at the sixth place: a smaller spread prints as 0.000000.
+MAX_DECIMALS = 6
+# Significant digits of a column without any spread (every cell one seed, or seeds that agree).
+NO_SPREAD_DIGITS = 3
+
+# Page fit of summary.tex. The text width of LaTeX's article class at 10 pt (size10.clo: 345 pt).
+TEXT_WIDTH_PT = 345.0
+# Estimated width of one printed character of a header or cell, in points. Calibrated with pdflatex
+# (TeX Live, Computer Modern 10 pt) by measuring boxes. Single cells: "17.3 $\pm$ 3.8" 4.5 pt a
+# character, bold 5.1; bold "6370 $\pm$ 80" 5.5; "0.942 $\pm$ 0.013" 4.6, bold 5.2; "HQ fraction
+# $\uparrow$" 4.7; "Precision (LeNet) $\uparrow$" 4.5; capitals run wider: "PacGAN4" 6.3, "WGAN-GP" 7.3.
+# Whole tabulars written by this module (23 of them: 2 to 8 methods, 2 to 6 metrics, 0 to 5 decimals,
+# with and without settings, as is and transposed, mostly bold): (width - 12 pt x columns) / characters
+# = 4.9 to 5.5 pt. 6 pt overestimates them all by 9% or more, so a table judged to fit does fit; the
+# cost is that a table within 10% of the text width is split, transposed or scaled when it would have
+# just fitted.
+PT_PER_CHAR = 6.0
+# Space around each column: 2 x \tabcolsep, 6 pt each by default (measured: a one-column tabular
+# holding "a" is 5 + 12 pt wide).
+COLUMN_SEP_PT = 12.0
+
+
+def latex_text(text: str) -> str:
+    """`text` (a name, title or settings label) escaped for LaTeX text mode."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "∞": r"$\infty$", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "—": "---",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Markup:
     """How one output format writes the pieces of a cell and a header."""
@@ -109,6 +160,8 @@ class _Markup:
     down: str
     missing: str
     flags: Mapping[str, str]  # the mark of each convergence flag
+    text: Callable[[str], str] = str  # how a name, title or settings label is written
+    minus: str = "-"  # the sign of a negative number
 
 
 MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—", flags=SYMBOLS)
@@ -119,64 +172,253 @@ LATEX = _Markup(
     down=r"$\downarrow$",
     missing="--",
     flags={"undertrained": r"$^\dagger$", "still-improving": r"$^\ddagger$"},
+    text=latex_text,
+    minus="$-$",
 )
+# The text as printed, one character per printed character: what widths are estimated from.
+PLAIN = _Markup(pm=" ± ", bold="{}", up="↑", down="↓", missing="—", flags=SYMBOLS)
 
 
-def _best(summary: pd.DataFrame) -> set[tuple[str, str, str]]:
-    """(method, dataset, metric) of the best mean per dataset x metric, by the metric's direction."""
-    best = set()
-    for (dataset, metric), cell in summary[summary.n > 0].groupby(["dataset", "metric"], sort=False):
-        target = cell["mean"].max() if cell["higher_is_better"].iloc[0] else cell["mean"].min()
-        best |= {(m, dataset, metric) for m in cell.loc[cell["mean"] == target, "method"]}
-    return best
+def title(kind: str, name: str) -> str:
+    """How tables name a method, dataset or metric (`kind`): its registered title ("WGAN-GP", "Ring-8",
+    "FID∞"), or the name itself where no registry entry has it (a plugin that is not loaded)."""
+    from ganbench.data import DATASETS
+    from ganbench.metrics import METRICS
+    from ganbench.models import METHODS
+
+    registry = {"method": METHODS, "dataset": DATASETS, "metric": METRICS}[kind]
+    return registry.get(name).title if name in registry.names() else name
 
 
-def paper_table(summary: pd.DataFrame, markup: _Markup, number_format: str = ".3g") -> pd.DataFrame:
-    """Rows methods, columns (dataset, metric with its direction arrow); cells 'mean ± std'.
+def column_decimals(means: pd.Series, stds: pd.Series) -> int:
+    """Decimals of one column (dataset x metric), so that the shown digits follow the uncertainty.
 
-    The best method per column is bold; a cell with fewer ok seeds than planned shows (n/N);
-    a cell without any ok seed shows the missing mark.
+    The place of the second significant digit of the column's smallest positive std (3.79 -> 1 decimal,
+    1 -> 1, 0.0133 -> 3, 80.3 -> 0, 803 -> -1: tens); without any positive std, NO_SPREAD_DIGITS
+    significant digits of the largest |mean|. At most MAX_DECIMALS. The place is read after rounding
+    to those digits, so that 0.00999999... (the float std of 0.10, 0.11, 0.12) counts as 0.010 and
+    0.0996 as 0.10.
     """
-    best = _best(summary)
-    methods = list(dict.fromkeys(summary["method"]))
-    columns = list(dict.fromkeys(zip(summary["dataset"], summary["metric"], strict=True)))
-    table = pd.DataFrame(markup.missing, index=pd.Index(methods, name="method"),
-                         columns=pd.MultiIndex.from_tuples(columns))  # fmt: skip
-    for row in summary.itertuples():
-        if row.n == 0:
-            text = markup.missing
+    spreads = [s for s in stds if np.isfinite(s) and s > 0]
+    if spreads:
+        decimals = 1 - _exponent(min(spreads), 2)
+    else:
+        largest = max((abs(m) for m in means if np.isfinite(m)), default=0.0)
+        decimals = NO_SPREAD_DIGITS - 1 - _exponent(largest, NO_SPREAD_DIGITS) if largest > 0 else 0
+    return min(decimals, MAX_DECIMALS)
+
+
+def _exponent(value: float, digits: int) -> int:
+    """The power of ten of the leading digit of `value` rounded to `digits` significant digits."""
+    return int(f"{value:.{digits - 1}e}".split("e")[1])
+
+
+def fixed(value: float, decimals: int) -> str:
+    """`value` rounded to `decimals` places; negative decimals round to tens, hundreds, ... (an integer)."""
+    text = f"{value:.{decimals}f}" if decimals >= 0 else f"{round(float(value), decimals):.0f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
+
+
+def _show(value: float, decimals: int, number_format: str | None) -> str:
+    return fixed(value, decimals) if number_format is None else format(value, number_format)
+
+
+def format_cells(summary: pd.DataFrame, number_format: str | None = None) -> pd.DataFrame:
+    """The summary with the numbers as the tables show them: `mean_text`, `std_text` ('' for one seed
+    or none) and `bold`, shared by the Markdown and the LaTeX table so that both show the same.
+
+    number_format None: per column the decimals of `column_decimals`, mean and std alike; a format spec
+    ('.3g') formats every number with it.
+    """
+    cells = summary.reset_index(drop=True)
+    mean_text, std_text = [""] * len(cells), [""] * len(cells)
+    for _, column in cells[cells.n > 0].groupby(["dataset", "metric"], sort=False):
+        decimals = column_decimals(column["mean"], column["std"])
+        for i, mean, std in zip(column.index, column["mean"], column["std"], strict=True):
+            mean_text[i] = _show(mean, decimals, number_format)
+            std_text[i] = "" if pd.isna(std) else _show(std, decimals, number_format)
+    return cells.assign(mean_text=mean_text, std_text=std_text, bold=_bold(cells.assign(mean_text=mean_text)))
+
+
+def _bold(cells: pd.DataFrame) -> list[bool]:
+    """Per row: bold by the rule stated in the legend (`_bold_rule`).
+
+    Per column the best mean by the metric's direction; bold are the rows whose shown mean equals the
+    best's (ties at the shown precision, 0.018000000000000002 beside 0.018) and the rows that Welch's
+    t test over seeds does not tell from the best (p >= ALPHA). A row or best of one seed cannot be
+    tested (no std): it is bold only on a tie. A row without any ok seed is never bold.
+    """
+    bold = [False] * len(cells)
+    for _, column in cells[cells.n > 0].groupby(["dataset", "metric"], sort=False):
+        best = column.loc[
+            column["mean"].idxmax() if column["higher_is_better"].iloc[0] else column["mean"].idxmin()
+        ]
+        for i, row in column.iterrows():
+            tie = row["mean_text"] == best["mean_text"]
+            testable = row["n"] >= 2 and best["n"] >= 2
+            bold[i] = tie or (
+                testable
+                and welch(best["mean"], best["se"], best["n"], row["mean"], row["se"], row["n"])[2] >= ALPHA
+            )
+    return bold
+
+
+def _number(text: str, markup: _Markup) -> str:
+    return markup.minus + text[1:] if text.startswith("-") else text
+
+
+def _cell(row, markup: _Markup) -> str:
+    """One cell: 'mean ± std' (bold by the rule), (n/N) when seeds are missing, the flag marks."""
+    if row.n == 0:
+        text = markup.missing
+    else:
+        text = _number(row.mean_text, markup)
+        if row.std_text:
+            text += markup.pm + _number(row.std_text, markup)
+        if row.bold:
+            text = markup.bold.format(text)
+    if row.n < row.jobs:
+        text += f" ({row.n}/{row.jobs})"
+    marks = "".join(markup.flags[f] for f in str(row.flags).split(";") if f in markup.flags)
+    return f"{text} {marks}" if marks else text
+
+
+def paper_table(cells: pd.DataFrame, markup: _Markup, transpose: bool = False) -> pd.DataFrame:
+    """The table as strings in `markup`, from `format_cells`. Columns are (group, label) pairs: first the
+    row labels, in group '' (Method, and Settings when any settings label is set), then per dataset
+    (the group) its metrics with their direction arrows. One row per method x settings, in order.
+
+    `transpose` (one dataset only): one row per metric (label column Metric), one column per method
+    x settings. A cell without a summary row shows the missing mark.
+    """
+    text = markup.text
+    sweep = bool((cells["settings"] != "").any())
+    runs = list(dict.fromkeys(zip(cells["method"], cells["settings"], strict=True)))
+    measures = list(dict.fromkeys(zip(cells["dataset"], cells["metric"], strict=True)))
+    higher = dict(zip(cells["metric"], cells["higher_is_better"], strict=True))
+    shown = {(r.method, r.settings, r.dataset, r.metric): _cell(r, markup) for r in cells.itertuples()}
+
+    def metric(name: str) -> str:
+        return f"{text(title('metric', name))} {markup.up if higher[name] else markup.down}"
+
+    def run(method: str, settings: str) -> list[str]:
+        return [text(title("method", method))] + ([text(settings)] if sweep else [])
+
+    if not transpose:
+        head = [("", "Method")] + ([("", "Settings")] if sweep else [])
+        columns = [(text(title("dataset", d)), metric(m)) for d, m in measures]
+        rows = [run(*r) + [shown.get((*r, *c), markup.missing) for c in measures] for r in runs]
+    else:
+        (dataset,) = {d for d, _ in measures}
+        head = [("", "Metric")]
+        columns = [(text(title("dataset", dataset)), " ".join(run(*r))) for r in runs]
+        rows = [[metric(c[1])] + [shown.get((*r, *c), markup.missing) for r in runs] for c in measures]
+    return pd.DataFrame(rows, columns=pd.MultiIndex.from_tuples(head + columns))
+
+
+def _groups(table: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """The column groups of a paper table: (label, first, last) 1-based, the row labels' '' included."""
+    groups: list[tuple[str, int, int]] = []
+    for position, (group, _) in enumerate(table.columns, start=1):
+        if groups and groups[-1][0] == group:
+            groups[-1] = (group, groups[-1][1], position)
         else:
-            text = format(row.mean, number_format)
-            if not pd.isna(row.std):
-                text += markup.pm + format(row.std, number_format)
-            if (row.method, row.dataset, row.metric) in best:
-                text = markup.bold.format(text)
-        if row.n < row.jobs:
-            text += f" ({row.n}/{row.jobs})"
-        marks = "".join(markup.flags[f] for f in str(row.flags).split(";") if f in markup.flags)
-        if marks:
-            text += " " + marks
-        table.loc[row.method, (row.dataset, row.metric)] = text
-    higher = dict(zip(summary["metric"], summary["higher_is_better"], strict=True))
-    arrows = {m: markup.up if higher[m] else markup.down for _, m in columns}
-    table.columns = pd.MultiIndex.from_tuples([(d, f"{m} {arrows[m]}") for d, m in columns])
-    return table
+            groups.append((group, position, position))
+    return groups
 
 
-def summary_markdown(summary: pd.DataFrame, number_format: str = ".3g") -> str:
-    """The paper table as Markdown (one header row 'dataset: metric ↑'), with a legend."""
-    if summary.empty:
-        return "_no records_\n"
-    table = paper_table(summary, MARKDOWN, number_format)
-    table.columns = [f"{d}: {m}" for d, m in table.columns]
+def estimated_width(plain: pd.DataFrame) -> float:
+    """Points a LaTeX tabular of the paper table `plain` (written with PLAIN) takes, by estimate.
+
+    Each column: its longest header or cell in characters x PT_PER_CHAR, plus COLUMN_SEP_PT; a group
+    header (a dataset's name) wider than its columns widens them.
+    """
+    widths = [
+        max(len(str(v)) for v in [label, *plain.iloc[:, i]]) * PT_PER_CHAR + COLUMN_SEP_PT
+        for i, (_, label) in enumerate(plain.columns)
+    ]
+    total = 0.0
+    for group, first, last in _groups(plain):
+        total += max(sum(widths[first - 1 : last]), len(group) * PT_PER_CHAR + COLUMN_SEP_PT)
+    return total
+
+
+@dataclass(frozen=True)
+class _Tabular:
+    """A tabular (or a scaled one) and the width it was estimated at."""
+
+    latex: str
+    width: float  # estimated, in points
+
+
+def _tabular(cells: pd.DataFrame, transpose: bool = False) -> _Tabular:
+    """A booktabs tabular written by pandas' Styler, with a \\cmidrule under each dataset's header."""
+    table = paper_table(cells, LATEX, transpose)
+    groups = _groups(table)
+    labels = groups[0][2] if groups[0][0] == "" else 0
+    column_format = "l" * labels + "c" * (table.shape[1] - labels)
+    latex = table.style.hide(axis="index").to_latex(
+        hrules=True, multicol_align="c", column_format=column_format
+    )
+    # Styler writes no \cmidrule; booktabs sets one under each spanning header, trimmed at both ends (lr)
+    # so that neighbouring groups' rules stay apart. It goes under the first header row.
+    lines = latex.splitlines()
+    rules = " ".join(rf"\cmidrule(lr){{{first}-{last}}}" for group, first, last in groups if group != "")
+    lines.insert(lines.index(r"\toprule") + 2, rules)
+    return _Tabular("\n".join(lines) + "\n", estimated_width(paper_table(cells, PLAIN, transpose)))
+
+
+def _fitted(cells: pd.DataFrame) -> tuple[_Tabular, str]:
+    """One dataset's tabular that fits TEXT_WIDTH_PT, and how it was made to fit ('' when as is)."""
+    normal = _tabular(cells)
+    if normal.width <= TEXT_WIDTH_PT:
+        return normal, ""
+    flipped = _tabular(cells, transpose=True)
+    if flipped.width <= TEXT_WIDTH_PT:
+        return flipped, "transposed: metrics as rows"
+    narrower = min(normal, flipped, key=lambda t: t.width)
+    # The tabular's last line ends in "%" so that no space joins the box being scaled.
+    scaled = "\\resizebox{\\linewidth}{!}{%\n" + narrower.latex.rstrip("\n") + "%\n}\n"
+    how = "transposed, " if narrower is flipped else ""
+    return _Tabular(scaled, TEXT_WIDTH_PT), f"{how}scaled to the line width"
+
+
+def _bold_rule(bold: str) -> str:
+    """The legend's sentence on what is bold (`_bold`), with `bold` written bold."""
+    return (
+        f"{bold}, per dataset and metric: the best mean (↑ higher is better, ↓ lower is better) and "
+        "every mean not significantly different from it (Welch's t test over seeds, two-sided, "
+        f"α = {ALPHA}; means equal as shown are ties, and a cell or best of one seed is bold only on a tie)."
+    )
+
+
+def _legend(summary: pd.DataFrame, number_format: str | None, bold: str, missing: str) -> str:
+    """The table's legend as one paragraph: what a cell shows, the bold rule, where the intervals are."""
     complete = set(summary.loc[summary.n == summary.jobs, "n"])
     counts = f"n = {complete.pop()} seeds per cell" if len(complete) == 1 else "n per cell in summary.csv"
-    legend = (
-        f"\nmean ± std over the seeds that finished ok ({counts}; (n/N): only n of N planned seeds "
-        "finished ok; —: no result). **Bold**: best per column (↑ higher is better, ↓ lower is better). "
-        f"{CONFIDENCE:.0%} confidence intervals (Student t) are in summary.csv.\n"
-    )
-    return table.reset_index().to_markdown(index=False) + "\n" + legend + flag_legend(summary, SYMBOLS)
+    sentences = [
+        f"mean ± std over the seeds that finished ok ({counts}; (n/N): only n of N planned seeds "
+        f"finished ok; {missing}: no result).",
+        "Numbers are rounded, per dataset and metric, to the second significant digit of the smallest std."
+        if number_format is None
+        else "",
+        _bold_rule(bold),
+        f"Confidence intervals in summary.csv: {METHOD}.",
+    ]
+    return " ".join(s for s in sentences if s)
+
+
+def summary_markdown(summary: pd.DataFrame, number_format: str | None = None) -> str:
+    """The paper table as Markdown (one header row 'Dataset: Metric ↑'), with its legend.
+
+    number_format None: decimals follow each column's uncertainty (`column_decimals`).
+    """
+    if summary.empty:
+        return "_no records_\n"
+    table = paper_table(format_cells(summary, number_format), MARKDOWN)
+    table.columns = [label if not group else f"{group}: {label}" for group, label in table.columns]
+    legend = _legend(summary, number_format, MARKDOWN.bold.format("Bold"), MARKDOWN.missing)
+    return table.to_markdown(index=False) + "\n\n" + legend + "\n" + flag_legend(summary, SYMBOLS)
 
 
 def flag_legend(summary: pd.DataFrame, marks: Mapping[str, str], prefix: str = "") -> str:
@@ -185,11 +427,37 @@ def flag_legend(summary: pd.DataFrame, marks: Mapping[str, str], prefix: str = "
     return "".join(f"{prefix}{marks[f]} {f}: {LEGEND[f]}.\n" for f in FLAGS if f in present)
 
 
-def summary_latex(summary: pd.DataFrame, number_format: str = ".3g") -> str:
-    """The paper table as a booktabs LaTeX tabular (datasets as multicolumn headers)."""
+def summary_latex(summary: pd.DataFrame, number_format: str | None = None) -> str:
+    """The paper table as booktabs LaTeX that fits a page TEXT_WIDTH_PT wide, legend in % comments.
+
+    Rows methods (x settings in a sweep), datasets as \\multicolumn groups with a \\cmidrule under each.
+    Page fit, by `estimated_width`: the whole table when it fits; else one tabular per dataset (a
+    '% Dataset' line before each), each as is when it fits, else transposed (metrics as rows, methods as
+    columns) when that fits, else the narrower of the two scaled to the line width with \\resizebox
+    (graphicx; the file's first lines say which packages it needs).
+    """
     if summary.empty:
         return "% no records\n"
-    table = paper_table(summary, LATEX, number_format)
-    styler = table.style.hide(axis="index", names=True)
-    latex = styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * table.shape[1])
-    return latex + flag_legend(summary, {f: SYMBOLS[f] for f in FLAGS}, prefix="% ")
+    cells = format_cells(summary, number_format)
+    head = [r"% A table written by ganbench report; needs \usepackage{booktabs}."]
+    whole = _tabular(cells)
+    datasets = list(dict.fromkeys(cells["dataset"]))
+    if whole.width <= TEXT_WIDTH_PT:
+        parts = [whole.latex]
+    else:
+        if len(datasets) > 1:
+            head.append(
+                f"% One tabular per dataset: the whole table (about {whole.width:.0f} pt) is wider than "
+                f"the text ({TEXT_WIDTH_PT:.0f} pt)."
+            )
+        parts = []
+        for dataset in datasets:
+            part, how = _fitted(cells[cells["dataset"] == dataset])
+            parts.append(f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{part.latex}")
+        if any(r"\resizebox" in part for part in parts):
+            head.append(r"% \resizebox needs \usepackage{graphicx}.")
+    # A blank line (a paragraph break) and a small skip between tabulars set each on its own line.
+    body = "\n\\medskip\n".join(parts)
+    legend = _legend(summary, number_format, "Bold", "--")
+    comments = "".join(f"% {line}\n" for line in textwrap.wrap(legend, 100))
+    return "\n".join(head) + "\n" + body + comments + flag_legend(summary, SYMBOLS, prefix="% ")

@@ -35,7 +35,7 @@ from ganbench.registry import NAME_PATTERN
 from ganbench.report import Report, build_report
 from ganbench.run import generators, guard, manifest
 from ganbench.run.records import Record, spec_of
-from ganbench.run.store import RunStore, default_out
+from ganbench.run.store import RunStore, default_out, settings_of_key
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import NOT_CONFIG, EvalSettings, Job, Suite, TrainSettings, load_suite
 
@@ -244,7 +244,7 @@ def _from_run(run: Path, metrics: Sequence[str] | None) -> list[_Task]:
         evaluation = EvalSettings(**{k: v for k, v in config["eval"].items() if k in _fields(EvalSettings)})
         _check_metrics(wanted, dataset_spec.modality)
         job = Job(config["suite"], record.method, record.cell, record.seed, Hyperparameters(), params,
-                  TrainSettings(), evaluation, wanted)  # fmt: skip
+                  TrainSettings(), evaluation, wanted, settings_of_key(record.key))  # fmt: skip
         network, latent = generators.load(run / generators.GENERATORS_DIR / f"{record.key}.pt")
         config["metrics"] = list(wanted)
         source = {"source": {"run": str(run.resolve()), "key": record.key}}

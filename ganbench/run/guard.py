@@ -15,7 +15,8 @@ from typing import Any
 
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
-from ganbench.run.store import JOBS_DIR, MANIFEST_FILE, PLAN_FILE, REPORT_FILE, differences
+from ganbench.labels import parse_label
+from ganbench.run.store import JOBS_DIR, MANIFEST_FILE, PLAN_FILE, REPORT_FILE, differences, settings_of_key
 
 LOCK_FILE = "run.lock"  # held with an OS-level lock (flock) for the whole run; it dies with the process
 HOLDER_FILE = "run.lock.json"  # who holds it: pid, host, start time, command
@@ -93,25 +94,36 @@ def check_settings(stored: dict[str, Any], configs: dict[str, dict[str, Any]], r
     `stored` are the folder's records and `configs` the configurations of the jobs to run, by job
     key. The settings shared by every job (training budget, evaluation, metrics, suite) must equal
     the folder's; a method's hyperparameters those of its stored jobs, a dataset's parameters those
-    of its; and a stored job's whole configuration that of the job it stands for. Every difference
-    is named once.
+    of its; and a stored job's whole configuration that of the job it stands for. In a sweep these
+    hold per sweep point (the settings label of the job key), and a method must sweep the same
+    settings as its stored jobs. Every difference is named once.
     """
     kinds = {record.kind for record in stored.values()} - {"train"}
     if kinds:
         raise GanbenchError(f"{root} holds {', '.join(sorted(kinds))} records; choose another --out")
     if not stored:
         return
-    records = list(stored.values())
-    folder: dict[str, Any] = {"shared": _shared(records[0].config), "method": {}, "dataset": {}}
-    for record in records:
-        folder["method"].setdefault(record.config.get("method"), _part(record.config, PER_METHOD))
-        folder["dataset"].setdefault(record.config.get("dataset"), _part(record.config, PER_DATASET))
+    # Jobs of one sweep point (one settings label) share their settings; other points differ by design.
+    folder: dict[str, dict[Any, Any]] = {"shared": {}, "method": {}, "dataset": {}, "swept": {}}
+    for key, record in stored.items():
+        config, label = record.config, settings_of_key(key)
+        folder["shared"].setdefault(label, _shared(config))
+        folder["method"].setdefault((config.get("method"), label), _part(config, PER_METHOD))
+        folder["dataset"].setdefault((config.get("dataset"), label), _part(config, PER_DATASET))
+        folder["swept"].setdefault(config.get("method"), _swept(label))
     found: dict[str, None] = {}  # an ordered set: each difference once
     for key, config in configs.items():
-        for line in differences(folder["shared"], _shared(config)):
+        label = settings_of_key(key)
+        theirs = folder["swept"].get(config.get("method"))
+        if theirs is not None and theirs != _swept(label):
+            found[
+                f"swept settings of {config.get('method')}: {_names(theirs)} != {_names(_swept(label))}"
+            ] = None
+        shared = folder["shared"].get(label)
+        for line in differences(shared, _shared(config)) if shared is not None else []:
             found[line] = None
         for group, fields in (("method", PER_METHOD), ("dataset", PER_DATASET)):
-            theirs = folder[group].get(config.get(group))
+            theirs = folder[group].get((config.get(group), label))
             if theirs is not None:
                 for line in differences(theirs, _part(config, fields)):
                     found[f"{line} ({group} {config.get(group)})"] = None
@@ -123,6 +135,15 @@ def check_settings(stored: dict[str, Any], configs: dict[str, dict[str, Any]], r
             f"{root} was run with other settings: {'; '.join(found)} (folder != this run); "
             "use the folder's settings to resume it, or choose another --out"
         )
+
+
+def _swept(label: str) -> tuple[str, ...]:
+    """The names of the settings a job's label sweeps (none outside a sweep)."""
+    return tuple(parse_label(label))
+
+
+def _names(swept: tuple[str, ...]) -> str:
+    return ", ".join(swept) or "none"
 
 
 def _shared(config: dict[str, Any]) -> dict[str, Any]:

@@ -22,10 +22,11 @@ class RunProgress(Protocol):
 
 
 def group_label(jobs: list[Job]) -> str:
-    """`ring-8 seeds 0,1,2 + grid-25 seeds 0,1,2`: the datasets and seeds of jobs trained together."""
+    """`ring-8 seeds 0,1,2 + grid-25 seeds 0,1,2`: the datasets (with a sweep's settings,
+    `ring-8 steps=1000 seeds 0,1`) and seeds of jobs trained together."""
     seeds: dict[str, list[str]] = {}
     for job in jobs:
-        seeds.setdefault(job.dataset, []).append(str(job.seed))
+        seeds.setdefault(" ".join(filter(None, (job.dataset, job.label))), []).append(str(job.seed))
     return " + ".join(f"{d} seed{'s' if len(s) > 1 else ''} {','.join(s)}" for d, s in seeds.items())
 
 

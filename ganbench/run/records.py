@@ -30,9 +30,13 @@ FINAL_STATUSES: tuple[Status, ...] = ("ok", "diverged")
 REQUIRED_FIELDS = ("schema", "kind", "key", "method", "cell", "seed", "config", "metric_specs", "status")
 # A method, dataset or target name inside a job key: no "__" (the separator) nor an "_" next to
 # one, no white space or path separator. Job keys: `<method>__<dataset>__seed<N>` (training,
-# `ganbench.suite.parse_key`) and `<method>__<target>-b<N>` (throughput; schema-2 ones end in `__seed0`).
+# `ganbench.suite.parse_key`; a sweep's jobs carry their settings label before the seed,
+# `<method>__<dataset>__<settings>__seed<N>`) and `<method>__<target>-b<N>` (throughput; schema-2 ones
+# end in `__seed0`).
 _NAME = r"[^\s/\\_](?:[^\s/\\_]|_(?!_))*"
-TRAIN_KEY = re.compile(rf"(?P<method>{_NAME})__(?P<cell>{_NAME})__seed(?P<seed>[0-9]+)")
+TRAIN_KEY = re.compile(
+    rf"(?P<method>{_NAME})__(?P<cell>{_NAME})(?:__(?P<settings>{_NAME}))?__seed(?P<seed>[0-9]+)"
+)
 THROUGHPUT_KEY = re.compile(rf"(?P<method>{_NAME})__(?P<cell>{_NAME}-b[0-9]+)(?:__seed[0-9]+)?")
 
 
@@ -207,7 +211,7 @@ class Record:
     def _key_problem(self) -> str | None:
         """What is wrong with the key for the record's kind, method, cell and seed; None when nothing."""
         if self.kind == "train":
-            match, form = TRAIN_KEY.fullmatch(self.key), "<method>__<dataset>__seed<N>"
+            match, form = TRAIN_KEY.fullmatch(self.key), "<method>__<dataset>[__<settings>]__seed<N>"
             expected = {"method": self.method, "cell": self.cell, "seed": str(self.seed)}
         else:
             match, form = THROUGHPUT_KEY.fullmatch(self.key), "<method>__<target>-b<N>"

@@ -118,9 +118,18 @@ def _first_line(err: BaseException) -> str:
 
 
 def cell_of_key(key: str) -> tuple[str, str]:
-    """(method, cell) of a job key: `<method>__<dataset>__seed<N>` or `<method>__<target>-b<N>`."""
+    """(method, cell) of a job key: `<method>__<dataset>[__<settings>]__seed<N>` (training) or
+    `<method>__<target>-b<N>` (throughput)."""
     method, cell, *_ = key.split("__") + [""]
     return method, cell
+
+
+def settings_of_key(key: str) -> str:
+    """The settings label of a job key (`steps=1000` in `gan__ring-8__steps=1000__seed0`); '' if none."""
+    parts = key.split("__")
+    if parts[-1].startswith("seed"):
+        parts = parts[:-1]
+    return parts[2] if len(parts) > 2 else ""
 
 
 class RunStore:

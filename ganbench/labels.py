@@ -1,0 +1,120 @@
+"""Settings labels: the settings that tell jobs of one method and dataset apart, as short text.
+
+A sweep (`[sweep] "train.steps" = [1000, 5000]`) runs each method on each dataset at several
+settings; a report over run folders made at different settings does the same. Such jobs differ in
+their config, and the label names exactly the settings that differ, by their last path component
+(`steps=1000`; the whole path where two would share it), in the order of the config. The suite
+writes it into job keys (`gan__ring-8__steps=1000__seed0`), and reports derive it again from the
+configs they merge, by the same function, so a folder's keys and its report agree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Config entries that never make a setting: they name the job or change no value (the list of metrics
+# a suite scores, the random-stream scheme). A differing seed is a repeat, not a setting.
+NOT_SETTINGS = ("suite", "method", "dataset", "seed", "metrics", "streams")
+# What a label may hold: it becomes part of a file name (no white space, path separator or "__", and
+# not "_" next to the "__" that joins the key), and `,` and `=` are its own separators.
+_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"steps": 5}} -> {"train.steps": 5}: every leaf of a config by its dotted path."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{path}.")
+        else:
+            flat[path] = value
+    return flat
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as label text: 1000, 0.001, 1e-05, true, adam."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def check_value(path: str, value: Any) -> str:
+    """The label text of a swept value, or an error naming the path when it cannot be part of a key."""
+    text = format_value(value)
+    if not _VALUE.fullmatch(text):
+        raise ValueError(f"{path} = {value!r} cannot label a job (letters, digits, '.', '+' and '-' only)")
+    return text
+
+
+def label(values: Mapping[str, Any]) -> str:
+    """'steps=1000,lr=0.001' for {"train.steps": 1000, "hyperparameters.lr": 0.001} ('' when empty)."""
+    leaves = [path.rsplit(".", 1)[-1] for path in values]
+    names = [leaf if leaves.count(leaf) == 1 else path for leaf, path in zip(leaves, values, strict=True)]
+    return ",".join(
+        f"{name}={format_value(value)}" for name, value in zip(names, values.values(), strict=True)
+    )
+
+
+def parse_label(text: str) -> dict[str, str]:
+    """{'steps': '1000'} for 'steps=1000': the settings a label names, with their texts."""
+    if not text:
+        return {}
+    return dict(part.split("=", 1) for part in text.split(","))
+
+
+def varying(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dotted paths, in config order, whose values are not the same in every config."""
+    flat = [flatten({k: v for k, v in config.items() if k not in NOT_SETTINGS}) for config in configs]
+    paths = list(dict.fromkeys(path for one in flat for path in one))
+    missing = object()
+    return [
+        path for path in paths if len({json.dumps(one.get(path, missing), default=str) for one in flat}) > 1
+    ]
+
+
+def settings_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each config's label among the configs of its method and dataset, in input order.
+
+    Within every method x dataset group, the label names the settings that vary in that group; a
+    group run at one setting (every config the same but for the seed) gets ''.
+    """
+    groups: dict[tuple[Any, Any], list[int]] = {}
+    for i, config in enumerate(configs):
+        groups.setdefault((config.get("method"), config.get("dataset")), []).append(i)
+    labels = [""] * len(configs)
+    for members in groups.values():
+        paths = varying([configs[i] for i in members])
+        for i in members:
+            flat = flatten(configs[i])
+            labels[i] = label({path: flat.get(path) for path in paths})
+    return labels
+
+
+def order(labels: Sequence[str]) -> dict[str, int]:
+    """Each distinct label's rank, numbers compared as numbers ('steps=500' before 'steps=1000')."""
+
+    def sort_key(text: str) -> tuple[tuple[str, int, float, str], ...]:
+        parts = []
+        for name, value in parse_label(text).items():
+            try:
+                parts.append((name, 0, float(value), ""))
+            except ValueError:
+                parts.append((name, 1, 0.0, value))
+        return tuple(parts)
+
+    return {text: rank for rank, text in enumerate(sorted(set(labels), key=sort_key))}
+
+
+def labelled_key(key: str, label: str) -> str:
+    """The job key with `label` as its settings part (ganbench.labels): `gan__ring-8__seed0` and
+    'steps=1000' give `gan__ring-8__steps=1000__seed0`; an empty label gives the key unlabelled.
+    A throughput key (`<method>__<target>-b<N>`, no seed) gets the label at its end."""
+    method, dataset, *rest = key.split("__")
+    seed = [rest[-1]] if rest and rest[-1].startswith("seed") else []  # throughput keys have none
+    return "__".join([method, dataset, *([label] if label else []), *seed])
