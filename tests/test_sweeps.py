@@ -237,3 +237,19 @@ def test_a_folder_from_before_sweeps_reports_without_settings(tmp_path: Path) ->
     shutil.copytree(GOLDEN / "run", tmp_path / "copy")
     with pytest.raises(GanbenchError, match="is in both"):
         build_report([GOLDEN / "run", tmp_path / "copy"], tmp_path / "merged")
+
+
+def test_a_swept_folder_is_rescored_job_by_job(tmp_path: Path) -> None:
+    # `ganbench eval --from-run` keeps each job's settings label, so the two budgets stay two rows.
+    run, again = tmp_path / "run", tmp_path / "again"
+    _run(write_tiny_suite(tmp_path, seeds=1, methods=("gan",), extra=SWEEP), run, "--keep-generators")
+    result = CliRunner().invoke(app, ["eval", "--from-run", str(run), "--out", str(again), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (
+        sorted(_jobs(again))
+        == sorted(_jobs(run))
+        == ["gan__ring-8__steps=4__seed0", "gan__ring-8__steps=8__seed0"]
+    )
+    for key, job in _jobs(again).items():
+        assert job["metrics"] == _jobs(run)[key]["metrics"]
+    assert CliRunner().invoke(app, ["compare", str(run), str(again)]).exit_code == 0
