@@ -25,6 +25,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
+from ganbench.models.objectives import CROSS_ENTROPY_FAMILY, WASSERSTEIN_FAMILY
 from ganbench.report.intervals import CONFIDENCE, RESAMPLES, Domain
 from ganbench.report.tables import registry_domain
 
@@ -591,7 +592,7 @@ def _loss_label(family: str, column: str) -> str:
     """What a loss column is called in `family`: a GAN's discriminator is a Wasserstein critic."""
     if column == "g_loss":
         return "generator loss"
-    return {"cross-entropy (GAN)": "discriminator loss", "Wasserstein critic": "critic loss"}.get(
+    return {CROSS_ENTROPY_FAMILY: "discriminator loss", WASSERSTEIN_FAMILY: "critic loss"}.get(
         family, "discriminator / critic loss"
     )
 
