@@ -467,12 +467,35 @@ def compare(
         typer.Option(min=0.0, max=1.0, help="Significance level of the Mann-Whitney U test (default 0.1)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing", help="Let rows the candidate lacks (or has at other settings only) pass."
+        ),
+    ] = False,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if",
+            help="METRIC:+N% or METRIC:-N%: a change of the mean beyond N% in that direction regresses "
+            "(repeatable; e.g. w1:+10%, train-img-per-s:-5%).",
+        ),
+    ] = None,
 ) -> None:
-    """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise."""
-    from ganbench.report.compare import DEFAULT_ALPHA, compare_runs, to_json, to_markdown
+    """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise or a
+    baseline row is missing."""
+    from ganbench.report.compare import DEFAULT_ALPHA, compare_runs, parse_fail_if, to_json, to_markdown
 
     verdict = compare_runs(
-        baseline, candidate, rel_tol=rel_tol, abs_tol=abs_tol, alpha=DEFAULT_ALPHA if alpha is None else alpha
+        baseline,
+        candidate,
+        rel_tol=rel_tol,
+        abs_tol=abs_tol,
+        alpha=DEFAULT_ALPHA if alpha is None else alpha,
+        allow_missing=allow_missing,
+        fail_if=parse_fail_if(fail_if or []),
     )
     console.print(to_json(verdict) if as_json else to_markdown(verdict), markup=False, highlight=False)
+    if not as_json:  # the verdict again as the last line of a log, where a reader looks first
+        console.print(f"ganbench compare: {verdict.summary}", markup=False, highlight=False)
     raise typer.Exit(verdict.exit_code)

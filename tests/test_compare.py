@@ -16,10 +16,12 @@ from ganbench.metrics import METRICS
 from ganbench.report.compare import (
     DEFAULT_ALPHA,
     RowVerdict,
+    Threshold,
     Verdict,
     compare,
     compare_runs,
     load_rows,
+    parse_fail_if,
     smallest_p_value,
     to_json,
     to_markdown,
@@ -39,6 +41,7 @@ def record(
     dataset: str = "ring-8",
     steps: int = 100,
     status: str = "ok",
+    hyperparameters: dict[str, Any] | None = None,
 ) -> Record:
     """A job record as the worker makes it, with the metrics' specs as registered today."""
     config = {
@@ -46,6 +49,7 @@ def record(
         "method": method,
         "dataset": dataset,
         "seed": seed,
+        "hyperparameters": hyperparameters or {"lr": 0.001, "gp_lambda": 0.0},
         "train": {"steps": steps, "batch_size": 32},
         "eval": {"samples": 500},
         "metrics": list(values),
@@ -218,7 +222,7 @@ def test_alpha_default_is_reachable_at_three_seeds_and_small_samples_are_flagged
     assert row.p_value == pytest.approx(2 / 70) and row.verdict == "regressed"
 
 
-def test_missing_rows_are_reported_and_do_not_fail() -> None:
+def test_missing_rows_fail_unless_allowed_and_new_rows_never_do() -> None:
     # wgan only in the baseline; gan unchanged (identical values: change 0, p 1).
     base = seeds("gan", W1, [0.1, 0.2, 0.3]) + seeds("wgan", W1, [0.4, 0.5, 0.6])
     verdict = judge(base, seeds("gan", W1, [0.1, 0.2, 0.3]))
@@ -227,7 +231,40 @@ def test_missing_rows_are_reported_and_do_not_fail() -> None:
     assert (wgan.method, wgan.verdict, wgan.n_baseline, wgan.n_candidate) == ("wgan", "missing", 3, 0)
     assert wgan.baseline_mean == pytest.approx(0.5) and wgan.candidate_mean is None and wgan.change is None
     assert wgan.note == "only in the baseline"
-    assert verdict.exit_code == 0
+    assert verdict.exit_code == 1 and verdict.failing == (wgan,)
+    assert verdict.summary == "FAIL: 0 regressed, 1 missing, 0 improved, 1 unchanged"
+    allowed = judge(base, seeds("gan", W1, [0.1, 0.2, 0.3]), allow_missing=True)
+    assert (
+        allowed.exit_code == 0
+        and allowed.summary == "PASS: 0 regressed, 1 missing (allowed), 0 improved, 1 unchanged"
+    )
+    # A row of the candidate only (a method added) is new, and passes.
+    grown = judge(seeds("gan", W1, [0.1, 0.2, 0.3]), base)
+    assert [r.verdict for r in grown.rows] == ["unchanged", "new"] and grown.exit_code == 0
+    assert grown.summary == "PASS: 0 regressed, 0 missing, 0 improved, 1 new, 1 unchanged"
+
+
+def test_rows_at_other_settings_fail_and_every_differing_setting_is_listed_once() -> None:
+    # The broken pull request: WGAN-GP's penalty removed and its learning rate raised, on two datasets
+    # and two metrics. Every one of its rows is at other settings in the candidate: missing, failing.
+    good, bad = {"lr": 0.0001, "gp_lambda": 10.0}, {"lr": 0.01, "gp_lambda": 0.0}
+    base, cand = [], []
+    for dataset in ("ring-8", "grid-25"):
+        for metric in (MC, W1):
+            base += seeds("gan", metric, [1, 2, 3], dataset=dataset)
+            cand += seeds("gan", metric, [1, 2, 3], dataset=dataset)
+            base += seeds("wgan-gp", metric, [1, 2, 3], dataset=dataset, hyperparameters=good)
+            cand += seeds("wgan-gp", metric, [1, 2, 3], dataset=dataset, hyperparameters=bad)
+    verdict = judge(base, cand)
+    assert verdict.counts == {"regressed": 0, "missing": 4, "improved": 0, "new": 4, "unchanged": 4}
+    assert verdict.exit_code == 1
+    assert verdict.differing == {
+        "wgan-gp": ("hyperparameters.gp_lambda: 10.0 != 0.0", "hyperparameters.lr: 0.0001 != 0.01")
+    }
+    markdown = to_markdown(verdict)
+    assert markdown.count("hyperparameters.gp_lambda: 10.0 != 0.0") == 1, "listed once, not per row"
+    assert "- wgan-gp: hyperparameters.gp_lambda: 10.0 != 0.0; hyperparameters.lr: 0.0001 != 0.01" in markdown
+    assert judge(base, cand, allow_missing=True).exit_code == 0
 
 
 def test_matching_respects_settings_not_seeds() -> None:
@@ -240,13 +277,14 @@ def test_matching_respects_settings_not_seeds() -> None:
     # Different training budgets do not match: nothing in common is an error naming the difference.
     with pytest.raises(GanbenchError, match=r"no rows in common .*train\.steps: 100 != 200"):
         judge(seeds("gan", W1, [0.1, 0.2]), seeds("gan", W1, [0.1, 0.2], steps=200))
-    # ... and next to a matching row, a row of other settings is missing, with the difference.
+    # ... and next to a matching row, a candidate row of other settings is new (the baseline lacks it).
     cand = seeds("gan", W1, [0.1, 0.2, 0.3]) + seeds("gan", W1, [0.5, 0.6, 0.7], first_seed=3, steps=200)
     verdict = judge(seeds("gan", W1, [0.1, 0.2, 0.3]), cand)
-    assert [r.verdict for r in verdict.rows] == ["unchanged", "missing"]
+    assert [r.verdict for r in verdict.rows] == ["unchanged", "new"] and verdict.exit_code == 0
     other = verdict.rows[1]
     assert other.candidate_mean == pytest.approx(0.6) and other.settings_id != verdict.rows[0].settings_id
-    assert "settings differ (baseline vs candidate): train.steps: 100 != 200" in other.note
+    assert "the other run has it at other settings" in other.note
+    assert verdict.differing == {}, "no baseline row went missing: nothing to explain"
 
 
 def test_only_ok_values_are_compared() -> None:
@@ -263,7 +301,7 @@ def test_only_ok_values_are_compared() -> None:
     assert "no candidate job finished ok" in row.note and verdict.exit_code == 1
 
 
-def test_rows_come_in_registry_order_and_markdown_counts_them() -> None:
+def test_rows_come_in_registry_order_and_markdown_lists_failures_first() -> None:
     base = (
         seeds("wgan", W1, [0.10, 0.11, 0.12])  # -> 0.20.. regressed
         + seeds("gan", MC, [5, 6, 7])  # -> 8, 8, 8 improved
@@ -283,13 +321,23 @@ def test_rows_come_in_registry_order_and_markdown_counts_them() -> None:
         ("wgan", W1, "regressed"),
     ]
     markdown = to_markdown(verdict)
-    assert markdown.splitlines()[0] == "**ganbench compare**: 1 regressed, 1 improved, 1 unchanged, 1 missing"
+    assert (
+        markdown.splitlines()[0]
+        == "**ganbench compare**: FAIL: 1 regressed, 1 missing, 1 improved, 1 unchanged"
+    )
+    table = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [line.rsplit("|", 2)[-2].strip() for line in table] == [
+        "regressed",
+        "missing",
+        "improved",
+        "unchanged",
+    ]
     assert "| method | dataset | metric | baseline | candidate | change | p | verdict |" in markdown
     assert "| gan | ring-8 | modes-covered | 6 (n=3) | 8 (n=3) | +2 (+33.3%) | 0.1 | improved |" in markdown
     assert "| wgan | ring-8 | w1 | 0.11 (n=3) | 0.21 (n=3) | +0.1 (+90.9%) | 0.1 | regressed |" in markdown
     assert "| gan | ring-8 | reverse-kl | 0.1 (n=3) | — | — | — | missing |" in markdown
     payload = json.loads(to_json(verdict))
-    assert payload["summary"] == {"improved": 1, "unchanged": 1, "regressed": 1, "missing": 1}
+    assert payload["summary"] == {"improved": 1, "unchanged": 1, "regressed": 1, "missing": 1, "new": 0}
     assert payload["exit_code"] == 1 and payload["alpha"] == 0.1
     wgan = payload["rows"][-1]
     assert (wgan["method"], wgan["verdict"], wgan["n_baseline"]) == ("wgan", "regressed", 3)
@@ -354,7 +402,11 @@ def _cli(tmp_path: Path, base: list[Record], cand: list[Record], *args: str) -> 
 def test_cli_exit_0_when_nothing_regressed(tmp_path: Path) -> None:
     result = _cli(tmp_path, seeds("gan", MC, [5, 6, 7]), seeds("gan", MC, [8, 8, 8]))
     assert result.exit_code == 0, result.output
-    assert "0 regressed, 1 improved, 0 unchanged, 0 missing" in result.output
+    assert "PASS: 0 regressed, 0 missing, 1 improved, 0 unchanged" in result.output
+    assert (
+        result.output.rstrip().splitlines()[-1]
+        == "ganbench compare: PASS: 0 regressed, 0 missing, 1 improved, 0 unchanged"
+    )
 
 
 def test_cli_exit_1_when_something_regressed(tmp_path: Path) -> None:
@@ -402,3 +454,48 @@ def test_cli_exit_2_for_an_incompatible_csv(tmp_path: Path) -> None:
         f"error: incompatible schema: missing columns value, status, config in {bad} "
         "(expected records.csv as `ganbench run` or `ganbench report` writes it)"
     )
+
+
+# --- --fail-if: a metric's own percentage threshold ---
+
+
+def test_fail_if_parses_metric_sign_and_percent() -> None:
+    assert parse_fail_if(["w1:+10%", "train-img-per-s:-5%"]) == {
+        "w1": Threshold(1, 0.10),
+        "train-img-per-s": Threshold(-1, 0.05),
+    }
+    for bad in ("w1:10%", "w1+10%", "w1:+10", "w1:+ten%", ":+1%"):
+        with pytest.raises(GanbenchError, match="is not METRIC:\\+N% or METRIC:-N%"):
+            parse_fail_if([bad])
+    with pytest.raises(GanbenchError, match="given twice"):
+        parse_fail_if(["w1:+1%", "w1:-1%"])
+
+
+def test_fail_if_replaces_the_tolerance_and_sets_the_failing_direction() -> None:
+    # W1 0.100 -> 0.115 (+15%; every candidate seed above every baseline seed: p = 0.1) is within
+    # the metric's tolerance? No: 0.015 > max(0.01, 5% of 0.1). With w1:+20% it is within the bar.
+    base = seeds("gan", W1, [0.099, 0.100, 0.101])
+    up = seeds("gan", W1, [0.114, 0.115, 0.116])
+    assert only(judge(base, up)).verdict == "regressed"
+    assert only(judge(base, up, fail_if={"w1": Threshold(1, 0.20)})).verdict == "unchanged"
+    assert only(judge(base, up, fail_if={"w1": Threshold(1, 0.10)})).verdict == "regressed"
+    # -15%: an improvement for w1:+10% (the failing direction is up), a regression for w1:-10%.
+    down = seeds("gan", W1, [0.084, 0.085, 0.086])
+    assert only(judge(base, down, fail_if={"w1": Threshold(1, 0.10)})).verdict == "improved"
+    assert only(judge(base, down, fail_if={"w1": Threshold(-1, 0.10)})).verdict == "regressed"
+    # The significance test still applies: overlapping seeds are not a change, whatever the percentage.
+    noisy = seeds("gan", W1, [0.05, 0.30, 0.09])
+    assert only(judge(base, noisy, fail_if={"w1": Threshold(1, 0.10)})).verdict == "unchanged"
+    with pytest.raises(GanbenchError, match="--fail-if: metric 'w2' is in neither run"):
+        judge(base, up, fail_if={"w2": Threshold(1, 0.1)})
+
+
+def test_cli_fail_if(tmp_path: Path) -> None:
+    base, up = seeds("gan", W1, [0.099, 0.100, 0.101]), seeds("gan", W1, [0.114, 0.115, 0.116])
+    assert _cli(tmp_path / "a", base, up, "--fail-if", "w1:+20%").exit_code == 0
+    result = _cli(tmp_path / "b", base, up, "--fail-if", "w1:+10%")
+    assert (
+        result.exit_code == 1 and "--fail-if: a change beyond w1 +10% of the baseline mean" in result.output
+    )
+    result = _cli(tmp_path / "c", base, up, "--fail-if", "w1:10")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1

@@ -198,6 +198,7 @@ def test_a_schema_2_folder_compares_with_a_new_one(schema2: Path, tmp_path: Path
             "unchanged": 8,
             "regressed": 0,
             "missing": 0,
+            "new": 0,
         }
     # A new run of the same suite matches the old rows (same settings).
     new = tmp_path / "new"

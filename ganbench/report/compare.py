@@ -15,9 +15,17 @@ The rule (`ganbench compare BASELINE CANDIDATE`, README "Compare runs in CI"):
 - A counted change is judged in the metric's direction (`higher_is_better`, stored in the run
   folder with every value; nothing here hard-codes it): worse is "regressed", better "improved";
   anything else is "unchanged".
-- A row found on one side only is "missing" (it does not fail the build). A row on both sides
-  where every job of one side diverged or failed has no value to compare there: a candidate with
-  none is "regressed", a baseline with none "improved", and with none on either side "missing".
+- A row of the baseline that the candidate lacks, or has only at other settings, is "missing" and
+  fails the build: a gate that passes when a method's rows vanish (because a pull request changed
+  its settings) passes broken methods. `allow_missing` lets such rows pass. The report lists, per
+  method, every setting that differs between the two runs, once. A row of the candidate only is
+  "new" and never fails. A row on both sides where every job of one side diverged or failed has no
+  value to compare there: a candidate with none is "regressed", a baseline with none "improved",
+  and with none on either side "missing".
+- `fail_if` sets a metric's own threshold in pytest-benchmark's spirit: `w1:+10%` judges w1 by a
+  relative change of 10% (no absolute floor), and an increase beyond it is a regression (a decrease
+  beyond it an improvement), whatever the metric's registered direction; the significance test
+  still applies where both sides have 2 or more values.
 
 alpha defaults to 0.1, not 0.05: the smallest two-sided exact p of n vs m values is
 2 / C(n + m, n), reached only when every candidate value is beyond every baseline value. It is 0.1
@@ -28,7 +36,7 @@ tolerance). A row whose sizes cannot reach alpha (2 vs 2 at 0.1, 3 vs 3 at 0.05;
 0.029) is "unchanged" whatever its values: the verdict says so in the row's note and in a warning
 line, never silently. A smaller alpha thus only ever asks for more evidence.
 
-Exit codes: 0 nothing regressed, 1 something regressed, 2 unusable input (a GanbenchError).
+Exit codes: 0 nothing regressed or went missing, 1 something did, 2 unusable input (a GanbenchError).
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -47,11 +57,13 @@ from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
+from ganbench.registry import suggest
 from ganbench.report.records import records_frame
 from ganbench.run.records import Record
 from ganbench.run.store import RunStore, differences
 
-Judgement = Literal["improved", "unchanged", "regressed", "missing"]
+# In the order a report lists them: what fails the build first.
+Judgement = Literal["regressed", "missing", "improved", "new", "unchanged"]
 JUDGEMENTS: tuple[Judgement, ...] = get_args(Judgement)
 
 # The columns of records.csv (report.records.COLUMNS) that a comparison reads.
@@ -67,6 +79,37 @@ DEFAULT_ALPHA = 0.1
 EXACT_MAX_N = 8
 EXIT_OK = 0
 EXIT_REGRESSED = 1
+# `--fail-if metric:+10%`: a metric, the sign of the change that fails, a percentage.
+FAIL_IF = re.compile(r"(?P<metric>[^:\s]+):(?P<sign>[+-])(?P<percent>[0-9]+(?:\.[0-9]*)?)%")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A `--fail-if` rule: a relative change of the mean beyond `fraction` in the `sign` direction
+    (+1: an increase, -1: a decrease) is a regression."""
+
+    sign: int
+    fraction: float
+
+    def __str__(self) -> str:
+        return f"{'+' if self.sign > 0 else '-'}{self.fraction:.0%}"
+
+
+def parse_fail_if(rules: list[str]) -> dict[str, Threshold]:
+    """{'w1': Threshold(+1, 0.10)} from ['w1:+10%']; a malformed rule or a metric named twice is an error."""
+    thresholds: dict[str, Threshold] = {}
+    for rule in rules:
+        match = FAIL_IF.fullmatch(rule.strip())
+        if match is None:
+            raise GanbenchError(
+                f"--fail-if: '{rule}' is not METRIC:+N% or METRIC:-N% (for example w1:+10% or "
+                "train-img-per-s:-5%)"
+            )
+        if match["metric"] in thresholds:
+            raise GanbenchError(f"--fail-if: metric '{match['metric']}' is given twice")
+        sign = 1 if match["sign"] == "+" else -1
+        thresholds[match["metric"]] = Threshold(sign, float(match["percent"]) / 100)
+    return thresholds
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,11 @@ class Verdict:
     alpha: float = DEFAULT_ALPHA
     rel_tol: float | None = None  # an override for every metric; None: each metric's own
     abs_tol: float | None = None
+    allow_missing: bool = False  # whether rows the candidate lacks may pass
+    fail_if: Mapping[str, Threshold] = field(default_factory=dict)
+    # Per method, every setting that differs between the baseline's rows and the candidate's
+    # ('train.steps: 100 != 200'), in the order first found.
+    differing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[Judgement, int]:
@@ -111,6 +159,12 @@ class Verdict:
     def regressed(self) -> tuple[RowVerdict, ...]:
         """The rows that got worse beyond noise (empty, hence falsy, when none did)."""
         return tuple(row for row in self.rows if row.verdict == "regressed")
+
+    @property
+    def failing(self) -> tuple[RowVerdict, ...]:
+        """The rows that fail the build: regressed ones, and missing ones unless they are allowed."""
+        failing: tuple[Judgement, ...] = ("regressed",) if self.allow_missing else ("regressed", "missing")
+        return tuple(row for row in self.rows if row.verdict in failing)
 
     @property
     def untestable(self) -> tuple[RowVerdict, ...]:
@@ -124,15 +178,17 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing regressed, 1 when something did."""
-        return EXIT_REGRESSED if self.regressed else EXIT_OK
+        """0 when no row fails the build (`failing`), 1 when one does."""
+        return EXIT_REGRESSED if self.failing else EXIT_OK
 
     @property
     def summary(self) -> str:
-        """'N regressed, M improved, K unchanged, L missing'."""
-        return ", ".join(
-            f"{self.counts[kind]} {kind}" for kind in ("regressed", "improved", "unchanged", "missing")
-        )
+        """'FAIL: 1 regressed, 2 missing, 0 improved, 21 unchanged' (', 3 new' when there are new rows)."""
+        counts = self.counts
+        kinds = [kind for kind in JUDGEMENTS if kind != "new" or counts["new"]]
+        allowed = " (allowed)" if self.allow_missing and counts["missing"] else ""
+        text = ", ".join(f"{counts[kind]} {kind}{allowed if kind == 'missing' else ''}" for kind in kinds)
+        return f"{'FAIL' if self.failing else 'PASS'}: {text}"
 
 
 def load_rows(path: Path | str) -> pd.DataFrame:
@@ -187,9 +243,19 @@ def compare_runs(
     rel_tol: float | None = None,
     abs_tol: float | None = None,
     alpha: float = DEFAULT_ALPHA,
+    allow_missing: bool = False,
+    fail_if: Mapping[str, Threshold] | None = None,
 ) -> Verdict:
     """`compare` over two run folders or records.csv files (what `ganbench compare` calls)."""
-    return compare(load_rows(baseline), load_rows(candidate), rel_tol=rel_tol, abs_tol=abs_tol, alpha=alpha)
+    return compare(
+        load_rows(baseline),
+        load_rows(candidate),
+        rel_tol=rel_tol,
+        abs_tol=abs_tol,
+        alpha=alpha,
+        allow_missing=allow_missing,
+        fail_if=fail_if,
+    )
 
 
 def compare(
@@ -198,6 +264,8 @@ def compare(
     rel_tol: float | None = None,
     abs_tol: float | None = None,
     alpha: float = DEFAULT_ALPHA,
+    allow_missing: bool = False,
+    fail_if: Mapping[str, Threshold] | None = None,
 ) -> Verdict:
     """Judge every row of `candidate` against `baseline` by the rule of this module's docstring.
 
@@ -207,9 +275,13 @@ def compare(
         rel_tol: relative tolerance for every metric; None: each metric's registered `rel_tol`.
         abs_tol: absolute tolerance for every metric; None: each metric's registered `abs_tol`.
         alpha: significance level of the two-sided Mann-Whitney U test (p <= alpha counts).
+        allow_missing: let rows the candidate lacks (or has at other settings only) pass.
+        fail_if: per metric, a relative threshold and the direction of change that fails
+            (`parse_fail_if`), in place of the metric's tolerances and direction.
 
     Raises:
-        GanbenchError: bad thresholds, malformed records, an unknown metric, or no rows in common.
+        GanbenchError: bad thresholds, malformed records, an unknown metric, a `fail_if` metric
+            that neither side has, or no rows in common.
     """
     for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
         if tol is not None and not tol >= 0:
@@ -217,15 +289,34 @@ def compare(
     if not 0 < alpha <= 1:
         raise GanbenchError(f"alpha must be in (0, 1], got {alpha!r}")
     base, cand = _sides(baseline, "baseline"), _sides(candidate, "candidate")
+    fail_if = dict(fail_if or {})
+    known = {key[2] for key in base.keys() | cand.keys()}
+    for metric in fail_if:
+        if metric not in known:
+            raise GanbenchError(
+                f"--fail-if: metric '{metric}' is in neither run{suggest(metric, sorted(known))}; "
+                f"valid: {', '.join(sorted(known))}"
+            )
+    differing = _differing(base, cand)
     if not base.keys() & cand.keys():
-        raise GanbenchError(f"no rows in common between baseline and candidate{_why_unmatched(base, cand)}")
+        raise GanbenchError(
+            f"no rows in common between baseline and candidate{_why_unmatched(base, cand, differing)}"
+        )
     rows = []
     for key in sorted(base.keys() | cand.keys(), key=_registry_rank):
         if key in base and key in cand:
-            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, alpha))
+            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, alpha, fail_if.get(key[2])))
         else:
-            rows.append(_missing(key, base, cand))
-    return Verdict(tuple(rows), alpha=alpha, rel_tol=rel_tol, abs_tol=abs_tol)
+            rows.append(_one_side(key, base, cand))
+    return Verdict(
+        tuple(rows),
+        alpha=alpha,
+        rel_tol=rel_tol,
+        abs_tol=abs_tol,
+        allow_missing=allow_missing,
+        fail_if=fail_if,
+        differing=differing,
+    )
 
 
 def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
@@ -237,8 +328,13 @@ def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
 
 
 def to_markdown(verdict: Verdict) -> str:
-    """The verdict as Markdown for a CI job summary: the counts, a table, the rule, then notes."""
+    """The verdict as Markdown for a CI job summary: the counts, the settings that differ, a table
+    (what fails the build first: regressed, missing, then improved, new, unchanged), the rule, notes."""
     lines = [f"**ganbench compare**: {verdict.summary}", ""]
+    if verdict.differing:
+        lines += ["Settings that differ (baseline != candidate), per method:", ""]
+        lines += [f"- {method}: {'; '.join(found)}" for method, found in verdict.differing.items()]
+        lines.append("")
     blind = verdict.untestable
     if blind:
         lines += [
@@ -250,7 +346,7 @@ def to_markdown(verdict: Verdict) -> str:
         "| method | dataset | metric | baseline | candidate | change | p | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in verdict.rows:
+    for row in sorted(verdict.rows, key=lambda r: JUDGEMENTS.index(r.verdict)):
         cells = [
             row.method,
             row.dataset,
@@ -272,6 +368,17 @@ def to_markdown(verdict: Verdict) -> str:
         f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and, with "
         f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.alpha:g}.",
     ]
+    if verdict.fail_if:
+        rules = ", ".join(f"{metric} {threshold}" for metric, threshold in verdict.fail_if.items())
+        lines.append(
+            f"--fail-if: a change beyond {rules} of the baseline mean, in that direction, regresses."
+        )
+    lines.append(
+        "Rows the candidate lacks pass (--allow-missing)."
+        if verdict.allow_missing
+        else "Rows the candidate lacks (or has at other settings only) fail the build; "
+        "--allow-missing lets them pass."
+    )
     notes = [
         f"- {r.method} {r.dataset} {r.metric} [{r.settings_id}]: {r.note}" for r in verdict.rows if r.note
     ]
@@ -289,6 +396,9 @@ def to_json(verdict: Verdict) -> str:
         "alpha": verdict.alpha,
         "rel_tol": verdict.rel_tol,
         "abs_tol": verdict.abs_tol,
+        "allow_missing": verdict.allow_missing,
+        "fail_if": {metric: str(threshold) for metric, threshold in verdict.fail_if.items()},
+        "differing": {method: list(found) for method, found in verdict.differing.items()},
         "rows": [asdict(row) for row in verdict.rows],
     }
     return json.dumps(payload, indent=1, allow_nan=False)
@@ -408,9 +518,15 @@ def _mean(values: np.ndarray) -> float | None:
 
 
 def _judge(
-    key: _Key, base: _Side, cand: _Side, rel_tol: float | None, abs_tol: float | None, alpha: float
+    key: _Key,
+    base: _Side,
+    cand: _Side,
+    rel_tol: float | None,
+    abs_tol: float | None,
+    alpha: float,
+    threshold: Threshold | None = None,
 ) -> RowVerdict:
-    """The verdict of a row present on both sides."""
+    """The verdict of a row present on both sides (`threshold`: the metric's `--fail-if` rule)."""
     method, dataset, metric, settings = key
     spec = base.rule  # the direction and default tolerances stored with the baseline's records
     b, c = base.values, cand.values
@@ -440,10 +556,12 @@ def _judge(
         rel_change = change / abs(b_mean) if b_mean != 0 else None
         rt = spec.rel_tol if rel_tol is None else rel_tol
         at = spec.abs_tol if abs_tol is None else abs_tol
-        threshold = max(at, rt * abs(b_mean))
+        if threshold is not None:  # --fail-if: its own relative bar, no absolute floor
+            rt, at = threshold.fraction, 0.0
+        bar = max(at, rt * abs(b_mean))
         # A change equal to the tolerance is within it, float rounding of the means aside
         # (0.93 - 0.91 is 0.020000000000000018).
-        beyond = abs(change) > threshold and not math.isclose(abs(change), threshold, rel_tol=1e-9)
+        beyond = abs(change) > bar and not math.isclose(abs(change), bar, rel_tol=1e-9)
         significant = True
         if min(len(b), len(c)) >= 2:
             p_value = _mann_whitney_p(b, c)
@@ -457,8 +575,10 @@ def _judge(
                 notes.append(f"beyond tolerance but not significant (p {p_value:.3g} > alpha {alpha:g})")
         else:
             notes.append("a single value on a side: the tolerance alone decided")
+        # Better is the metric's direction, or under --fail-if the direction opposite the failing one.
+        higher_is_better = spec.higher_is_better if threshold is None else threshold.sign < 0
         if beyond and significant:
-            verdict = "improved" if (change > 0) == spec.higher_is_better else "regressed"
+            verdict = "improved" if (change > 0) == higher_is_better else "regressed"
         else:
             verdict = "unchanged"
     return RowVerdict(
@@ -498,18 +618,14 @@ def _mann_whitney_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
     return 1.0 if math.isnan(p) else p  # asymptotic on all-equal values: no evidence of a change
 
 
-def _missing(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> RowVerdict:
-    """The verdict of a row found on one side only, with the settings that differ if that is why."""
+def _one_side(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> RowVerdict:
+    """The verdict of a row found on one side only: "missing" from the candidate, or "new" in it."""
     method, dataset, metric, settings = key
     here, other, side = (base, cand, "baseline") if key in base else (cand, base, "candidate")
     values = here[key].values
     note = f"only in the {side}"
-    twins = [k[3] for k in other if k[:3] == key[:3]]
-    if twins:
-        old, new = (settings, twins[0]) if side == "baseline" else (twins[0], settings)
-        note += (
-            f"; settings differ (baseline vs candidate): {differences(json.loads(old), json.loads(new))[0]}"
-        )
+    if any(k[:3] == key[:3] for k in other):
+        note += f"; the other run has it at other settings (see the settings of {method} that differ)"
     mean = _mean(values)
     return RowVerdict(
         method,
@@ -523,18 +639,34 @@ def _missing(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> Row
         len(values) if side == "baseline" else 0,
         len(values) if side == "candidate" else 0,
         None,
-        "missing",
+        "missing" if side == "baseline" else "new",
         note,
     )
 
 
-def _why_unmatched(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> str:
-    """Why no row matched: the first settings difference of a shared row, else what each side holds."""
+def _differing(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> dict[str, tuple[str, ...]]:
+    """Per method, every setting that differs where one side's row of a method, dataset and metric
+    has other settings than the other side's (each difference once, in the order found)."""
+    found: dict[str, dict[str, None]] = {}
+    cand_settings: dict[tuple[str, str, str], set[str]] = {}
+    for key in cand:
+        cand_settings.setdefault(key[:3], set()).add(key[3])
     for key in sorted(base, key=_registry_rank):
-        for other in cand:
-            if other[:3] == key[:3]:
-                difference = differences(json.loads(key[3]), json.loads(other[3]))[0]
-                return f" (method x dataset x metric x settings): settings differ, {difference}"
+        for other in sorted(cand_settings.get(key[:3], set()) - {key[3]}):
+            if (*key[:3], other) in base or key in cand:
+                continue  # each side also has the other's settings: nothing went missing here
+            for line in differences(json.loads(key[3]), json.loads(other)):
+                found.setdefault(key[0], {})[line] = None
+    return {method: tuple(lines) for method, lines in found.items()}
+
+
+def _why_unmatched(
+    base: dict[_Key, _Side], cand: dict[_Key, _Side], differing: Mapping[str, tuple[str, ...]]
+) -> str:
+    """Why no row matched: every setting that differs, per method, else what each side holds."""
+    if differing:
+        listed = "; ".join(f"{method}: {', '.join(found)}" for method, found in differing.items())
+        return f" (method x dataset x metric x settings): settings differ (baseline != candidate), {listed}"
 
     def holds(side: dict[_Key, _Side]) -> str:
         return "; ".join(
