@@ -272,7 +272,7 @@ def test_a_wide_table_is_split_per_dataset() -> None:
     assert (
         "% One tabular per dataset: the whole table (about 702 pt) is wider than the text (345 pt)." in latex
     )
-    assert "\\end{tabular}\n\n\\medskip\n% Grid-25\n\\begin{tabular}" in latex
+    assert "\\end{tabular}\n\n\\medskip\n% Grid-25\n\\noindent\n\\begin{tabular}" in latex
     assert [line for line in latex.splitlines() if line in ("% Ring-8", "% Grid-25", "% my-spiral")] == [
         "% Ring-8",
         "% Grid-25",
@@ -298,7 +298,7 @@ def test_a_table_too_wide_for_one_dataset_is_transposed_then_scaled() -> None:
         r"% \resizebox needs \usepackage{graphicx}.",
     ]
     assert (
-        "% Ring-8 (scaled to the line width)\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}{lcccccc}"
+        "% Ring-8 (scaled to the line width)\n\\noindent\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}{lcccccc}"
         in latex
     )
     assert "\\end{tabular}%\n}\n" in latex
@@ -348,6 +348,8 @@ def test_every_layout_compiles_without_an_overfull_line(tmp_path: Path) -> None:
         )
         (tmp_path / f"{name}.tex").write_text(latex, encoding="utf-8")
         inputs.append(f"\\begin{{table}}[p]\n\\centering\n\\input{{{name}}}\n\\end{{table}}")
+        # ... and in running text, where a paragraph's indent would push a full-width table over.
+        inputs.append(f"\\input{{{name}}}\\par")
         if latex.count(r"\begin{tabular}") == 1 and r"\resizebox" not in latex:  # one box: measure it
             measures.append(f"\\sbox0{{\\input{{{name}}}}}\\typeout{{WIDTH {name} \\the\\wd0}}")
     document = "\n".join(

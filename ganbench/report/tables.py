@@ -132,6 +132,10 @@ TEXT_WIDTH_PT = 345.0
 # cost is that a table within 10% of the text width is split, transposed or scaled when it would have
 # just fitted.
 PT_PER_CHAR = 6.0
+# Each tabular starts its own paragraph: without \noindent, LaTeX indents it by \parindent (15 pt in
+# the article class), and a table scaled to \linewidth overflows by exactly that when it is \input in
+# running text (inside a table environment with \centering it changes nothing).
+NO_INDENT = "\\noindent\n"
 # Space around each column: 2 x \tabcolsep, 6 pt each by default (measured: a one-column tabular
 # holding "a" is 5 + 12 pt wide).
 COLUMN_SEP_PT = 12.0
@@ -443,7 +447,7 @@ def summary_latex(summary: pd.DataFrame, number_format: str | None = None) -> st
     whole = _tabular(cells)
     datasets = list(dict.fromkeys(cells["dataset"]))
     if whole.width <= TEXT_WIDTH_PT:
-        parts = [whole.latex]
+        parts = [NO_INDENT + whole.latex]
     else:
         if len(datasets) > 1:
             head.append(
@@ -453,7 +457,9 @@ def summary_latex(summary: pd.DataFrame, number_format: str | None = None) -> st
         parts = []
         for dataset in datasets:
             part, how = _fitted(cells[cells["dataset"] == dataset])
-            parts.append(f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{part.latex}")
+            parts.append(
+                f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{NO_INDENT}{part.latex}"
+            )
         if any(r"\resizebox" in part for part in parts):
             head.append(r"% \resizebox needs \usepackage{graphicx}.")
     # A blank line (a paragraph break) and a small skip between tabulars set each on its own line.
