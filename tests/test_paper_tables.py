@@ -298,8 +298,8 @@ def test_a_table_too_wide_for_one_dataset_is_transposed_then_scaled() -> None:
         r"% \resizebox needs \usepackage{graphicx}.",
     ]
     assert (
-        "% Ring-8 (scaled to the line width)\n\\noindent\n\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}{lcccccc}"
-        in latex
+        "% Ring-8 (scaled to the line width)\n\\noindent\n"
+        "\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}{lcccccc}" in latex
     )
     assert "\\end{tabular}%\n}\n" in latex
 

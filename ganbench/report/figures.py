@@ -588,8 +588,8 @@ def _curve_figure(
     return fig
 
 
-def _loss_label(family: str, column: str) -> str:
-    """What a loss column is called in `family`: a GAN's discriminator is a Wasserstein critic."""
+def _loss_label(family: str | None, column: str) -> str:
+    """What a loss column is called in `family` (a WGAN's discriminator is a critic; None: either)."""
     if column == "g_loss":
         return "generator loss"
     return {CROSS_ENTROPY_FAMILY: "discriminator loss", WASSERSTEIN_FAMILY: "critic loss"}.get(
@@ -599,19 +599,56 @@ def _loss_label(family: str, column: str) -> str:
 
 def make_loss_figure(losses: pd.DataFrame):
     """The Figure of `loss_curves`."""
-    families = list(dict.fromkeys(objective_family(m) for m in dict.fromkeys(losses["method"])))
-    rows = [
-        (column, family, f"{family}\n{_loss_label(family, column)}")
-        for family in families
-        for column in ("d_loss", "g_loss")
-    ]
-    return _curve_figure(losses, rows, {})
+    plt, _ = _pyplot()
+    losses = _with_settings(losses)
+    methods = list(dict.fromkeys(losses["method"]))
+    datasets = list(dict.fromkeys(losses["dataset"]))
+    settings = list(dict.fromkeys(losses["settings"]))
+    colors, styles = method_colors(methods), _settings_styles(settings)
+    columns = [(dataset, column) for dataset in datasets for column in ("d_loss", "g_loss")]
+    fig, axes = plt.subplots(
+        len(methods),
+        len(columns),
+        squeeze=False,
+        sharex="col",
+        figsize=(2.7 * len(columns), 1.9 * len(methods)),
+    )
+    ns: list[int] = []
+    for i, method in enumerate(methods):
+        family = objective_family(method)
+        for j, (dataset, column) in enumerate(columns):
+            ax = axes[i][j]
+            subset = losses[(losses.method == method) & (losses.dataset == dataset) & losses[column].notna()]
+            shown: list[float] = []
+            for label, group in subset.groupby("settings", sort=False):
+                ns.append(group["seed"].nunique())
+                name = method_title(method) + (f" {label}" if label else "")
+                shown += _mean_band(ax, group, column, colors[method], styles[label], name, (None, None))
+            if subset.empty:
+                ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="gray")
+            limits = y_limits(shown, (None, None))
+            if limits is not None:
+                ax.set_ylim(*limits)
+            if i == 0:
+                ax.set_title(f"{dataset_title(dataset)}\n{_loss_label(None, column)}", fontsize=8)
+            ax.set_ylabel(f"{method_title(method)}\n{family}" if j == 0 else "", fontsize=8)
+            ax.set_xlabel("training step" if i == len(methods) - 1 else "")
+    _layout(fig)
+    _legend(fig, _line_handles(methods, settings, colors))
+    caption = (
+        f"Line: mean over {_n_text(ns)} seeds; band: one standard deviation over the seeds. One row per "
+        "method, each on its own scale: GAN cross-entropies and Wasserstein critic values are different "
+        "quantities, and a weight-clipped critic's values are far smaller than a gradient-penalty one's."
+    )
+    caption += " Line style: settings." if any(settings) else ""
+    _caption(fig, caption)
+    return fig
 
 
 def loss_curves(losses: pd.DataFrame, stem: Path) -> list[Path]:
-    """Discriminator/critic and generator losses against steps: rows objective family x loss (GAN
-    cross-entropies and Wasserstein critic values never share an axis), columns datasets; a line per
-    method (x settings), the mean over seeds with a band of one standard deviation."""
+    """Discriminator/critic and generator losses against steps: one row per method (so objectives of
+    different families, and critics of different scales, never share an axis), columns dataset x loss;
+    the mean over seeds with a band of one standard deviation, a line style per setting in a sweep."""
     return _save(make_loss_figure(losses), stem)
 
 
