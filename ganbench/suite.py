@@ -389,6 +389,9 @@ def _parse_sweep(suite: Suite, table: Mapping[str, Any], where: str) -> dict[str
                 raise GanbenchError(f"{where}: {err}") from None
         if len({json.dumps(v) for v in checked}) != len(checked):
             raise GanbenchError(f"{label} lists a value twice")
+        if parts[-1] == "architecture":  # each swept network family must read the suite's data
+            for value in checked:
+                _check_architecture(value, parts[1], suite.datasets, label)
         sweep[path] = tuple(checked)
     return sweep
 
@@ -471,16 +474,22 @@ def _as_table(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+def _check_architecture(architecture: str, method: str, datasets: Sequence[str], where: str) -> None:
+    """A method's architecture must exist and read the modality of every dataset it trains on."""
+    for dataset in datasets:
+        data_modality = DATASETS.get(dataset).modality
+        if ARCHITECTURES.get(architecture).modality != data_modality:
+            raise GanbenchError(
+                f"{where}: method '{method}' uses architecture '{architecture}', which does not apply "
+                f"to dataset '{dataset}' ({data_modality}); set [method.{method}] architecture = ..."
+            )
+
+
 def _check_modalities(suite: Suite, where: str) -> None:
+    for method in suite.methods:
+        _check_architecture(suite.hyperparameters(method).architecture, method, suite.datasets, where)
     for dataset in suite.datasets:
         data_modality = DATASETS.get(dataset).modality
-        for method in suite.methods:
-            architecture = suite.hyperparameters(method).architecture
-            if ARCHITECTURES.get(architecture).modality != data_modality:
-                raise GanbenchError(
-                    f"{where}: method '{method}' uses architecture '{architecture}', which does not apply "
-                    f"to dataset '{dataset}' ({data_modality}); set [method.{method}] architecture = ..."
-                )
         for metric in suite.metrics:
             if METRICS.get(metric).modality != data_modality:
                 raise GanbenchError(

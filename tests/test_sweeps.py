@@ -135,6 +135,7 @@ def test_quick_and_steps_give_every_job_one_budget(tmp_path: Path) -> None:
         ('"steps" = [1, 2]', "a sweep varies train.<setting>"),
         ('"method.gan.optimizer" = ["adam", "sgd"]', "must be one of"),
         ('"method.gan.architecture" = ["mlp", "a/b"]', "cannot label a job"),
+        ('"method.gan.architecture" = ["mlp", "dcgan"]', "uses architecture 'dcgan', which does not apply"),
     ],
 )
 def test_a_bad_sweep_is_refused_naming_file_and_key(tmp_path: Path, sweep: str, message: str) -> None:
