@@ -18,6 +18,9 @@ from typing import Any
 # Config entries that never make a setting: they name the job or change no value (the list of metrics
 # a suite scores, the random-stream scheme). A differing seed is a repeat, not a setting.
 NOT_SETTINGS = ("suite", "method", "dataset", "seed", "metrics", "streams")
+# Settings every job has (a suite's training budget and evaluation), as opposed to one method's or one
+# dataset's own: a label names them wherever they vary in the folder.
+SHARED = ("train.", "eval.")
 # What a label may hold: it becomes part of a file name (no white space, path separator or "__", and
 # not "_" next to the "__" that joins the key), and `,` and `=` are its own separators.
 _VALUE = re.compile(r"[A-Za-z0-9.+-]+")
@@ -79,20 +82,24 @@ def varying(configs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def settings_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each config's label among the configs of its method and dataset, in input order.
+    """Each config's label among `configs`, in input order.
 
-    Within every method x dataset group, the label names the settings that vary in that group; a
-    group run at one setting (every config the same but for the seed) gets ''.
+    A setting is labelled where it varies within some method x dataset group. A shared setting
+    (`train.*`, `eval.*`: every method has one) that varies anywhere is named in every label, so a
+    method run at one budget still says which; a method's or a dataset's own setting
+    (hyperparameters, dataset parameters) only in the labels of the groups where it varies. A set
+    of configs run at one setting (all the same but for the seed) gets '' everywhere.
     """
     groups: dict[tuple[Any, Any], list[int]] = {}
     for i, config in enumerate(configs):
         groups.setdefault((config.get("method"), config.get("dataset")), []).append(i)
-    labels = [""] * len(configs)
-    for members in groups.values():
-        paths = varying([configs[i] for i in members])
-        for i in members:
-            flat = flatten(configs[i])
-            labels[i] = label({path: flat.get(path) for path in paths})
+    varies = {i: varying([configs[j] for j in members]) for members in groups.values() for i in members}
+    shared = [path for i in range(len(configs)) for path in varies[i] if path.startswith(SHARED)]
+    labels = []
+    for i, config in enumerate(configs):
+        flat = flatten(config)
+        paths = [path for path in flat if path in shared or path in varies[i]]
+        labels.append(label({path: flat[path] for path in paths}))
     return labels
 
 

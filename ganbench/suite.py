@@ -170,17 +170,15 @@ class Suite:
 
         A job's label names the swept settings that vary for its method and dataset (ganbench.labels).
         """
-        jobs = []
-        for m in self.methods:
-            for d in self.datasets:
-                group = [
-                    Job(self.name, m, d, seed, hyper, params, train, evaluation, self.metrics)
-                    for hyper, params, train, evaluation in self._settings(m, d)
-                    for seed in range(self.seeds)
-                ]
-                names = labels.settings_labels([job.config() for job in group])
-                jobs += [dataclasses.replace(job, label=name) for job, name in zip(group, names, strict=True)]
-        return jobs
+        jobs = [
+            Job(self.name, m, d, seed, hyper, params, train, evaluation, self.metrics)
+            for m in self.methods
+            for d in self.datasets
+            for hyper, params, train, evaluation in self._settings(m, d)
+            for seed in range(self.seeds)
+        ]
+        names = labels.settings_labels([job.config() for job in jobs])
+        return [dataclasses.replace(job, label=name) for job, name in zip(jobs, names, strict=True)]
 
     def _settings(
         self, method: str, dataset: str

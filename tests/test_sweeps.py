@@ -57,7 +57,12 @@ def test_only_settings_that_vary_within_a_method_and_dataset_make_the_label() ->
         _config("wgan", 10, lr=5e-5, seed=1),
     ]
     assert varying(configs[:3]) == ["train.steps"]
-    assert settings_labels(configs) == ["steps=10", "steps=10", "steps=20", "", ""]
+    # The budget is a shared setting: wgan, run at one budget only, still says which.
+    assert settings_labels(configs) == ["steps=10", "steps=10", "steps=20", "steps=10", "steps=10"]
+    # A method's own setting is named only where it varies; one setting everywhere: no labels.
+    configs = [_config("gan", lr=1e-3), _config("gan", lr=1e-4), _config("wgan", lr=5e-5)]
+    assert settings_labels(configs) == ["lr=0.001", "lr=0.0001", ""]
+    assert settings_labels([_config("gan"), _config("gan", seed=1), _config("wgan", lr=5e-5)]) == ["", "", ""]
 
 
 def test_labels_sort_numbers_as_numbers() -> None:
@@ -254,3 +259,17 @@ def test_a_swept_folder_is_rescored_job_by_job(tmp_path: Path) -> None:
     for key, job in _jobs(again).items():
         assert job["metrics"] == _jobs(run)[key]["metrics"]
     assert CliRunner().invoke(app, ["compare", str(run), str(again)]).exit_code == 0
+
+
+def test_a_sweep_of_one_method_reports_beside_methods_run_once(tmp_path: Path) -> None:
+    # gan at two learning rates, wgan at its one: wgan's row has no label, and every figure is drawn.
+    out = tmp_path / "run"
+    _run(write_tiny_suite(tmp_path, seeds=1, extra='\n[sweep]\n"method.gan.lr" = [0.001, 0.0001]\n'), out)
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    w1 = summary[summary.metric == "w1"]
+    assert w1[["method", "settings"]].values.tolist() == [
+        ["gan", "lr=0.0001"],
+        ["gan", "lr=0.001"],
+        ["wgan", ""],
+    ]
+    assert (out / "figures" / "metric-w1.png").is_file() and (out / "figures" / "sweep-w1.png").is_file()

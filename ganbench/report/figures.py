@@ -373,7 +373,11 @@ def make_metric_figure(
             shown += [*seeds, cell.mean, cell.ci_low, cell.ci_high]
             # With one swept setting its value alone, named in the axis label; else the whole label.
             # Several settings: one per line, so that neighbouring ticks do not run into each other.
-            setting = labels.parse_label(cell.settings)[swept] if swept else cell.settings.replace(",", "\n")
+            setting = (
+                labels.parse_label(cell.settings).get(swept, "")
+                if swept
+                else cell.settings.replace(",", "\n")
+            )
             name = method_title(cell.method) + (f"\n{setting}" if setting else "")
             ticks.append(name + (f"\nn = {cell.n}" if n_varies else ""))
         line = reference(dataset) if reference is not None else None
