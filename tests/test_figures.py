@@ -182,7 +182,7 @@ def test_training_curves_keep_settings_apart_and_inside_the_domain() -> None:
     band = [c for c in modes_ax.collections if isinstance(c, PolyCollection)][0]
     assert band.get_paths()[0].vertices[:, 1].min() == 0.0  # 1 - 1.73 clipped to 0 modes
     assert modes_ax.get_ylim()[0] == 0.0
-    assert fig.axes[0].get_ylabel() == "cross-entropy (GAN)\ndiscriminator loss"
+    assert fig.axes[0].get_ylabel() == "GAN\ndiscriminator loss"
     assert "n = 3 seeds" in texts(fig) and "line style: settings" in texts(fig)
     assert outside_every_axes(fig)
     assert figures.make_training_figure(curves, ["critic_estimate"]) is None  # not tracked: no figure

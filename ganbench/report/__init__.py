@@ -310,8 +310,9 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     table = correlations(curves)
     folder = store.root / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    # The discriminator's loss and its estimate are on the scale of its objective: one row per family.
-    by_family = [D_LOSS, CRITIC_ESTIMATE]
+    # The discriminator's loss and its estimate are on the scale of its objective and its critic's
+    # constraint (a clipped critic's values are tiny): one row per method.
+    per_method = [D_LOSS, CRITIC_ESTIMATE]
     outputs = [
         store.write_text("curves.csv", curves.to_csv(index=False)),
         store.write_text("correlations.csv", table.to_csv(index=False)),
@@ -320,7 +321,7 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
             curves,
             [D_LOSS, CRITIC_ESTIMATE, W1_CURVE],
             folder / "training-curves",
-            by_family,
+            per_method,
             _curve_domains(),
         ),
     ]
@@ -328,7 +329,7 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     if not mixtures.empty:
         series = [MODES_CURVE, HQ_CURVE, W1_CURVE]
         outputs += figures.training_curves(
-            mixtures, series, folder / "convergence", by_family, _curve_domains()
+            mixtures, series, folder / "convergence", per_method, _curve_domains()
         )
     return outputs
 

@@ -547,10 +547,10 @@ def _curve_figure(
     rows: list[tuple[str, str | None, str]],
     domains: Mapping[str, Domain],
 ):
-    """Panels of curves against steps: `rows` of (column, objective family or None for all, y label),
+    """Panels of curves against steps: `rows` of (column, one method or None for all, y label),
     columns datasets; a line per method x settings (mean over seeds) with a one-std band."""
     plt, _ = _pyplot()
-    frame = _with_settings(frame).assign(family=lambda f: [objective_family(m) for m in f["method"]])
+    frame = _with_settings(frame)
     datasets = list(dict.fromkeys(frame["dataset"]))
     methods = list(dict.fromkeys(frame["method"]))
     settings = list(dict.fromkeys(frame["settings"]))
@@ -559,12 +559,12 @@ def _curve_figure(
         len(rows), len(datasets), squeeze=False, sharex="col", figsize=(3.3 * len(datasets), 2.1 * len(rows))
     )
     ns: list[int] = []
-    for i, (column, family, ylabel) in enumerate(rows):
+    for i, (column, only, ylabel) in enumerate(rows):
         for j, dataset in enumerate(datasets):
             ax = axes[i][j]
             subset = frame[(frame.dataset == dataset) & frame[column].notna()]
-            if family is not None:
-                subset = subset[subset.family == family]
+            if only is not None:
+                subset = subset[subset.method == only]
             shown: list[float] = []
             for (method, label), group in subset.groupby(["method", "settings"], sort=False):
                 ns.append(group["seed"].nunique())
@@ -573,7 +573,7 @@ def _curve_figure(
                     ax, group, column, colors[method], styles[label], name, domains.get(column, (None, None))
                 )
             if subset.empty:
-                what = f"no {family} method" if family is not None else "not recorded"
+                what = "not run" if only is not None else "not recorded"
                 ax.text(
                     0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="gray", fontsize=7
                 )
@@ -659,20 +659,20 @@ def loss_curves(losses: pd.DataFrame, stem: Path) -> list[Path]:
 def make_training_figure(
     curves: pd.DataFrame,
     series: list[str],
-    by_family: Sequence[str] = (),
+    per_method: Sequence[str] = (),
     domains: Mapping[str, Domain] | None = None,
 ):
     """The Figure of `training_curves`, or None when the records track none of `series`."""
-    families = list(dict.fromkeys(objective_family(m) for m in dict.fromkeys(curves["method"])))
+    methods = list(dict.fromkeys(curves["method"]))
     rows: list[tuple[str, str | None, str]] = []
     for name in series:
         if name not in curves.columns or curves[name].isna().all():
             continue  # not tracked by these records
         title = SERIES_TITLES.get(name, name.replace("_", " "))
-        if name in by_family:
-            for family in families:
-                label = _loss_label(family, name) if name == "d_loss" else title
-                rows.append((name, family, f"{family}\n{label}"))
+        if name in per_method:
+            for method in methods:
+                label = _loss_label(objective_family(method), name) if name == "d_loss" else title
+                rows.append((name, method, f"{method_title(method)}\n{label}"))
         else:
             rows.append((name, None, title))
     return _curve_figure(curves, rows, domains or {}) if rows else None
@@ -682,11 +682,11 @@ def training_curves(
     curves: pd.DataFrame,
     series: list[str],
     stem: Path,
-    by_family: Sequence[str] = (),
+    per_method: Sequence[str] = (),
     domains: Mapping[str, Domain] | None = None,
 ) -> list[Path]:
-    """Tracked series against steps: rows series (one per objective family for the series in
-    `by_family`, whose scale depends on the objective), columns datasets, a line per method (x
+    """Tracked series against steps: rows series (one per method for the series in `per_method`,
+    whose scale depends on the objective and the critic's constraint), columns datasets, a line per method (x
     settings): the mean over seeds with a band of one standard deviation, kept inside `domains[series]`."""
-    fig = make_training_figure(curves, series, by_family, domains)
+    fig = make_training_figure(curves, series, per_method, domains)
     return [] if fig is None else _save(fig, stem)
