@@ -125,3 +125,11 @@ def labelled_key(key: str, label: str) -> str:
     method, dataset, *rest = key.split("__")
     seed = [rest[-1]] if rest and rest[-1].startswith("seed") else []  # throughput keys have none
     return "__".join([method, dataset, *([label] if label else []), *seed])
+
+
+def settings_of_key(key: str) -> str:
+    """The settings label of a job key (`steps=1000` in `gan__ring-8__steps=1000__seed0`); '' if none."""
+    parts = key.split("__")
+    if parts[-1].startswith("seed"):
+        parts = parts[:-1]
+    return parts[2] if len(parts) > 2 else ""

@@ -15,7 +15,7 @@ import pandas as pd
 
 import ganbench
 from ganbench.errors import GanbenchError
-from ganbench.labels import labelled_key, settings_labels
+from ganbench.labels import labelled_key, settings_labels, settings_of_key
 from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
 from ganbench.report.intervals import Domain
@@ -29,7 +29,7 @@ from ganbench.report.tables import (
     summary_markdown,
 )
 from ganbench.run.records import Record
-from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key, settings_of_key
+from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key
 
 
 @dataclass(frozen=True)

@@ -542,6 +542,14 @@ def _mean_band(
     return [*stats["mean"], *low.dropna(), *high.dropna()]
 
 
+def _lines(frame: pd.DataFrame):
+    """What a figure of lines against steps draws from: the frame (with its settings column), its
+    methods, datasets and settings in order, each method's color and each setting's line style."""
+    frame = _with_settings(frame)
+    methods, datasets, settings = (list(dict.fromkeys(frame[c])) for c in ("method", "dataset", "settings"))
+    return frame, methods, datasets, settings, method_colors(methods), _settings_styles(settings)
+
+
 def _curve_figure(
     frame: pd.DataFrame,
     rows: list[tuple[str, str | None, str]],
@@ -550,11 +558,7 @@ def _curve_figure(
     """Panels of curves against steps: `rows` of (column, one method or None for all, y label),
     columns datasets; a line per method x settings (mean over seeds) with a one-std band."""
     plt, _ = _pyplot()
-    frame = _with_settings(frame)
-    datasets = list(dict.fromkeys(frame["dataset"]))
-    methods = list(dict.fromkeys(frame["method"]))
-    settings = list(dict.fromkeys(frame["settings"]))
-    colors, styles = method_colors(methods), _settings_styles(settings)
+    frame, methods, datasets, settings, colors, styles = _lines(frame)
     fig, axes = plt.subplots(
         len(rows), len(datasets), squeeze=False, sharex="col", figsize=(3.3 * len(datasets), 2.1 * len(rows))
     )
@@ -604,11 +608,7 @@ def _loss_label(family: str | None, column: str) -> str:
 def make_loss_figure(losses: pd.DataFrame):
     """The Figure of `loss_curves`."""
     plt, _ = _pyplot()
-    losses = _with_settings(losses)
-    methods = list(dict.fromkeys(losses["method"]))
-    datasets = list(dict.fromkeys(losses["dataset"]))
-    settings = list(dict.fromkeys(losses["settings"]))
-    colors, styles = method_colors(methods), _settings_styles(settings)
+    losses, methods, datasets, settings, colors, styles = _lines(losses)
     columns = [(dataset, column) for dataset in datasets for column in ("d_loss", "g_loss")]
     fig, axes = plt.subplots(
         len(methods),

@@ -28,6 +28,7 @@ from ganbench.device import resolve_device
 from ganbench.engine.streams import SCHEME
 from ganbench.engine.train import generate
 from ganbench.errors import GanbenchError
+from ganbench.labels import settings_of_key
 from ganbench.metrics import METRICS
 from ganbench.models import Hyperparameters
 from ganbench.paths import Paths
@@ -35,7 +36,7 @@ from ganbench.registry import NAME_PATTERN
 from ganbench.report import Report, build_report
 from ganbench.run import generators, guard, manifest
 from ganbench.run.records import Record, spec_of
-from ganbench.run.store import RunStore, default_out, settings_of_key
+from ganbench.run.store import RunStore, default_out
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import NOT_CONFIG, EvalSettings, Job, Suite, TrainSettings, load_suite
 

@@ -124,14 +124,6 @@ def cell_of_key(key: str) -> tuple[str, str]:
     return method, cell
 
 
-def settings_of_key(key: str) -> str:
-    """The settings label of a job key (`steps=1000` in `gan__ring-8__steps=1000__seed0`); '' if none."""
-    parts = key.split("__")
-    if parts[-1].startswith("seed"):
-        parts = parts[:-1]
-    return parts[2] if len(parts) > 2 else ""
-
-
 class RunStore:
     """A run folder. Job records are written once each, atomically; nothing is appended in place."""
 
