@@ -17,6 +17,12 @@ from ganbench.registry import Registry
 MetricKind = Modality | Literal["measured"]
 
 
+# The note of a metric that cannot be computed for a job (WGAN-GP's FLOPs, a critic's gradient where
+# no critic exists): its value is NaN, the job stays ok, and tables show "n/a" with the rest of the
+# note as a footnote.
+NOT_APPLICABLE = "n/a: "
+
+
 @dataclass(frozen=True)
 class MetricValue:
     """One metric's result. `exact` is False when a solver stopped before optimality."""
@@ -49,6 +55,10 @@ class EvalContext:
     reference_count: int = 10_000
     wanted: tuple[str, ...] = ()
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # The trained discriminator/critic, where a ganbench training made the samples (None for samples
+    # or generators scored by `ganbench eval`), and its PacGAN packing degree.
+    critic: torch.nn.Module | None = field(default=None, repr=False)
+    pack: int = 1
     shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _reference: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 

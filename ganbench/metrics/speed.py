@@ -22,7 +22,7 @@ def _measured(ctx: EvalContext) -> MetricValue:
 for name, description, higher, unit, rel, title in (
     (
         TRAIN_IMG_PER_S,
-        "images per second of full training iterations (median over blocks)",
+        "images per second of full training iterations (median over timed blocks)",
         True,
         "img/s",
         0.1,
@@ -38,7 +38,8 @@ for name, description, higher, unit, rel, title in (
     ),
     (
         PEAK_MEMORY_MB,
-        "peak memory (CUDA: max allocated; CPU: process peak RSS)",
+        "peak memory a measurement adds over what was in use before it (CUDA: max allocated; CPU: peak "
+        "resident set, reset per measurement through /proc/self/clear_refs)",
         False,
         "MiB",
         0.1,
@@ -46,7 +47,7 @@ for name, description, higher, unit, rel, title in (
     ),
     (
         TRAIN_GFLOP_PER_IMG,
-        "FLOPs of a training iteration per image (FlopCounterMode)",
+        "FLOPs of a training iteration per image (FlopCounterMode; n/a where it cannot trace one)",
         False,
         "GFLOP",
         0.01,

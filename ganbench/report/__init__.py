@@ -241,8 +241,14 @@ def _figures(
         return float(len(centers(dataset))) if metric == MODES_COVERED and dataset in point_data else None
 
     files: list[Path] = []
+    # Throughput metrics: bars from zero with the spread over timed blocks (kept in the records).
+    throughput = set(frame.loc[frame["kind"] == "throughput", "metric"])
+    blocks = figures.throughput_blocks(sources.records, sources.labels)
     for metric in summary["metric"].unique():
         stem = folder / f"metric-{metric}"
+        if metric in throughput:
+            files += figures.throughput_plot(frame, blocks, metric, stem)
+            continue
         line, label = functools.partial(reference, metric), "the mixture's number of modes"
         files += figures.metric_plot(frame, summary, metric, line, stem, sources.domain, label)
     files += _sweep_figures(folder, summary, sources)

@@ -417,6 +417,91 @@ def metric_plot(
     return _save(make_metric_figure(frame, summary, metric, reference, domain, reference_label), stem)
 
 
+# --- throughput ------------------------------------------------------------------------------------
+
+
+def throughput_blocks(records: Sequence, settings: Sequence[str]) -> dict[tuple[str, str], list[float]]:
+    """(report key, metric) -> the timed blocks behind each throughput record's value (`values`), for
+    `throughput_plot`; `settings` are the records' settings labels (the report keys carry them)."""
+    return {
+        (labels.labelled_key(record.key, label), name): list(result.values)
+        for record, label in zip(records, settings, strict=True)
+        if record.kind == "throughput"
+        for name, result in record.metrics.items()
+        if result.values
+    }
+
+
+def make_throughput_figure(frame: pd.DataFrame, blocks: Mapping[tuple[str, str], list[float]], metric: str):
+    """The Figure of `throughput_plot`."""
+    plt, _ = _pyplot()
+    data = _with_settings(frame[frame.metric == metric])
+    datasets = list(dict.fromkeys(data["dataset"]))
+    colors = method_colors(list(dict.fromkeys(data["method"])))
+    if not datasets:
+        raise GanbenchError(f"no throughput records of {metric} to plot")
+    columns = min(3, len(datasets))
+    rows = -(-len(datasets) // columns)  # ceil
+    width = max(2.8, 0.8 * max(int((data.dataset == d).sum()) for d in datasets) + 1.0)
+    fig, axes = plt.subplots(rows, columns, squeeze=False, figsize=(width * columns, 3.0 * rows))
+    unit = data["unit"].iloc[0] if len(data) else ""
+    counts: set[int] = set()
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
+        cells = data[data.dataset == dataset]
+        top = 0.0
+        ticks = []
+        for x, cell in enumerate(cells.itertuples(index=False)):
+            setting = cell.settings.replace(",", "\n")  # several settings: one per line
+            ticks.append(method_title(cell.method) + (f"\n{setting}" if setting else ""))
+            if cell.status != "ok" or not np.isfinite(cell.value):
+                # A job not ok, or a figure the method cannot have (n/a: the table's footnote says why).
+                word = "n/a" if cell.status == "ok" else cell.status
+                ax.annotate(word, (x, 0.5), xycoords=ax.get_xaxis_transform(), ha="center", color="gray",
+                            fontsize=7, rotation=90)  # fmt: skip
+                continue
+            color = colors[cell.method]
+            ax.bar(x, cell.value, width=0.6, color=color, alpha=0.85, edgecolor="black", linewidth=0.5)
+            values = [v for v in blocks.get((cell.key, metric), []) if np.isfinite(v)]
+            top = max(top, cell.value, *values)
+            if len(values) > 1:
+                counts.add(len(values))
+                low, high = min(values), max(values)
+                yerr = [[max(0.0, cell.value - low)], [max(0.0, high - cell.value)]]
+                ax.errorbar(x, cell.value, yerr=yerr, fmt="none", ecolor="black", capsize=4, zorder=4)
+                offsets = np.linspace(-0.15, 0.15, len(values))
+                ax.scatter(x + offsets, values, s=9, color="black", alpha=0.6, linewidths=0, zorder=5)
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=7.5)
+        ax.set_xlim(-0.6, len(ticks) - 0.4)
+        # Bars are read from zero: an axis cut above it would inflate every difference.
+        ax.set_ylim(0.0, top * 1.08 if top > 0 else 1.0)
+        ax.set(title=dataset_title(dataset))
+        ax.set_ylabel(metric_title(metric) + unit_suffix(unit) if ax in axes[:, 0] else "")
+    for ax in list(axes.flat)[len(datasets) :]:
+        ax.set_visible(False)
+    _layout(fig)
+    if counts:
+        fewest, most = min(counts), max(counts)
+        number = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+        caption = (
+            f"Bars: the median over {number} timed blocks (torch.utils.benchmark.Timer); whiskers: min to "
+            "max over the blocks; dots: the blocks."
+        )
+    else:
+        caption = "Bars: one value per measurement (no timed blocks)."
+    caption += " Axes start at zero; n/a: the figure cannot be computed for the method (see the table)."
+    _caption(fig, caption)
+    return fig
+
+
+def throughput_plot(
+    frame: pd.DataFrame, blocks: Mapping[tuple[str, str], list[float]], metric: str, stem: Path
+) -> list[Path]:
+    """One throughput metric per method (x settings): a bar at the value from zero, whiskers from the
+    smallest to the largest timed block (`throughput_blocks`) and the blocks as dots; one panel per
+    target and batch size."""
+    return _save(make_throughput_figure(frame, blocks, metric), stem)
+
+
 # --- sweeps ----------------------------------------------------------------------------------------
 
 

@@ -14,10 +14,11 @@ from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
 from ganbench.report.stats import welch
+from ganbench.run.records import NOT_APPLICABLE
 
 SUMMARY_COLUMNS = [
     "method", "dataset", "settings", "metric", "unit", "higher_is_better",
-    "mean", "std", "se", "n", "jobs", "ci_low", "ci_high", "flags",
+    "mean", "std", "se", "n", "jobs", "ci_low", "ci_high", "flags", "na_reason",
 ]  # fmt: skip
 # A summary row: one method on one dataset at one setting (a sweep's label; '' outside sweeps).
 CELL = ["method", "dataset", "settings"]
@@ -77,7 +78,22 @@ def summarize(
     ]
     summary["ci_low"], summary["ci_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
     summary["flags"] = _cell_flags(ok, summary)
+    summary["na_reason"] = _not_applicable(ok, summary)
     return summary[SUMMARY_COLUMNS]
+
+
+def _not_applicable(ok: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Per summary row without any value: why its ok jobs could not compute it (their notes after
+    NOT_APPLICABLE, "; "-joined when they differ); '' for every other row."""
+    if "note" not in ok.columns:
+        return [""] * len(summary)
+    notes = ok["note"].fillna("").astype(str)
+    marked = ok["value"].isna() & notes.str.startswith(NOT_APPLICABLE)
+    reasons: dict[tuple[str, ...], dict[str, None]] = {}
+    for *cell, note in zip(*(ok.loc[marked, c] for c in [*CELL, "metric"]), notes[marked], strict=True):
+        reasons.setdefault(tuple(cell), {})[note.removeprefix(NOT_APPLICABLE)] = None
+    cells = zip(*(summary[c] for c in [*CELL, "metric"]), summary["n"], strict=True)
+    return ["; ".join(reasons.get(tuple(cell), {})) if n == 0 else "" for *cell, n in cells]
 
 
 def _cell_flags(ok: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -154,6 +170,10 @@ _LATEX_SPECIAL = {
 }  # fmt: skip
 
 
+# The marks of n/a footnotes in Markdown (and in LaTeX comments): superscript digits.
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 @dataclass(frozen=True)
 class _Markup:
     """How one output format writes the pieces of a cell and a header."""
@@ -166,6 +186,7 @@ class _Markup:
     flags: Mapping[str, str]  # the mark of each convergence flag
     text: Callable[[str], str] = str  # how a name, title or settings label is written
     minus: str = "-"  # the sign of a negative number
+    footnote: Callable[[int], str] = lambda number: str(number).translate(SUPERSCRIPTS)  # n/a's mark
 
 
 MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—", flags=SYMBOLS)
@@ -178,6 +199,7 @@ LATEX = _Markup(
     flags={"undertrained": r"$^\dagger$", "still-improving": r"$^\ddagger$"},
     text=latex_text,
     minus="$-$",
+    footnote=lambda number: f"$^{{{number}}}$",
 )
 # The text as printed, one character per printed character: what widths are estimated from.
 PLAIN = _Markup(pm=" ± ", bold="{}", up="↑", down="↓", missing="—", flags=SYMBOLS)
@@ -235,13 +257,31 @@ def format_cells(summary: pd.DataFrame, number_format: str | None = None) -> pd.
     ('.3g') formats every number with it.
     """
     cells = summary.reset_index(drop=True)
+    if "na_reason" not in cells.columns:  # a summary of before n/a cells
+        cells = cells.assign(na_reason="")
+    cells["na_reason"] = cells["na_reason"].fillna("").astype(str)
     mean_text, std_text = [""] * len(cells), [""] * len(cells)
     for _, column in cells[cells.n > 0].groupby(["dataset", "metric"], sort=False):
         decimals = column_decimals(column["mean"], column["std"])
         for i, mean, std in zip(column.index, column["mean"], column["std"], strict=True):
             mean_text[i] = _show(mean, decimals, number_format)
             std_text[i] = "" if pd.isna(std) else _show(std, decimals, number_format)
-    return cells.assign(mean_text=mean_text, std_text=std_text, bold=_bold(cells.assign(mean_text=mean_text)))
+    numbers = {reason: i for i, reason in enumerate(na_reasons(cells), start=1)}
+    return cells.assign(
+        mean_text=mean_text,
+        std_text=std_text,
+        bold=_bold(cells.assign(mean_text=mean_text)),
+        na_note=[numbers.get(reason, 0) for reason in cells["na_reason"]],
+    )
+
+
+def na_reasons(summary: pd.DataFrame) -> list[str]:
+    """The distinct reasons of the summary's n/a cells, in table order: footnote 1, 2, ..."""
+    if "na_reason" not in summary.columns:
+        return []
+    return list(
+        dict.fromkeys(r for r, n in zip(summary["na_reason"], summary["n"], strict=True) if r and n == 0)
+    )
 
 
 def _bold(cells: pd.DataFrame) -> list[bool]:
@@ -272,7 +312,10 @@ def _number(text: str, markup: _Markup) -> str:
 
 
 def _cell(row, markup: _Markup) -> str:
-    """One cell: 'mean ± std' (bold by the rule), (n/N) when seeds are missing, the flag marks."""
+    """One cell: 'mean ± std' (bold by the rule), (n/N) when seeds are missing, the flag marks; n/a with
+    its footnote's number where the ok jobs could not compute the metric."""
+    if row.n == 0 and row.na_note:
+        return "n/a" + markup.footnote(row.na_note)
     if row.n == 0:
         text = markup.missing
     else:
@@ -422,7 +465,22 @@ def summary_markdown(summary: pd.DataFrame, number_format: str | None = None) ->
     table = paper_table(format_cells(summary, number_format), MARKDOWN)
     table.columns = [label if not group else f"{group}: {label}" for group, label in table.columns]
     legend = _legend(summary, number_format, MARKDOWN.bold.format("Bold"), MARKDOWN.missing)
-    return table.to_markdown(index=False) + "\n\n" + legend + "\n" + flag_legend(summary, SYMBOLS)
+    return (
+        table.to_markdown(index=False)
+        + "\n\n"
+        + legend
+        + "\n"
+        + flag_legend(summary, SYMBOLS)
+        + na_legend(summary, MARKDOWN)
+    )
+
+
+def na_legend(summary: pd.DataFrame, markup: _Markup, prefix: str = "") -> str:
+    """One footnote line per reason of the n/a cells: '¹ n/a: FlopCounterMode cannot trace ...'."""
+    return "".join(
+        f"{prefix}{markup.footnote(i)} {NOT_APPLICABLE}{reason}.\n"
+        for i, reason in enumerate(na_reasons(summary), start=1)
+    )
 
 
 def flag_legend(summary: pd.DataFrame, marks: Mapping[str, str], prefix: str = "") -> str:
@@ -466,4 +524,5 @@ def summary_latex(summary: pd.DataFrame, number_format: str | None = None) -> st
     body = "\n\\medskip\n".join(parts)
     legend = _legend(summary, number_format, "Bold", "--")
     comments = "".join(f"% {line}\n" for line in textwrap.wrap(legend, 100))
-    return "\n".join(head) + "\n" + body + comments + flag_legend(summary, SYMBOLS, prefix="% ")
+    footnotes = flag_legend(summary, SYMBOLS, prefix="% ") + na_legend(summary, MARKDOWN, prefix="% ")
+    return "\n".join(head) + "\n" + body + comments + footnotes

@@ -58,7 +58,11 @@ MAX_REPEATS = 10_000  # warm-up steps, timed blocks, iterations per block
 
 @dataclass(frozen=True)
 class Measure:
-    """How long to warm up and how many timed blocks of how many iterations."""
+    """How long to warm up and how many timed blocks of how many iterations.
+
+    Each block is one `torch.utils.benchmark.Timer.timeit(iterations)`, which runs
+    max(iterations // 100, 2) untimed calls of its own before the timed ones.
+    """
 
     warmup: int = field(default=3, metadata=at_least(1) | at_most(MAX_REPEATS))
     blocks: int = field(default=5, metadata=at_least(1) | at_most(MAX_REPEATS))
