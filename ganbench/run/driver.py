@@ -152,6 +152,8 @@ def _run_locked(
     session = manifest.capture(resolve_device(device) if executor.local else torch.device("cpu"))
     store.write_manifest(session)
     store.add_to_plan([job.key for job in jobs])
+    # Named before the first job, so a log shows where the run writes long before it ends.
+    progress.run_started(store.root, len(todo), len(skipped))
     ran: list[str] = []
     failed: list[str] = []
     # Workers save their group's training state here (suites with checkpoint_every); a group's file
@@ -208,6 +210,7 @@ def run(
     *,
     methods: Sequence[str] | None = None,
     seeds: int | None = None,
+    first_seed: int | None = None,
     steps: int | None = None,
     quick: bool = False,
     device: DeviceChoice | str = DeviceChoice.auto,
@@ -235,8 +238,9 @@ def run(
     if not isinstance(loaded, Suite):
         raise GanbenchError(f"'{loaded.name}' is a throughput suite: run it with `ganbench throughput`")
     loaded = with_overrides(
-        loaded, methods=methods, seeds=seeds, steps=steps, quick=quick, keep_generators=keep_generators
-    )
+        loaded, methods=methods, seeds=seeds, first_seed=first_seed, steps=steps, quick=quick,
+        keep_generators=keep_generators,
+    )  # fmt: skip
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made

@@ -1,8 +1,12 @@
-"""Progress of a run: what the driver and worker report, and rich bars (job i of n, training step)."""
+"""Progress of a run: what the driver and worker report; rich bars for a terminal, plain lines for a log."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,12 +17,33 @@ if TYPE_CHECKING:
 
 
 class RunProgress(Protocol):
-    """What a run reports while it works (the CLI shows it as rich progress bars)."""
+    """What a run reports while it works (the CLI shows it as rich bars, or plain lines in a log)."""
 
     def note(self, message: str) -> None: ...
+    def run_started(self, root: Path, total: int, skipped: int) -> None: ...
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None: ...
     def step(self, done: int, total: int) -> None: ...
     def job_finished(self, record: Record) -> None: ...
+
+
+def folder_line(root: Path, total: int, skipped: int) -> str:
+    """`run folder: /abs/path (12 jobs)`, or `(8 jobs to run, 4 already finished)` when resuming."""
+    jobs = f"{total} jobs to run, {skipped} already finished" if skipped else f"{total} jobs"
+    return f"run folder: {Path(root).absolute()} ({jobs})"
+
+
+def unusual_lines(record: Record) -> list[str]:
+    """The extra lines of a job worth a look: a status other than ok, a metric computed inexactly."""
+    lines = [f"  {record.key}: {record.status}: {record.reason}"] if record.status != "ok" else []
+    lines += [f"  {record.key}: {name} {r.note}" for name, r in record.metrics.items() if not r.exact]
+    return lines
+
+
+def clock_time(seconds: float) -> str:
+    """`0:00:37`, `1:02:05`, `27:00:00`: hours, minutes and seconds, rounded to the second."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def group_label(jobs: list[Job]) -> str:
@@ -34,6 +59,9 @@ class Silent:
     """A `RunProgress` that shows nothing (library calls, remote workers)."""
 
     def note(self, message: str) -> None:
+        pass
+
+    def run_started(self, root: Path, total: int, skipped: int) -> None:
         pass
 
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
@@ -73,6 +101,9 @@ class RichProgress:
     def note(self, message: str) -> None:
         self.console.print(message, markup=False, highlight=False)
 
+    def run_started(self, root: Path, total: int, skipped: int) -> None:
+        self.console.print(folder_line(root, total, skipped), markup=False, highlight=False)
+
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         # Bars appear with the first job, so an input error prints its one line and nothing else.
         if not self.bars.live.is_started:
@@ -90,8 +121,65 @@ class RichProgress:
 
     def job_finished(self, record: Record) -> None:
         self.bars.advance(self.jobs)
-        if record.status != "ok":
-            self.console.print(f"  {record.key}: {record.status}: {record.reason}", markup=False)
-        for name, result in record.metrics.items():
-            if not result.exact:
-                self.console.print(f"  {record.key}: {name} {result.note}", markup=False)
+        for line in unusual_lines(record):
+            self.console.print(line, markup=False)
+
+
+class PlainProgress:
+    """A `RunProgress` for a log (CI, nohup, a pipe): plain lines, each flushed as it is printed.
+
+    The run folder first, then one line per finished job, `[3/12] gan__ring-8__seed2 ok 4.1 s, ETA 0:00:37`,
+    where the seconds are the job's own (its share of a stacked group's time) and the ETA is the
+    run's mean time per finished job so far times the jobs left. Members of a stacked group finish
+    together, one line each: the ETA counts the whole group as finished from its first line (else
+    the first line of a group of 8 would divide the group's time by 1 and overstate the ETA 8-fold).
+    """
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.total = 0
+        self.done = 0
+        self.group_end = 0  # the number of jobs finished once the group training now is done
+        self.started = clock()
+        self.last = self.started
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def _print(self, line: str) -> None:
+        # sys.stdout is looked up at each line, so a stream swapped in later (a test runner) gets them.
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+    def note(self, message: str) -> None:
+        self._print(message)
+
+    def run_started(self, root: Path, total: int, skipped: int) -> None:
+        self.total, self.done = total, 0
+        self.started = self.last = self.clock()
+        self._print(folder_line(root, total, skipped))
+
+    def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
+        self.total = max(self.total, total)
+        self.group_end = index - 1 + len(jobs)
+
+    def step(self, done: int, total: int) -> None:
+        pass
+
+    def job_finished(self, record: Record) -> None:
+        now = self.clock()
+        self.done += 1
+        total = max(self.total, self.done)
+        # A record without its own time (a worker that died) gets the time since the previous line.
+        seconds = record.wall_seconds if record.wall_seconds is not None else now - self.last
+        self.last = now
+        finished = min(total, max(self.done, self.group_end))
+        eta = (now - self.started) / finished * (total - finished)
+        self._print(
+            f"[{self.done}/{total}] {record.key} {record.status} {seconds:.1f} s, ETA {clock_time(eta)}"
+        )
+        for line in unusual_lines(record):
+            self._print(line)
