@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -143,6 +144,10 @@ def run(
         list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (0..N-1), overriding the suite.")] = None,
+    first_seed: Annotated[
+        int | None,
+        typer.Option(help="Run seeds N..N+seeds-1 instead (a rerun at other seeds, for `compare`)."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
     out: Annotated[
@@ -206,14 +211,17 @@ def run(
     from ganbench.run.driver import RunDeclined, RunInterrupted
     from ganbench.run.driver import run as run_suite
     from ganbench.run.executors import ExecutorOptions, make_executor
-    from ganbench.run.progress import RichProgress
+    from ganbench.run.progress import PlainProgress, RichProgress
 
+    # A log (CI, nohup, a pipe) gets a plain line per finished job; rich draws bars there only at the end.
+    shown = RichProgress(console) if console.is_terminal else PlainProgress()
     try:
-        with RichProgress(console) as progress:
+        with shown as progress:
             outcome, report = run_suite(
                 suite,
                 methods=_split_names(methods),
                 seeds=seeds,
+                first_seed=first_seed,
                 steps=steps,
                 quick=quick,
                 device=device,
@@ -384,10 +392,18 @@ def report(
     ] = None,
     metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
     methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
-    number_format: Annotated[
+    fmt: Annotated[
         str | None,
         typer.Option(
             "--format",
+            help="github-action-benchmark or bencher: also write that dashboard's JSON into the report "
+            "folder (README, Compare runs in CI); any other value is the number format (--number-format).",
+        ),
+    ] = None,
+    number_format: Annotated[
+        str | None,
+        typer.Option(
+            "--number-format",
             help="Number format for every table number, e.g. .3g or .2f; default: per column, the decimals "
             "that the seeds' spread supports.",
         ),
@@ -402,8 +418,9 @@ def report(
     alpha: Annotated[float, typer.Option(help="Significance level of --against's verdicts (Holm).")] = 0.05,
 ) -> None:
     """Rebuild tables and figures from the records of one or more run folders."""
-    from ganbench.report import against_published, build_report
+    from ganbench.report import against_published, build_report, export
 
+    dashboard, number_format = _report_formats(fmt, number_format)
     if out is None and len(runs) > 1:
         raise GanbenchError("give --out DIR for a report over several run folders")
     if out is not None:
@@ -414,12 +431,44 @@ def report(
         markdown, files = against_published(runs, out or runs[0], against, alpha, number_format or ".3g")
         console.print(markdown, markup=False, highlight=False)
         console.print(f"wrote {', '.join(f.name for f in files)} in {out or runs[0]}", markup=False)
-        return
-    result = build_report(
-        runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format, sample_seed
-    )
-    console.print(result.markdown, markup=False, highlight=False)
-    console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
+    else:
+        result = build_report(
+            runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format, sample_seed
+        )
+        console.print(result.markdown, markup=False, highlight=False)
+        console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
+    if dashboard is not None:
+        found = export.entries_of_runs(runs, _split_names(methods), _split_names(metrics))
+        files = export.write(found, dashboard, out or runs[0])
+        console.print(export.written(dashboard, found, files), markup=False, highlight=False)
+
+
+def _report_formats(fmt: str | None, number_format: str | None) -> tuple[str | None, str | None]:
+    """(dashboard export or None, number format or None) from `report --format` and `--number-format`:
+    `--format` names an export, or else it is the number format (as before exports existed)."""
+    from ganbench.report.export import EXPORT_FORMATS
+    from ganbench.report.tables import check_number_format
+
+    if number_format is not None:
+        try:
+            check_number_format(number_format)
+        except GanbenchError:
+            raise GanbenchError(
+                f"--number-format: '{number_format}' is not a number format (try .3g or .2f)"
+            ) from None
+    if fmt is None or fmt in EXPORT_FORMATS:
+        return fmt, number_format
+    if number_format is not None:
+        raise GanbenchError(
+            f"--format {fmt} and --number-format {number_format}: give the number format once"
+        )
+    try:
+        return None, check_number_format(fmt)
+    except GanbenchError:
+        raise GanbenchError(
+            f"--format: '{fmt}' is neither a dashboard export ({', '.join(EXPORT_FORMATS)}) nor a number "
+            "format (try .3g or .2f)"
+        ) from None
 
 
 @app.command("list")
@@ -449,6 +498,22 @@ def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check
     )
 
 
+class CompareFormat(StrEnum):
+    """What `ganbench compare` prints or writes (the dashboard formats: ganbench.report.export)."""
+
+    markdown = "markdown"
+    json = "json"
+    github_action_benchmark = "github-action-benchmark"
+    bencher = "bencher"
+
+
+class Correction(StrEnum):
+    """How `ganbench compare` corrects p-values for judging many rows (ganbench.report.compare)."""
+
+    none = "none"
+    holm = "holm"
+
+
 @app.command()
 @user_errors
 def compare(
@@ -466,7 +531,21 @@ def compare(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Significance level of the Mann-Whitney U test (default 0.1)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+    fmt: Annotated[
+        CompareFormat,
+        typer.Option(
+            "--format",
+            help="markdown or json: print the verdict so; github-action-benchmark or bencher: also write "
+            "the candidate's values as that dashboard's JSON into --out (README, Compare runs in CI).",
+        ),
+    ] = CompareFormat.markdown,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of Markdown (--format json).")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the dashboard formats' files (default: the current folder)."),
+    ] = None,
     allow_missing: Annotated[
         bool,
         typer.Option(
@@ -481,21 +560,45 @@ def compare(
             "(repeatable; e.g. w1:+10%, train-img-per-s:-5%).",
         ),
     ] = None,
+    correction: Annotated[
+        Correction,
+        typer.Option(
+            help="holm: judge on Holm-adjusted p-values over all tested rows, so an unchanged rerun fails "
+            "with probability at most alpha/2 in all (the ci suite's gate); none: each row on its own.",
+        ),
+    ] = Correction.none,
 ) -> None:
     """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise or a
     baseline row is missing."""
-    from ganbench.report.compare import DEFAULT_ALPHA, compare_runs, parse_fail_if, to_json, to_markdown
+    from ganbench.report import export
+    from ganbench.report.compare import DEFAULT_ALPHA, compare, load_rows, parse_fail_if, to_json, to_markdown
 
-    verdict = compare_runs(
-        baseline,
-        candidate,
+    if as_json and fmt not in (CompareFormat.markdown, CompareFormat.json):
+        raise GanbenchError(f"--json and --format {fmt.value}: give one format")
+    fmt = CompareFormat.json if as_json else fmt
+    dashboard = fmt.value in export.EXPORT_FORMATS
+    if out is not None and not dashboard:
+        raise GanbenchError(f"--out is for --format {' or '.join(export.EXPORT_FORMATS)}, not {fmt.value}")
+    base = load_rows(baseline)
+    rows = load_rows(candidate)  # the dashboards get the candidate's values: the run being judged
+    verdict = compare(
+        base,
+        rows,
         rel_tol=rel_tol,
         abs_tol=abs_tol,
         alpha=DEFAULT_ALPHA if alpha is None else alpha,
         allow_missing=allow_missing,
         fail_if=parse_fail_if(fail_if or []),
+        correction=correction.value,
     )
-    console.print(to_json(verdict) if as_json else to_markdown(verdict), markup=False, highlight=False)
-    if not as_json:  # the verdict again as the last line of a log, where a reader looks first
-        console.print(f"ganbench compare: {verdict.summary}", markup=False, highlight=False)
+    if fmt == CompareFormat.json:
+        console.print(to_json(verdict), markup=False, highlight=False)
+        raise typer.Exit(verdict.exit_code)
+    console.print(to_markdown(verdict), markup=False, highlight=False)
+    if dashboard:
+        found = export.entries(rows, export.verdicts_of(verdict.rows))
+        files = export.write(found, fmt.value, out or Path("."))
+        console.print(export.written(fmt.value, found, files), markup=False, highlight=False)
+    # The verdict again as the last line of a log, where a reader looks first.
+    console.print(f"ganbench compare: {verdict.summary}", markup=False, highlight=False)
     raise typer.Exit(verdict.exit_code)

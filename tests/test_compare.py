@@ -499,3 +499,73 @@ def test_cli_fail_if(tmp_path: Path) -> None:
     )
     result = _cli(tmp_path / "c", base, up, "--fail-if", "w1:10")
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+def test_holm_correction_needs_more_evidence_when_many_rows_are_judged() -> None:
+    # Four rows, each 4 vs 4 seeds with every candidate value beyond every baseline value: raw p is
+    # 2 / C(8, 4) = 2/70 = 0.0286 per row, so each row regresses at alpha 0.1 on its own. Holm
+    # multiplies the smallest of 4 equal p-values by 4: 0.114 > 0.1, so none does.
+    base = [r for m in ("gan", "wgan", "wgan-gp", "gan-ns") for r in seeds(m, W1, [0.10, 0.11, 0.12, 0.13])]
+    cand = [r for m in ("gan", "wgan", "wgan-gp", "gan-ns") for r in seeds(m, W1, [0.50, 0.51, 0.52, 0.53])]
+    plain = judge(base, cand)
+    assert [row.verdict for row in plain.rows] == ["regressed"] * 4
+    assert plain.rows[0].p_value == pytest.approx(2 / 70)
+    corrected = judge(base, cand, correction="holm")
+    assert corrected.family == 4
+    assert [row.verdict for row in corrected.rows] == ["unchanged"] * 4
+    assert [row.p_value for row in corrected.rows] == [pytest.approx(8 / 70)] * 4
+    assert corrected.exit_code == 0
+    # 8 vs 8 seeds reach 2 / C(16, 8) = 1.55e-4 a row: x 4 rows is 6.2e-4, far below 0.1.
+    base8 = [
+        r
+        for m in ("gan", "wgan", "wgan-gp", "gan-ns")
+        for r in seeds(m, W1, [0.1 + i / 100 for i in range(8)])
+    ]
+    cand8 = [
+        r
+        for m in ("gan", "wgan", "wgan-gp", "gan-ns")
+        for r in seeds(m, W1, [0.5 + i / 100 for i in range(8)])
+    ]
+    strong = judge(base8, cand8, correction="holm")
+    assert [row.verdict for row in strong.rows] == ["regressed"] * 4
+    assert strong.rows[0].p_value == pytest.approx(4 * 2 / 12870)
+    assert "Holm-adjusted over 4 rows" in to_markdown(strong)
+    assert json.loads(to_json(strong))["correction"] == "holm"
+
+
+def test_holm_says_when_the_family_is_too_large_to_reach_alpha() -> None:
+    # 3 vs 3 seeds: the smallest p is 0.1; over 2 rows Holm makes it 0.2, which can never meet 0.1.
+    base = seeds("gan", W1, [0.1, 0.11, 0.12]) + seeds("wgan", W1, [0.1, 0.11, 0.12])
+    cand = seeds("gan", W1, [0.5, 0.51, 0.52]) + seeds("wgan", W1, [0.5, 0.51, 0.52])
+    verdict = judge(base, cand, correction="holm")
+    assert len(verdict.untestable) == 2
+    assert "over 2 rows, Holm" in verdict.rows[0].note and "never judged changed" in verdict.rows[0].note
+    with pytest.raises(GanbenchError, match="correction must be one of none, holm"):
+        judge(base, cand, correction="bonferroni")
+
+
+def test_cli_correction(tmp_path: Path) -> None:
+    base = seeds("gan", W1, [0.10, 0.11, 0.12, 0.13]) + seeds("wgan", W1, [0.10, 0.11, 0.12, 0.13])
+    cand = seeds("gan", W1, [0.50, 0.51, 0.52, 0.53]) + seeds("wgan", W1, [0.50, 0.51, 0.52, 0.53])
+    assert _cli(tmp_path, base, cand).exit_code == 1  # raw p 0.0286 per row
+    held = _cli(tmp_path, base, cand, "--correction", "holm")  # 2 x 0.0286 = 0.057 <= 0.1: still caught
+    assert held.exit_code == 1 and "Holm-adjusted over 2 rows" in held.output
+
+
+def test_a_metric_not_computable_on_both_sides_is_unchanged_not_missing() -> None:
+    na = "n/a: FlopCounterMode cannot trace the gradient penalty"
+
+    def flops(seed: int, value: float, note: str = "") -> Record:
+        result = record("wgan-gp", seed, {W1: value})
+        result.metrics[W1] = dataclasses.replace(result.metrics[W1], note=note)
+        return result
+
+    base = [flops(s, float("nan"), na) for s in range(3)]
+    verdict = judge(base, [flops(s, float("nan"), na) for s in range(3)])
+    assert only(verdict).verdict == "unchanged" and verdict.exit_code == 0
+    assert "n/a on both sides: FlopCounterMode cannot trace the gradient penalty" in only(verdict).note
+    # A value the baseline had and the candidate lost is a regression, not "not applicable".
+    lost = judge([flops(s, 1.0) for s in range(3)], [flops(s, float("nan"), na) for s in range(3)])
+    assert only(lost).verdict == "regressed"
+    # NaN without the n/a note is a job that gave no value: nothing to compare on either side.
+    assert only(judge([flops(0, float("nan"))], [flops(0, float("nan"))])).verdict == "missing"

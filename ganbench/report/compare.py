@@ -22,6 +22,12 @@ The rule (`ganbench compare BASELINE CANDIDATE`, README "Compare runs in CI"):
   "new" and never fails. A row on both sides where every job of one side diverged or failed has no
   value to compare there: a candidate with none is "regressed", a baseline with none "improved",
   and with none on either side "missing".
+- `correction="holm"` judges significance on Holm-adjusted p-values over every tested row of the
+  comparison (Holm 1979), so that an unchanged candidate fails the build by chance with probability
+  at most alpha / 2 in all, not per row: at 16 rows and alpha 0.1 without it, an unchanged rerun
+  fails with probability up to 1 - 0.95^16 = 0.56. It needs more values a side (8 vs 8 seeds reach
+  adjusted p 0.0025 over 16 rows; 3 vs 3 can never reach 0.1 over 2 or more rows). "none" (the
+  default) judges each row on its own p-value.
 - `fail_if` sets a metric's own threshold in pytest-benchmark's spirit: `w1:+10%` judges w1 by a
   relative change of 10% (no absolute floor), and an increase beyond it is a regression (a decrease
   beyond it an improvement), whatever the metric's registered direction; the significance test
@@ -59,7 +65,8 @@ from ganbench.metrics import METRICS
 from ganbench.models import METHODS
 from ganbench.registry import suggest
 from ganbench.report.records import records_frame
-from ganbench.run.records import Record
+from ganbench.report.stats import holm
+from ganbench.run.records import NOT_APPLICABLE, Record
 from ganbench.run.store import RunStore, differences
 
 # In the order a report lists them: what fails the build first.
@@ -79,6 +86,8 @@ DEFAULT_ALPHA = 0.1
 EXACT_MAX_N = 8
 EXIT_OK = 0
 EXIT_REGRESSED = 1
+# How p-values are corrected for judging many rows at once (module docstring).
+CORRECTIONS = ("none", "holm")
 # `--fail-if metric:+10%`: a metric, the sign of the change that fails, a percentage.
 FAIL_IF = re.compile(r"(?P<metric>[^:\s]+):(?P<sign>[+-])(?P<percent>[0-9]+(?:\.[0-9]*)?)%")
 
@@ -146,6 +155,8 @@ class Verdict:
     abs_tol: float | None = None
     allow_missing: bool = False  # whether rows the candidate lacks may pass
     fail_if: Mapping[str, Threshold] = field(default_factory=dict)
+    correction: str = "none"  # one of CORRECTIONS
+    family: int = 1  # how many rows' p-values the correction adjusted together (1: none)
     # Per method, every setting that differs between the baseline's rows and the candidate's
     # ('train.steps: 100 != 200'), in the order first found.
     differing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -173,7 +184,7 @@ class Verdict:
             row
             for row in self.rows
             if min(row.n_baseline, row.n_candidate) >= 2
-            and not _can_reach(row.n_baseline, row.n_candidate, self.alpha)
+            and not _can_reach(row.n_baseline, row.n_candidate, self.alpha / self.family)
         )
 
     @property
@@ -245,6 +256,7 @@ def compare_runs(
     alpha: float = DEFAULT_ALPHA,
     allow_missing: bool = False,
     fail_if: Mapping[str, Threshold] | None = None,
+    correction: str = "none",
 ) -> Verdict:
     """`compare` over two run folders or records.csv files (what `ganbench compare` calls)."""
     return compare(
@@ -255,6 +267,7 @@ def compare_runs(
         alpha=alpha,
         allow_missing=allow_missing,
         fail_if=fail_if,
+        correction=correction,
     )
 
 
@@ -266,6 +279,7 @@ def compare(
     alpha: float = DEFAULT_ALPHA,
     allow_missing: bool = False,
     fail_if: Mapping[str, Threshold] | None = None,
+    correction: str = "none",
 ) -> Verdict:
     """Judge every row of `candidate` against `baseline` by the rule of this module's docstring.
 
@@ -278,6 +292,7 @@ def compare(
         allow_missing: let rows the candidate lacks (or has at other settings only) pass.
         fail_if: per metric, a relative threshold and the direction of change that fails
             (`parse_fail_if`), in place of the metric's tolerances and direction.
+        correction: "none", or "holm" to judge on Holm-adjusted p-values over every tested row.
 
     Raises:
         GanbenchError: bad thresholds, malformed records, an unknown metric, a `fail_if` metric
@@ -288,6 +303,8 @@ def compare(
             raise GanbenchError(f"{name} must be >= 0, got {tol!r}")
     if not 0 < alpha <= 1:
         raise GanbenchError(f"alpha must be in (0, 1], got {alpha!r}")
+    if correction not in CORRECTIONS:
+        raise GanbenchError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
     base, cand = _sides(baseline, "baseline"), _sides(candidate, "candidate")
     fail_if = dict(fail_if or {})
     known = {key[2] for key in base.keys() | cand.keys()}
@@ -302,10 +319,19 @@ def compare(
         raise GanbenchError(
             f"no rows in common between baseline and candidate{_why_unmatched(base, cand, differing)}"
         )
+    p_values = {
+        key: _mann_whitney_p(base[key].values, cand[key].values)
+        for key in base.keys() & cand.keys()
+        if min(len(base[key].values), len(cand[key].values)) >= 2
+    }
+    family = len(p_values) if correction == "holm" and p_values else 1
+    if family > 1:
+        p_values = dict(zip(p_values, holm(list(p_values.values())), strict=True))
     rows = []
     for key in sorted(base.keys() | cand.keys(), key=_registry_rank):
         if key in base and key in cand:
-            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, alpha, fail_if.get(key[2])))
+            test = _Test(p_values.get(key), alpha, family)
+            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, test, fail_if.get(key[2])))
         else:
             rows.append(_one_side(key, base, cand))
     return Verdict(
@@ -315,6 +341,8 @@ def compare(
         abs_tol=abs_tol,
         allow_missing=allow_missing,
         fail_if=fail_if,
+        correction=correction,
+        family=family,
         differing=differing,
     )
 
@@ -366,7 +394,8 @@ def to_markdown(verdict: Verdict) -> str:
     lines += [
         "",
         f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and, with "
-        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.alpha:g}.",
+        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.alpha:g}"
+        + (f" (Holm-adjusted over {verdict.family} rows)." if verdict.family > 1 else "."),
     ]
     if verdict.fail_if:
         rules = ", ".join(f"{metric} {threshold}" for metric, threshold in verdict.fail_if.items())
@@ -394,6 +423,8 @@ def to_json(verdict: Verdict) -> str:
         "exit_code": verdict.exit_code,
         "untestable": len(verdict.untestable),
         "alpha": verdict.alpha,
+        "correction": verdict.correction,
+        "family": verdict.family,
         "rel_tol": verdict.rel_tol,
         "abs_tol": verdict.abs_tol,
         "allow_missing": verdict.allow_missing,
@@ -426,6 +457,8 @@ class _Side:
     not_ok: tuple[str, ...]
     rule: _Rule
     flagged: tuple[str, ...] = ()  # ok jobs with convergence flags: "<key> undertrained"
+    # Why ok jobs have no value where the metric cannot be computed for them (WGAN-GP's FLOPs).
+    not_applicable: tuple[str, ...] = ()
 
 
 def _rule(row: Any, where: str) -> _Rule:
@@ -479,24 +512,28 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
         raise GanbenchError(
             f"incompatible schema: non-numeric values in the {where}'s value column"
         ) from None
-    groups: dict[_Key, tuple[list[float], list[str], list[str]]] = {}
+    groups: dict[_Key, tuple[list[float], list[str], list[str], list[str]]] = {}
     rules: dict[_Key, _Rule] = {}
     for i, row in enumerate(frame.itertuples(index=False)):
         key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
         if key not in rules:
             rules[key] = _rule(row, f"{where} records")
-        good, bad, flagged = groups.setdefault(key, ([], [], []))
+        good, bad, flagged, unavailable = groups.setdefault(key, ([], [], [], []))
         job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
         if row.status == "ok" and np.isfinite(values[i]):
             good.append(float(values[i]))
             flags = getattr(row, "flags", "")  # records.csv files before schema 4 have no flags
             if isinstance(flags, str) and flags:
                 flagged.append(f"{job} {flags.replace(';', ', ')}")
+        elif row.status == "ok" and str(getattr(row, "note", "")).startswith(NOT_APPLICABLE):
+            unavailable.append(str(row.note).removeprefix(NOT_APPLICABLE))
         else:
             bad.append(f"{job} {row.status}" if row.status != "ok" else f"{job} has no value")
     return {
-        key: _Side(np.asarray(good), tuple(bad), rules[key], tuple(flagged))
-        for key, (good, bad, flagged) in groups.items()
+        key: _Side(
+            np.asarray(good), tuple(bad), rules[key], tuple(flagged), tuple(dict.fromkeys(unavailable))
+        )
+        for key, (good, bad, flagged, unavailable) in groups.items()
     }
 
 
@@ -523,10 +560,11 @@ def _judge(
     cand: _Side,
     rel_tol: float | None,
     abs_tol: float | None,
-    alpha: float,
+    test: _Test,
     threshold: Threshold | None = None,
 ) -> RowVerdict:
-    """The verdict of a row present on both sides (`threshold`: the metric's `--fail-if` rule)."""
+    """The verdict of a row present on both sides (`test`: its p-value, computed with the others so
+    that a correction can adjust them together; `threshold`: the metric's `--fail-if` rule)."""
     method, dataset, metric, settings = key
     spec = base.rule  # the direction and default tolerances stored with the baseline's records
     b, c = base.values, cand.values
@@ -542,8 +580,13 @@ def _judge(
     b_mean, c_mean = _mean(b), _mean(c)
     change = rel_change = p_value = None
     if b_mean is None or c_mean is None:
-        if b_mean is None and c_mean is None:
-            verdict: Judgement = "missing"
+        if b_mean is None and c_mean is None and _only_not_applicable(base, cand):
+            verdict: Judgement = "unchanged"  # a figure that exists for neither run cannot have changed
+            notes.append(
+                f"n/a on both sides: {'; '.join(dict.fromkeys(base.not_applicable + cand.not_applicable))}"
+            )
+        elif b_mean is None and c_mean is None:
+            verdict = "missing"
             notes.append("no job finished ok on either side")
         elif c_mean is None:
             verdict = "regressed"
@@ -563,16 +606,21 @@ def _judge(
         # (0.93 - 0.91 is 0.020000000000000018).
         beyond = abs(change) > bar and not math.isclose(abs(change), bar, rel_tol=1e-9)
         significant = True
-        if min(len(b), len(c)) >= 2:
-            p_value = _mann_whitney_p(b, c)
+        alpha = test.alpha
+        if test.p_value is not None:
+            p_value = test.p_value
             significant = p_value <= alpha * (1 + 1e-9)  # exact p-values are ratios: 0.1 must meet 0.1
-            if not _can_reach(len(b), len(c), alpha):
+            holm_note = f" over {test.family} rows, Holm" if test.family > 1 else ""
+            if not _can_reach(len(b), len(c), alpha / test.family):
+                smallest = smallest_p_value(len(b), len(c)) * test.family
                 notes.append(
-                    f"{len(b)} vs {len(c)} values cannot reach alpha {alpha:g} (smallest possible p "
-                    f"{smallest_p_value(len(b), len(c)):.3g}): never judged changed"
+                    f"{len(b)} vs {len(c)} values cannot reach alpha {alpha:g}{holm_note} (smallest "
+                    f"possible p {min(1.0, smallest):.3g}): never judged changed"
                 )
             elif beyond and not significant:
-                notes.append(f"beyond tolerance but not significant (p {p_value:.3g} > alpha {alpha:g})")
+                notes.append(
+                    f"beyond tolerance but not significant (p {p_value:.3g}{holm_note} > alpha {alpha:g})"
+                )
         else:
             notes.append("a single value on a side: the tolerance alone decided")
         # Better is the metric's direction, or under --fail-if the direction opposite the failing one.
@@ -596,6 +644,21 @@ def _judge(
         verdict,
         "; ".join(notes),
     )
+
+
+def _only_not_applicable(*sides: _Side) -> bool:
+    """Whether every job of every side finished ok with the metric marked not computable for it."""
+    return all(side.not_applicable and not side.not_ok for side in sides)
+
+
+@dataclass(frozen=True)
+class _Test:
+    """A row's significance test: its p-value (None: a side has a single value; Holm-adjusted when
+    `family` > 1), the level and how many rows' p-values were adjusted together."""
+
+    p_value: float | None
+    alpha: float
+    family: int = 1
 
 
 def _can_reach(n_baseline: int, n_candidate: int, alpha: float) -> bool:
