@@ -46,6 +46,7 @@ SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__
 MAX_STEPS = 10_000_000  # 25x PacGAN's 400,000, the longest protocol here; loss logs grow with steps
 MAX_SAMPLES = 1_000_000  # 20x the 50,000 samples of the standard FID protocol
 MAX_SEEDS = 1_000
+MAX_FIRST_SEED = 1_000_000
 MAX_JOBS = 100_000  # methods x datasets x seeds
 # No tensor of samples may exceed this (images x channels x side^2 x 4 bytes): 32 GiB.
 MAX_TENSOR_BYTES = 32 * 2**30
@@ -164,9 +165,11 @@ class Suite:
     dataset_params: Mapping[str, Any]  # resolved per dataset, overrides applied
     # `[sweep]`: setting path ("train.steps", "method.gan.lr") -> the values every job runs at
     sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    first_seed: int = 0
 
     def jobs(self) -> list[Job]:
-        """Expand into Jobs, method-major, then dataset, then each sweep setting, then seed 0..seeds-1.
+        """Expand into Jobs, method-major, then dataset, then each sweep setting, then each seed
+        (first_seed .. first_seed + seeds - 1).
 
         A job's label names the swept settings that vary for its method and dataset (ganbench.labels).
         """
@@ -175,7 +178,7 @@ class Suite:
             for m in self.methods
             for d in self.datasets
             for hyper, params, train, evaluation in self._settings(m, d)
-            for seed in range(self.seeds)
+            for seed in range(self.first_seed, self.first_seed + self.seeds)
         ]
         names = labels.settings_labels([job.config() for job in jobs])
         return [dataclasses.replace(job, label=name) for job, name in zip(jobs, names, strict=True)]
@@ -225,6 +228,9 @@ class _Top:
     name: str = ""
     description: str = ""
     seeds: int = field(default=3, metadata=at_least(1) | at_most(MAX_SEEDS))
+    # Seeds run are first_seed .. first_seed + seeds - 1: a rerun at other seeds (`--first-seed`)
+    # draws a fresh sample of the same protocol, which is what `ganbench compare` judges against.
+    first_seed: int = field(default=0, metadata=at_least(0) | at_most(MAX_FIRST_SEED))
 
 
 _LIST_KEYS = {"methods": METHODS, "datasets": DATASETS, "metrics": METRICS}
@@ -302,7 +308,8 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         if key not in top_keys:
             close = suggest(key, sorted(top_keys))
             raise GanbenchError(f"{where}: unknown key '{key}'{close}; {valid_keys(sorted(top_keys))}")
-    top = build(_Top, {k: v for k, v in data.items() if k in ("name", "description", "seeds")}, f"{where}:")
+    top_values = {k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(_Top)}}
+    top = build(_Top, top_values, f"{where}:")
     lists = {key: _names(data, key, where) for key in _LIST_KEYS}
     tables = {key: _table(data, key, where) for key in _TABLES}
 
@@ -335,6 +342,7 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         methods=lists["methods"],
         datasets=lists["datasets"],
         seeds=top.seeds,
+        first_seed=top.first_seed,
         metrics=lists["metrics"],
         train=train,
         eval=evaluation,
@@ -500,6 +508,7 @@ def with_overrides(
     *,
     methods: Sequence[str] | None = None,
     seeds: int | None = None,
+    first_seed: int | None = None,
     steps: int | None = None,
     quick: bool = False,
     keep_generators: bool = False,
@@ -520,6 +529,8 @@ def with_overrides(
     changes["sweep"] = {path: values for path, values in suite.sweep.items() if path not in overridden}
     if seeds is not None:
         changes["seeds"] = check_field("--seeds", seeds, _Top, "seeds")
+    if first_seed is not None:
+        changes["first_seed"] = check_field("--first-seed", first_seed, _Top, "first_seed")
     if methods is not None:
         if not methods:
             raise GanbenchError("--methods: give at least one method name")

@@ -47,6 +47,7 @@ class TrainResult:
     g_losses: list[float] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=dict)  # "step" plus the observer's values
     resumed_from: int | None = None  # the checkpoint's step, when training resumed from one
+    critic: nn.Module | None = None  # the trained discriminator/critic (eval's critic-grad-norm reads it)
 
     def observe(self, step: int, observer: Observer, generator: nn.Module, discriminator: nn.Module) -> None:
         """Append the observer's values at `step` to `curves`, with the networks in eval mode."""
@@ -343,7 +344,7 @@ def train_group(
         result.g_losses = [history_host[i][1][k] for i in kept]
         if diverged_at[k]:
             result.status, result.diverged_step = "diverged", diverged_at[k]
-        result.generator = member_nets(k)[0]  # the critic is unstacked into plain[k] too
+        result.generator, result.critic = member_nets(k)
         result.seconds = seconds
     return results
 

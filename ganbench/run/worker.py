@@ -214,7 +214,7 @@ def _evaluate(
         floor = None
         if isinstance(dataset, GaussianMixture) and result.curves.get("step"):  # only tracked W1 needs it
             floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
-        score(samples, dataset, job, device, record, result.curves, floor or 0.0)
+        score(samples, dataset, job, device, record, result.curves, floor or 0.0, result.critic)
         if job.eval.keep_generators:
             hp, train = job.hyperparameters, job.train
             shape = tuple(samples.shape[1:])
@@ -243,6 +243,7 @@ def score(
     record: Record,
     curves: Mapping[str, list[float]] | None = None,
     w1_floor: float = 0.0,
+    critic: torch.nn.Module | None = None,
 ) -> None:
     """Compute `job`'s metrics of `samples` (float32: points (n, 2), images (n, C, H, W) in [-1, 1])
     into `record`, with the convergence flags of 2-D jobs. Trained jobs and `ganbench eval` share it,
@@ -255,6 +256,8 @@ def score(
         reference_count=job.eval.reference_samples,
         wanted=job.metrics,
         device=device,
+        critic=critic,
+        pack=job.hyperparameters.pack,
     )
     if isinstance(dataset, GaussianMixture):
         record.flags = verdict(high_quality_fraction(ctx.samples, dataset), dict(curves or {}), w1_floor)
