@@ -490,7 +490,7 @@ def _check_columns(frame: pd.DataFrame, where: str) -> None:
         )
 
 
-def _settings(config: Any, where: str) -> str:
+def row_settings(config: Any, where: str) -> str:
     """The job config without the seed (UNMATCHED_CONFIG_KEYS), as canonical JSON."""
     try:
         parsed = json.loads(config) if isinstance(config, str) else None
@@ -515,7 +515,8 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
     groups: dict[_Key, tuple[list[float], list[str], list[str], list[str]]] = {}
     rules: dict[_Key, _Rule] = {}
     for i, row in enumerate(frame.itertuples(index=False)):
-        key = (str(row.method), str(row.dataset), str(row.metric), _settings(row.config, f"{where} records"))
+        settings = row_settings(row.config, f"{where} records")
+        key = (str(row.method), str(row.dataset), str(row.metric), settings)
         if key not in rules:
             rules[key] = _rule(row, f"{where} records")
         good, bad, flagged, unavailable = groups.setdefault(key, ([], [], [], []))
@@ -537,7 +538,8 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
     }
 
 
-def _settings_id(settings: str) -> str:
+def settings_id(settings: str) -> str:
+    """The short id of a row's settings in reports: the first 8 hex digits of their SHA-256."""
     return hashlib.sha256(settings.encode("utf-8")).hexdigest()[:8]
 
 
@@ -633,7 +635,7 @@ def _judge(
         method,
         dataset,
         metric,
-        _settings_id(settings),
+        settings_id(settings),
         b_mean,
         c_mean,
         change,
@@ -694,7 +696,7 @@ def _one_side(key: _Key, base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> Ro
         method,
         dataset,
         metric,
-        _settings_id(settings),
+        settings_id(settings),
         mean if side == "baseline" else None,
         mean if side == "candidate" else None,
         None,

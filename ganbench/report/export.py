@@ -18,7 +18,7 @@ from ganbench.metrics import METRICS
 
 # The row key `ganbench compare` judges by (method x dataset x metric x settings), so that an entry
 # carries the verdict of exactly its own row.
-from ganbench.report.compare import _settings, _settings_id, load_rows
+from ganbench.report.compare import load_rows, row_settings, settings_id
 from ganbench.report.records import in_registry_order
 
 GITHUB_ACTION_BENCHMARK = "github-action-benchmark"
@@ -87,7 +87,7 @@ def entries(
     `ganbench report` derives them, so a benchmark keeps its name whichever rows are exported.
     """
     frame = frame.reset_index(drop=True)
-    settings = [_settings(config, "records") for config in frame["config"]]
+    settings = [row_settings(config, "records") for config in frame["config"]]
     labels = settings_labels(
         [
             {**json.loads(s), "method": m, "dataset": d}
@@ -195,7 +195,7 @@ def verdicts_of(rows: Sequence[Any]) -> dict[tuple[str, str, str, str], str]:
 
 def _verdict_key(key: tuple[str, str, str, str, str]) -> tuple[str, str, str, str]:
     method, dataset, _, metric, settings = key
-    return method, dataset, metric, _settings_id(settings)
+    return method, dataset, metric, settings_id(settings)
 
 
 def _entry(group: pd.DataFrame, verdict: str | None) -> Entry | None:
