@@ -39,7 +39,8 @@ def bench(session: nox.Session) -> None:
 
     `nox -s bench -- --benchmark-compare --benchmark-compare-fail=median:10%` compares with the
     last saved run and fails on a 10% slowdown. The full default suite is marked slow: include it
-    with `nox -s bench -- -m "bench"` (it takes several minutes per round).
+    with `nox -s bench -- -m "bench"` (it takes several minutes per round). Then the CI gate's
+    detection table (tests/test_mutations.py) runs.
     """
     _install(session)
     args = session.posargs or ["-m", "bench and not slow"]
@@ -52,6 +53,18 @@ def bench(session: nox.Session) -> None:
         "--benchmark-autosave",
         "--benchmark-columns=min,median,max,rounds",
         *args,
+    )
+    # The CI gate's detection table: the ci suite, an unchanged rerun and every injected breakage at
+    # the suite's own budget (about 15 minutes on 2 cores), written to .benchmarks/ci-gate-detection.md.
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_mutations.py",
+        "-m",
+        "slow",
+        "-s",
+        env={"GANBENCH_GATE_TABLE": ".benchmarks/ci-gate-detection.md"},
     )
 
 
