@@ -159,7 +159,7 @@ MUTATIONS = {
             ("gan-ns", "wgan", "wgan-gp"),
             g_loss_sign_flipped,
         ),
-        Mutation("n-critic-1", "n_critic 1 for WGAN (5 configured)", "ci", ("wgan", "wgan-gp"), n_critic_1),
+        Mutation("n-critic-1", "n_critic 1 (WGAN, WGAN-GP: 5)", "ci", ("wgan", "wgan-gp"), n_critic_1),
         Mutation(
             "mode-dropping",
             "half the modes' samples moved onto the others",

@@ -18,6 +18,8 @@ from mutations import MUTATIONS
 from ganbench.report.compare import RowVerdict, Verdict, compare_runs
 from ganbench.run.driver import run as run_suite
 from ganbench.run.evaluate import Source, evaluate
+from ganbench.run.store import RunStore
+from ganbench.suite import load_suite
 from ganbench.throughput.measure import measure_suite
 from ganbench.throughput.spec import Options
 
@@ -50,6 +52,18 @@ def regressed_methods(verdict: Verdict) -> set[str]:
 @pytest.fixture(scope="module")
 def tiny_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_ci(tmp_path_factory.mktemp("ci") / "baseline", steps=TINY_STEPS)
+
+
+def test_the_committed_baseline_is_the_ci_suite_as_it_stands() -> None:
+    # The README's CI recipe compares against .ci/baseline/ci: a change to the suite (or to what a job
+    # records as its settings) must come with a refreshed baseline, or every row would go missing.
+    baseline = Path(__file__).parents[1] / ".ci" / "baseline" / "ci"
+    records = {record.key: record for record in RunStore(baseline).records()}
+    jobs = {job.key: job for job in load_suite("ci").jobs()}
+    assert records.keys() == jobs.keys()
+    assert all(
+        records[key].config == job.config() and records[key].status == "ok" for key, job in jobs.items()
+    )
 
 
 def test_an_unchanged_rerun_at_other_seeds_passes(tiny_baseline: Path, tmp_path: Path) -> None:
@@ -120,14 +134,15 @@ def test_a_slower_training_step_fails_the_gate_on_training_speed(tmp_path: Path)
 
 
 def _strongest(verdict: Verdict) -> str:
-    """'w1 +38% (p 0.0023)' for the row with the smallest p among the regressed ones."""
+    """'wgan-gp critic-grad-norm 1.03 -> 1.1e+04 (p 0.0023)': the regressed row with the smallest p,
+    baseline mean -> candidate mean (a ratio of 10^11 says less than the two numbers)."""
     rows = sorted(verdict.regressed, key=lambda r: r.p_value if r.p_value is not None else 1.0)
     if not rows:
         return "—"
     row = rows[0]
-    change = f"{row.rel_change:+.0%}" if row.rel_change is not None else f"{row.change:+.3g}"
     p = f"p {row.p_value:.2g}" if row.p_value is not None else "tolerance"
-    return f"{row.method} {row.metric} {change} ({p})"
+    before, after = ("none" if m is None else f"{m:.3g}" for m in (row.baseline_mean, row.candidate_mean))
+    return f"{row.method} {row.metric} {before} -> {after} ({p})"
 
 
 @pytest.mark.slow
