@@ -571,7 +571,15 @@ def compare(
     """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise or a
     baseline row is missing."""
     from ganbench.report import export
-    from ganbench.report.compare import DEFAULT_ALPHA, compare, load_rows, parse_fail_if, to_json, to_markdown
+    from ganbench.report.compare import (
+        DEFAULT_ALPHA,
+        Judging,
+        compare,
+        load_rows,
+        parse_fail_if,
+        to_json,
+        to_markdown,
+    )
 
     if as_json and fmt not in (CompareFormat.markdown, CompareFormat.json):
         raise GanbenchError(f"--json and --format {fmt.value}: give one format")
@@ -581,16 +589,11 @@ def compare(
         raise GanbenchError(f"--out is for --format {' or '.join(export.EXPORT_FORMATS)}, not {fmt.value}")
     base = load_rows(baseline)
     rows = load_rows(candidate)  # the dashboards get the candidate's values: the run being judged
-    verdict = compare(
-        base,
-        rows,
-        rel_tol=rel_tol,
-        abs_tol=abs_tol,
-        alpha=DEFAULT_ALPHA if alpha is None else alpha,
-        allow_missing=allow_missing,
-        fail_if=parse_fail_if(fail_if or []),
-        correction=correction.value,
-    )
+    judging = Judging(
+        rel_tol, abs_tol, DEFAULT_ALPHA if alpha is None else alpha, correction.value, allow_missing,
+        parse_fail_if(fail_if or []),
+    )  # fmt: skip
+    verdict = compare(base, rows, judging)
     if fmt == CompareFormat.json:
         console.print(to_json(verdict), markup=False, highlight=False)
         raise typer.Exit(verdict.exit_code)

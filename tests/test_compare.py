@@ -15,6 +15,7 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.report.compare import (
     DEFAULT_ALPHA,
+    Judging,
     RowVerdict,
     Threshold,
     Verdict,
@@ -93,7 +94,7 @@ def write_csv(path: Path, records: list[Record]) -> Path:
 
 
 def judge(baseline: list[Record], candidate: list[Record], **kw: Any) -> Verdict:
-    return compare(records_frame(baseline), records_frame(candidate), **kw)
+    return compare(records_frame(baseline), records_frame(candidate), Judging(**kw))
 
 
 def only(verdict: Verdict) -> RowVerdict:
@@ -348,7 +349,7 @@ def test_bad_thresholds_are_refused() -> None:
     base = records_frame(seeds("gan", W1, [0.1]))
     for kw in ({"alpha": 0.0}, {"alpha": 1.5}, {"rel_tol": -0.1}, {"abs_tol": float("nan")}):
         with pytest.raises(GanbenchError):
-            compare(base, base, **kw)
+            compare(base, base, Judging(**kw))
 
 
 def test_registered_metrics_declare_their_tolerances() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mutations import MUTATIONS
 
-from ganbench.report.compare import RowVerdict, Verdict, compare_runs
+from ganbench.report.compare import Judging, RowVerdict, Verdict, compare_runs
 from ganbench.run.driver import run as run_suite
 from ganbench.run.evaluate import Source, evaluate
 from ganbench.run.store import RunStore
@@ -42,7 +42,7 @@ def run_ci(
 
 
 def gate(baseline: Path, candidate: Path, allow_missing: bool = False) -> Verdict:
-    return compare_runs(baseline, candidate, correction=CORRECTION, allow_missing=allow_missing)
+    return compare_runs(baseline, candidate, Judging(correction=CORRECTION, allow_missing=allow_missing))
 
 
 def regressed_methods(verdict: Verdict) -> set[str]:

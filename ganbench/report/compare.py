@@ -146,20 +146,49 @@ class RowVerdict:
 
 
 @dataclass(frozen=True)
+class Judging:
+    """How a comparison judges its rows (module docstring); checked when made.
+
+    rel_tol, abs_tol: tolerances for every metric (None: each metric's registered one); alpha: level
+    of the two-sided Mann-Whitney U test (p <= alpha counts); correction: "none", or "holm" over
+    every tested row; allow_missing: let rows the candidate lacks (or has at other settings only)
+    pass; fail_if: per metric, a relative threshold and the failing direction (`parse_fail_if`), in
+    place of the metric's tolerances and direction.
+    """
+
+    rel_tol: float | None = None
+    abs_tol: float | None = None
+    alpha: float = DEFAULT_ALPHA
+    correction: str = "none"
+    allow_missing: bool = False
+    fail_if: Mapping[str, Threshold] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, tol in (("rel_tol", self.rel_tol), ("abs_tol", self.abs_tol)):
+            if tol is not None and not tol >= 0:
+                raise GanbenchError(f"{name} must be >= 0, got {tol!r}")
+        if not 0 < self.alpha <= 1:
+            raise GanbenchError(f"alpha must be in (0, 1], got {self.alpha!r}")
+        if self.correction not in CORRECTIONS:
+            valid = ", ".join(CORRECTIONS)
+            raise GanbenchError(f"correction must be one of {valid}, got {self.correction!r}")
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """Every row's judgement, in registry order, and the thresholds they were judged by."""
+    """Every row's judgement, in registry order, and how they were judged."""
 
     rows: tuple[RowVerdict, ...]
-    alpha: float = DEFAULT_ALPHA
-    rel_tol: float | None = None  # an override for every metric; None: each metric's own
-    abs_tol: float | None = None
-    allow_missing: bool = False  # whether rows the candidate lacks may pass
-    fail_if: Mapping[str, Threshold] = field(default_factory=dict)
-    correction: str = "none"  # one of CORRECTIONS
-    family: int = 1  # how many rows' p-values the correction adjusted together (1: none)
+    judging: Judging = field(default_factory=Judging)
     # Per method, every setting that differs between the baseline's rows and the candidate's
     # ('train.steps: 100 != 200'), in the order first found.
     differing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def family(self) -> int:
+        """How many rows' p-values the correction adjusted together (1 without one): every row tested."""
+        tested = sum(row.p_value is not None for row in self.rows)
+        return tested if self.judging.correction == "holm" and tested else 1
 
     @property
     def counts(self) -> dict[Judgement, int]:
@@ -174,7 +203,8 @@ class Verdict:
     @property
     def failing(self) -> tuple[RowVerdict, ...]:
         """The rows that fail the build: regressed ones, and missing ones unless they are allowed."""
-        failing: tuple[Judgement, ...] = ("regressed",) if self.allow_missing else ("regressed", "missing")
+        allowed = self.judging.allow_missing
+        failing: tuple[Judgement, ...] = ("regressed",) if allowed else ("regressed", "missing")
         return tuple(row for row in self.rows if row.verdict in failing)
 
     @property
@@ -184,7 +214,7 @@ class Verdict:
             row
             for row in self.rows
             if min(row.n_baseline, row.n_candidate) >= 2
-            and not _can_reach(row.n_baseline, row.n_candidate, self.alpha / self.family)
+            and not _can_reach(row.n_baseline, row.n_candidate, self.judging.alpha / self.family)
         )
 
     @property
@@ -197,7 +227,7 @@ class Verdict:
         """'FAIL: 1 regressed, 2 missing, 0 improved, 21 unchanged' (', 3 new' when there are new rows)."""
         counts = self.counts
         kinds = [kind for kind in JUDGEMENTS if kind != "new" or counts["new"]]
-        allowed = " (allowed)" if self.allow_missing and counts["missing"] else ""
+        allowed = " (allowed)" if self.judging.allow_missing and counts["missing"] else ""
         text = ", ".join(f"{counts[kind]} {kind}{allowed if kind == 'missing' else ''}" for kind in kinds)
         return f"{'FAIL' if self.failing else 'PASS'}: {text}"
 
@@ -248,67 +278,27 @@ def _with_repeats(frame: pd.DataFrame, records: list[Record]) -> pd.DataFrame:
     return frame.assign(value=frame["value"].astype(float))
 
 
-def compare_runs(
-    baseline: Path | str,
-    candidate: Path | str,
-    rel_tol: float | None = None,
-    abs_tol: float | None = None,
-    alpha: float = DEFAULT_ALPHA,
-    allow_missing: bool = False,
-    fail_if: Mapping[str, Threshold] | None = None,
-    correction: str = "none",
-) -> Verdict:
-    """`compare` over two run folders or records.csv files (what `ganbench compare` calls)."""
-    return compare(
-        load_rows(baseline),
-        load_rows(candidate),
-        rel_tol=rel_tol,
-        abs_tol=abs_tol,
-        alpha=alpha,
-        allow_missing=allow_missing,
-        fail_if=fail_if,
-        correction=correction,
-    )
+def compare_runs(baseline: Path | str, candidate: Path | str, judging: Judging | None = None) -> Verdict:
+    """`compare` over two run folders or records.csv files."""
+    return compare(load_rows(baseline), load_rows(candidate), judging)
 
 
-def compare(
-    baseline: pd.DataFrame,
-    candidate: pd.DataFrame,
-    rel_tol: float | None = None,
-    abs_tol: float | None = None,
-    alpha: float = DEFAULT_ALPHA,
-    allow_missing: bool = False,
-    fail_if: Mapping[str, Threshold] | None = None,
-    correction: str = "none",
-) -> Verdict:
+def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, judging: Judging | None = None) -> Verdict:
     """Judge every row of `candidate` against `baseline` by the rule of this module's docstring.
 
     Args:
         baseline: records (as `load_rows` returns them) of the reference run.
         candidate: records of the run under test.
-        rel_tol: relative tolerance for every metric; None: each metric's registered `rel_tol`.
-        abs_tol: absolute tolerance for every metric; None: each metric's registered `abs_tol`.
-        alpha: significance level of the two-sided Mann-Whitney U test (p <= alpha counts).
-        allow_missing: let rows the candidate lacks (or has at other settings only) pass.
-        fail_if: per metric, a relative threshold and the direction of change that fails
-            (`parse_fail_if`), in place of the metric's tolerances and direction.
-        correction: "none", or "holm" to judge on Holm-adjusted p-values over every tested row.
+        judging: tolerances, test, correction and the rest (`Judging`; default: each metric's own).
 
     Raises:
-        GanbenchError: bad thresholds, malformed records, an unknown metric, a `fail_if` metric
+        GanbenchError: malformed records, an unknown metric, a `fail_if` metric
             that neither side has, or no rows in common.
     """
-    for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
-        if tol is not None and not tol >= 0:
-            raise GanbenchError(f"{name} must be >= 0, got {tol!r}")
-    if not 0 < alpha <= 1:
-        raise GanbenchError(f"alpha must be in (0, 1], got {alpha!r}")
-    if correction not in CORRECTIONS:
-        raise GanbenchError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    judging = judging or Judging()
     base, cand = _sides(baseline, "baseline"), _sides(candidate, "candidate")
-    fail_if = dict(fail_if or {})
     known = {key[2] for key in base.keys() | cand.keys()}
-    for metric in fail_if:
+    for metric in judging.fail_if:
         if metric not in known:
             raise GanbenchError(
                 f"--fail-if: metric '{metric}' is in neither run{suggest(metric, sorted(known))}; "
@@ -324,27 +314,17 @@ def compare(
         for key in base.keys() & cand.keys()
         if min(len(base[key].values), len(cand[key].values)) >= 2
     }
-    family = len(p_values) if correction == "holm" and p_values else 1
+    family = len(p_values) if judging.correction == "holm" and p_values else 1
     if family > 1:
         p_values = dict(zip(p_values, holm(list(p_values.values())), strict=True))
     rows = []
     for key in sorted(base.keys() | cand.keys(), key=_registry_rank):
         if key in base and key in cand:
-            test = _Test(p_values.get(key), alpha, family)
-            rows.append(_judge(key, base[key], cand[key], rel_tol, abs_tol, test, fail_if.get(key[2])))
+            test = _Test(p_values.get(key), judging.alpha, family)
+            rows.append(_judge(key, base[key], cand[key], judging, test))
         else:
             rows.append(_one_side(key, base, cand))
-    return Verdict(
-        tuple(rows),
-        alpha=alpha,
-        rel_tol=rel_tol,
-        abs_tol=abs_tol,
-        allow_missing=allow_missing,
-        fail_if=fail_if,
-        correction=correction,
-        family=family,
-        differing=differing,
-    )
+    return Verdict(tuple(rows), judging, differing)
 
 
 def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
@@ -366,8 +346,8 @@ def to_markdown(verdict: Verdict) -> str:
     blind = verdict.untestable
     if blind:
         lines += [
-            f"Warning: {len(blind)} rows have too few values for the test to reach alpha {verdict.alpha:g}; "
-            "they can never be judged changed (see the notes).",
+            f"Warning: {len(blind)} rows have too few values for the test to reach alpha "
+            f"{verdict.judging.alpha:g}; they can never be judged changed (see the notes).",
             "",
         ]
     lines += [
@@ -388,23 +368,23 @@ def to_markdown(verdict: Verdict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     tolerance = (
         "each metric's tolerances"
-        if verdict.rel_tol is None and verdict.abs_tol is None
-        else f"rel_tol {_or_own(verdict.rel_tol)}, abs_tol {_or_own(verdict.abs_tol)}"
+        if verdict.judging.rel_tol is None and verdict.judging.abs_tol is None
+        else f"rel_tol {_or_own(verdict.judging.rel_tol)}, abs_tol {_or_own(verdict.judging.abs_tol)}"
     )
     lines += [
         "",
         f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and, with "
-        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.alpha:g}"
+        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.judging.alpha:g}"
         + (f" (Holm-adjusted over {verdict.family} rows)." if verdict.family > 1 else "."),
     ]
-    if verdict.fail_if:
-        rules = ", ".join(f"{metric} {threshold}" for metric, threshold in verdict.fail_if.items())
+    if verdict.judging.fail_if:
+        rules = ", ".join(f"{metric} {threshold}" for metric, threshold in verdict.judging.fail_if.items())
         lines.append(
             f"--fail-if: a change beyond {rules} of the baseline mean, in that direction, regresses."
         )
     lines.append(
         "Rows the candidate lacks pass (--allow-missing)."
-        if verdict.allow_missing
+        if verdict.judging.allow_missing
         else "Rows the candidate lacks (or has at other settings only) fail the build; "
         "--allow-missing lets them pass."
     )
@@ -422,13 +402,13 @@ def to_json(verdict: Verdict) -> str:
         "summary": verdict.counts,
         "exit_code": verdict.exit_code,
         "untestable": len(verdict.untestable),
-        "alpha": verdict.alpha,
-        "correction": verdict.correction,
+        "alpha": verdict.judging.alpha,
+        "correction": verdict.judging.correction,
         "family": verdict.family,
-        "rel_tol": verdict.rel_tol,
-        "abs_tol": verdict.abs_tol,
-        "allow_missing": verdict.allow_missing,
-        "fail_if": {metric: str(threshold) for metric, threshold in verdict.fail_if.items()},
+        "rel_tol": verdict.judging.rel_tol,
+        "abs_tol": verdict.judging.abs_tol,
+        "allow_missing": verdict.judging.allow_missing,
+        "fail_if": {metric: str(threshold) for metric, threshold in verdict.judging.fail_if.items()},
         "differing": {method: list(found) for method, found in verdict.differing.items()},
         "rows": [asdict(row) for row in verdict.rows],
     }
@@ -560,14 +540,13 @@ def _judge(
     key: _Key,
     base: _Side,
     cand: _Side,
-    rel_tol: float | None,
-    abs_tol: float | None,
+    judging: Judging,
     test: _Test,
-    threshold: Threshold | None = None,
 ) -> RowVerdict:
     """The verdict of a row present on both sides (`test`: its p-value, computed with the others so
-    that a correction can adjust them together; `threshold`: the metric's `--fail-if` rule)."""
+    that a correction can adjust them together)."""
     method, dataset, metric, settings = key
+    threshold = judging.fail_if.get(metric)  # the metric's `--fail-if` rule
     spec = base.rule  # the direction and default tolerances stored with the baseline's records
     b, c = base.values, cand.values
     notes = [
@@ -599,8 +578,8 @@ def _judge(
     else:
         change = c_mean - b_mean
         rel_change = change / abs(b_mean) if b_mean != 0 else None
-        rt = spec.rel_tol if rel_tol is None else rel_tol
-        at = spec.abs_tol if abs_tol is None else abs_tol
+        rt = spec.rel_tol if judging.rel_tol is None else judging.rel_tol
+        at = spec.abs_tol if judging.abs_tol is None else judging.abs_tol
         if threshold is not None:  # --fail-if: its own relative bar, no absolute floor
             rt, at = threshold.fraction, 0.0
         bar = max(at, rt * abs(b_mean))
