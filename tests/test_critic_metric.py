@@ -16,9 +16,9 @@ from ganbench.cli import app
 from ganbench.data.mixtures import RingParams, build_ring
 from ganbench.engine.train import Member, train_group
 from ganbench.metrics import METRICS, EvalContext
+from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.critic import CRITIC_GRAD_NORM
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run.records import NOT_APPLICABLE
 from ganbench.run.store import RunStore
 from ganbench.suite import load_suite, with_overrides
 

@@ -13,6 +13,7 @@ from matplotlib.collections import LineCollection
 from typer.testing import CliRunner
 
 from ganbench.cli import app
+from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.speed import (
     PEAK_MEMORY_MB,
     SAMPLE_IMG_PER_S,
@@ -22,7 +23,6 @@ from ganbench.metrics.speed import (
 )
 from ganbench.report import figures
 from ganbench.report.records import records_frame
-from ganbench.run.records import NOT_APPLICABLE
 from ganbench.suite import load_suite
 from ganbench.throughput import measure
 from ganbench.throughput.measure import NO_PEAK_RSS, PeakMemory, measure_one

@@ -62,11 +62,12 @@ import pandas as pd
 from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
+from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.models import METHODS
 from ganbench.registry import suggest
 from ganbench.report.records import records_frame
 from ganbench.report.stats import holm
-from ganbench.run.records import NOT_APPLICABLE, Record
+from ganbench.run.records import Record
 from ganbench.run.store import RunStore, differences
 
 # In the order a report lists them: what fails the build first.

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ganbench.errors import GanbenchError
+from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
 from ganbench.report.stats import welch
-from ganbench.run.records import NOT_APPLICABLE
 
 SUMMARY_COLUMNS = [
     "method", "dataset", "settings", "metric", "unit", "higher_is_better",

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import NOT_APPLICABLE  # noqa: F401  (re-exported: what records store)
 
 # 4: `batch` (the job keys trained together as one stacked model) replaced `seed_batch`, training
 # configs name their random-stream scheme (`streams`), and 2-D jobs carry convergence `flags`.

@@ -30,6 +30,7 @@ from ganbench.engine.stacked import Single
 from ganbench.engine.train import Health, Stack, build_networks, make_optimizer, training_step
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
+from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.speed import (
     PEAK_MEMORY_MB,
     SAMPLE_IMG_PER_S,
@@ -40,7 +41,7 @@ from ganbench.metrics.speed import (
 from ganbench.models import METHODS, NetworkSize
 from ganbench.report import Report, build_report
 from ganbench.run import guard, manifest
-from ganbench.run.records import NOT_APPLICABLE, MetricResult, Record, spec_of
+from ganbench.run.records import MetricResult, Record, spec_of
 from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.throughput.spec import (
     Dtype,
