@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ import torch
 from conftest import point_methods
 from torch import nn
 
+import ganbench
 from ganbench.data import DATASETS
 from ganbench.data.mixtures import GaussianMixture
 from ganbench.engine import streams
@@ -162,15 +164,28 @@ class _PoisonedMixture(GaussianMixture):
         return x
 
 
+# The installed package's own folder: a caller's file counts as ganbench's code only inside it. A
+# test of "/ganbench/" in the path also matched torch's files in a clone named ganbench with its
+# .venv inside (ganbench/.venv/.../torch/optim/optimizer.py), and failed there but not in CI.
+PACKAGE = os.path.realpath(os.path.dirname(ganbench.__file__)) + os.sep
+
+
+def _in_package(filename: str) -> bool:
+    """Whether a code object's file is one of ganbench's own modules."""
+    return os.path.realpath(filename).startswith(PACKAGE)
+
+
 @contextmanager
 def _count_host_reads(calls: list[str]):
     """Record every host read-back (item, tolist, cpu, numpy, bool, float, int) made by ganbench's code."""
     names = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
     originals = {name: getattr(torch.Tensor, name) for name in names}
+    package_files: dict[str, bool] = {}
 
     def counting(name):
         def read(self, *args, **kwargs):
-            if "/ganbench/" in sys._getframe(1).f_code.co_filename:
+            filename = sys._getframe(1).f_code.co_filename
+            if package_files.setdefault(filename, _in_package(filename)):
                 calls.append(name)
             return originals[name](self, *args, **kwargs)
 
@@ -183,6 +198,19 @@ def _count_host_reads(calls: list[str]):
     finally:
         for name, original in originals.items():
             setattr(torch.Tensor, name, original)
+
+
+def test_host_reads_are_told_apart_by_the_package_folder_not_a_folder_name(tmp_path) -> None:
+    # A user's clone named ganbench holds the README's .venv, so torch's own files lie under
+    # ".../ganbench/.venv/...": they are not ganbench's code. A module of the package is.
+    venv_torch = tmp_path / "ganbench" / ".venv" / "lib" / "python3.11" / "site-packages" / "torch"
+    scope = {"tensor": torch.ones(1)}
+    calls: list[str] = []
+    with _count_host_reads(calls):
+        exec(compile("tensor.item()", str(venv_torch / "optim" / "optimizer.py"), "exec"), scope)
+        assert calls == []
+        exec(compile("tensor.item()", os.path.join(PACKAGE, "engine", "train.py"), "exec"), scope)
+    assert calls == ["item"]
 
 
 def test_a_member_turning_nan_is_diverged_at_that_step_and_the_others_match() -> None:
