@@ -75,8 +75,29 @@ def free_cores() -> int:
     return max(1, min(cores, round(cores - _busy_cores())))
 
 
+# OpenMP's own setting, which CI recipes and cluster schedulers set; honoured after ganbench's own.
+OMP_ENV = "OMP_NUM_THREADS"
+
+
+def _threads_from_environment() -> int | None:
+    """$GANBENCH_THREADS, else $OMP_NUM_THREADS (its first level, as in "4,2"), else None."""
+    import os
+
+    for name in (THREADS_ENV, OMP_ENV):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        first = value.split(",")[0].strip() if name == OMP_ENV else value
+        try:
+            return int(first)
+        except ValueError:
+            raise GanbenchError(f"{name} must be a whole number, got {value!r}") from None
+    return None
+
+
 def use_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads: `threads`, else $GANBENCH_THREADS, else `free_cores()`.
+    """Set torch's intra-op threads: `threads`, else $GANBENCH_THREADS, else $OMP_NUM_THREADS, else
+    `free_cores()`.
 
     The choice is exported to $GANBENCH_THREADS so that worker processes make the same one.
     """
@@ -84,13 +105,8 @@ def use_threads(threads: int | None = None) -> int:
 
     import torch
 
-    if threads is None and os.environ.get(THREADS_ENV):
-        try:
-            threads = int(os.environ[THREADS_ENV])
-        except ValueError:
-            raise GanbenchError(
-                f"{THREADS_ENV} must be a whole number, got {os.environ[THREADS_ENV]!r}"
-            ) from None
+    if threads is None:
+        threads = _threads_from_environment()
     if threads is not None and threads < 1:
         raise GanbenchError(f"threads must be at least 1, got {threads}")
     chosen = threads if threads is not None else free_cores()

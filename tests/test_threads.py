@@ -31,11 +31,29 @@ def test_the_environment_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) ->
         device.use_threads(0)
 
 
+def test_omp_num_threads_is_honoured_after_ganbench_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI recipes set OpenMP's own variable; ganbench's --threads and GANBENCH_THREADS come first.
+    monkeypatch.setenv(device.THREADS_ENV, "")
+    monkeypatch.setenv(device.OMP_ENV, "3")
+    assert device.use_threads() == 3 == torch.get_num_threads()
+    monkeypatch.setenv(device.THREADS_ENV, "")
+    monkeypatch.setenv(device.OMP_ENV, "2,1")  # nested levels: the first is the intra-op count
+    assert device.use_threads() == 2
+    monkeypatch.setenv(device.THREADS_ENV, "1")
+    assert device.use_threads() == 1
+    assert device.use_threads(3) == 3
+    monkeypatch.setenv(device.THREADS_ENV, "")
+    monkeypatch.setenv(device.OMP_ENV, "all")
+    with pytest.raises(GanbenchError, match="OMP_NUM_THREADS must be a whole number, got 'all'"):
+        device.use_threads()
+
+
 @pytest.mark.parametrize(("busy", "expected"), [(0.0, 4), (1.2, 3), (2.6, 1), (3.9, 1), (9.0, 1)])
 def test_the_default_is_the_cores_not_busy(
     monkeypatch: pytest.MonkeyPatch, busy: float, expected: int
 ) -> None:
     monkeypatch.delenv(device.THREADS_ENV)
+    monkeypatch.delenv(device.OMP_ENV, raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(4)))
     monkeypatch.setattr(device, "_busy_cores", lambda: busy)
     assert device.free_cores() == expected
@@ -62,3 +80,15 @@ def test_a_run_records_its_threads(tmp_path) -> None:
     assert record["manifest"]["torch"]["num_threads"] == 1
     bad = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(out), "--threads", "0"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_a_run_honours_and_records_omp_num_threads(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README's CI workflow sets OMP_NUM_THREADS; 3 is neither this machine's cores nor 1.
+    monkeypatch.setenv(device.THREADS_ENV, "")
+    monkeypatch.setenv(device.OMP_ENV, "3")
+    suite = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=2)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (record,) = (json.loads(p.read_text()) for p in (out / "jobs").glob("*.json"))
+    assert record["manifest"]["torch"]["num_threads"] == 3
