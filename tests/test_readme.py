@@ -24,3 +24,10 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test in ci, "the last step of .ci/run must be the README's test command"
     assert ci[-1] == test
+
+
+def test_quick_start_shows_the_cpu_install() -> None:
+    # A plain `pip install` takes the CUDA build of torch (about 6 GB): the quick start shows the CPU one.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in quick_start
