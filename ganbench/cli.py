@@ -393,19 +393,20 @@ def report(
     metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
     methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
     fmt: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--format",
-            help="github-action-benchmark or bencher: also write that dashboard's JSON into the report "
-            "folder (README, Compare runs in CI); any other value is the number format (--number-format).",
+            help="markdown or latex: the table printed (summary.md or summary.tex; both are written); "
+            "github-action-benchmark or bencher: print Markdown and also write that dashboard's JSON into "
+            "the report folder (README, Compare runs in CI).",
         ),
-    ] = None,
+    ] = "markdown",
     number_format: Annotated[
         str | None,
         typer.Option(
             "--number-format",
-            help="Number format for every table number, e.g. .3g or .2f; default: per column, the decimals "
-            "that the seeds' spread supports.",
+            help="Number format for every table number, e.g. .3g or .2f; default: per cell, the decimals "
+            "that its seeds' spread supports.",
         ),
     ] = None,
     sample_seed: Annotated[
@@ -420,7 +421,7 @@ def report(
     """Rebuild tables and figures from the records of one or more run folders."""
     from ganbench.report import against_published, build_report, export
 
-    dashboard, number_format = _report_formats(fmt, number_format)
+    dashboard, latex = _report_formats(fmt, number_format)
     if out is None and len(runs) > 1:
         raise GanbenchError("give --out DIR for a report over several run folders")
     if out is not None:
@@ -429,13 +430,15 @@ def report(
         check_out(out)  # an unrelated folder's records.csv and summary.* are never overwritten
     if against is not None:
         markdown, files = against_published(runs, out or runs[0], against, alpha, number_format or ".3g")
+        if latex:  # the against-<table>.tex just written
+            markdown = next(f for f in files if f.suffix == ".tex").read_text(encoding="utf-8")
         console.print(markdown, markup=False, highlight=False)
         console.print(f"wrote {', '.join(f.name for f in files)} in {out or runs[0]}", markup=False)
     else:
         result = build_report(
             runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format, sample_seed
         )
-        console.print(result.markdown, markup=False, highlight=False)
+        console.print(result.latex if latex else result.markdown, markup=False, highlight=False)
         console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
     if dashboard is not None:
         found = export.entries_of_runs(runs, _split_names(methods), _split_names(metrics))
@@ -443,32 +446,22 @@ def report(
         console.print(export.written(dashboard, found, files), markup=False, highlight=False)
 
 
-def _report_formats(fmt: str | None, number_format: str | None) -> tuple[str | None, str | None]:
-    """(dashboard export or None, number format or None) from `report --format` and `--number-format`:
-    `--format` names an export, or else it is the number format (as before exports existed)."""
+def _report_formats(fmt: str, number_format: str | None) -> tuple[str | None, bool]:
+    """(the dashboard export to write or None, whether to print LaTeX) from `report --format`, checked
+    with `--number-format` before any work: a number format given to `--format` is pointed there."""
     from ganbench.report.export import EXPORT_FORMATS
     from ganbench.report.tables import check_number_format
 
     if number_format is not None:
-        try:
-            check_number_format(number_format)
-        except GanbenchError:
-            raise GanbenchError(
-                f"--number-format: '{number_format}' is not a number format (try .3g or .2f)"
-            ) from None
-    if fmt is None or fmt in EXPORT_FORMATS:
-        return fmt, number_format
-    if number_format is not None:
-        raise GanbenchError(
-            f"--format {fmt} and --number-format {number_format}: give the number format once"
-        )
+        check_number_format(number_format)
+    formats = ("markdown", "latex", *EXPORT_FORMATS)
+    if fmt in formats:
+        return (fmt if fmt in EXPORT_FORMATS else None), fmt == "latex"
     try:
-        return None, check_number_format(fmt)
+        check_number_format(fmt)
     except GanbenchError:
-        raise GanbenchError(
-            f"--format: '{fmt}' is neither a dashboard export ({', '.join(EXPORT_FORMATS)}) nor a number "
-            "format (try .3g or .2f)"
-        ) from None
+        raise GanbenchError(f"--format: '{fmt}' is not one of {', '.join(formats)}") from None
+    raise GanbenchError(f"--format: '{fmt}' is a number format: give it as --number-format {fmt}")
 
 
 @app.command("list")

@@ -5,7 +5,9 @@ settings; a report over run folders made at different settings does the same. Su
 their config, and the label names exactly the settings that differ, by their last path component
 (`steps=1000`; the whole path where two would share it), in the order of the config. The suite
 writes it into job keys (`gan__ring-8__steps=1000__seed0`), and reports derive it again from the
-configs they merge, by the same function, so a folder's keys and its report agree.
+configs they merge, by the same function, so a folder's keys and its report agree. Rows of one
+dataset from folders made with different protocols (a `--quick` run beside `ganbench eval` rows) are
+labelled too, so that a table never mixes protocols without saying so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ NOT_SETTINGS = ("suite", "method", "dataset", "seed", "metrics", "streams")
 # Settings every job has (a suite's training budget and evaluation), as opposed to one method's or one
 # dataset's own: a label names them wherever they vary in the folder.
 SHARED = ("train.", "eval.")
+# What made a job's samples: `run` (ganbench trained the generator) or, for `ganbench eval`, the kind of
+# its config's `source` (`samples`, `generator`). A setting of its own, so a label can say it.
+SOURCE = "source"
+# A dataset's own parameters: a label names them only for that dataset.
+DATASET_PARAMS = "dataset_params."
 # What a label may hold: it becomes part of a file name (no white space, path separator or "__", and
 # not "_" next to the "__" that joins the key), and `,` and `=` are its own separators.
 _VALUE = re.compile(r"[A-Za-z0-9.+-]+")
@@ -71,14 +78,52 @@ def parse_label(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(","))
 
 
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config's settings by dotted path (no NOT_SETTINGS), and SOURCE: what made its samples."""
+    flat = flatten({k: v for k, v in config.items() if k not in NOT_SETTINGS})
+    source = config.get(SOURCE)
+    kind = source.get("kind") if isinstance(source, Mapping) else None
+    flat.pop(f"{SOURCE}.kind", None)
+    return flat | {SOURCE: kind or "run"}
+
+
 def varying(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """The dotted paths, in config order, whose values are not the same in every config."""
-    flat = [flatten({k: v for k, v in config.items() if k not in NOT_SETTINGS}) for config in configs]
+    return _differ([settings(config) for config in configs], missing_differs=True)
+
+
+def _differ(flat: Sequence[Mapping[str, Any]], missing_differs: bool) -> list[str]:
+    """The paths, in order, whose values differ between the settings `flat`; a path some lack differs
+    by that alone where `missing_differs`, else only where the values of those that have it differ."""
     paths = list(dict.fromkeys(path for one in flat for path in one))
     missing = object()
-    return [
-        path for path in paths if len({json.dumps(one.get(path, missing), default=str) for one in flat}) > 1
-    ]
+    found = []
+    for path in paths:
+        values = [one.get(path, missing) for one in flat]
+        if not missing_differs:
+            values = [v for v in values if v is not missing]
+        if len({json.dumps(v, default=str) for v in values}) > 1:
+            found.append(path)
+    return found
+
+
+def _is_protocol(path: str) -> bool:
+    """Whether a setting is part of a row's protocol: the training budget, the evaluation, the
+    dataset's parameters and the source. Rows of one table that differ in any of them are not alike."""
+    return path == SOURCE or path.startswith((*SHARED, DATASET_PARAMS))
+
+
+def protocol(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The protocol settings (`_is_protocol`) in which the configs of one dataset's rows differ.
+
+    A setting only some have (an `eval` row has no training) differs where its values do; beside rows
+    of another source, the rows that ganbench trained name their steps (an `eval` row has none).
+    """
+    flat = [settings(config) for config in configs]
+    paths = [path for path in _differ(flat, missing_differs=False) if _is_protocol(path)]
+    if SOURCE in paths and "train.steps" not in paths:
+        paths.append("train.steps")
+    return paths
 
 
 def settings_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -87,18 +132,25 @@ def settings_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     A setting is labelled where it varies within some method x dataset group. A shared setting
     (`train.*`, `eval.*`: every method has one) that varies anywhere is named in every label, so a
     method run at one budget still says which; a method's or a dataset's own setting
-    (hyperparameters, dataset parameters) only in the labels of the groups where it varies. A set
-    of configs run at one setting (all the same but for the seed) gets '' everywhere.
+    (hyperparameters, dataset parameters) only in the labels of the groups where it varies.
+    Between groups, the rows of one dataset (one table) must show any difference of `protocol`: a
+    training, evaluation or source setting in which they differ is named in every label, a dataset
+    parameter in the labels of that dataset. A set of configs run at one setting (all the same but
+    for the seed and the method's own settings) gets '' everywhere.
     """
     groups: dict[tuple[Any, Any], list[int]] = {}
+    tables: dict[Any, list[int]] = {}
     for i, config in enumerate(configs):
         groups.setdefault((config.get("method"), config.get("dataset")), []).append(i)
+        tables.setdefault(config.get("dataset"), []).append(i)
     varies = {i: varying([configs[j] for j in members]) for members in groups.values() for i in members}
-    shared = [path for i in range(len(configs)) for path in varies[i] if path.startswith(SHARED)]
+    differs = {i: protocol([configs[j] for j in members]) for members in tables.values() for i in members}
+    found = {path for i in range(len(configs)) for path in [*varies[i], *differs[i]]}
+    shared = {path for path in found if path == SOURCE or path.startswith(SHARED)}
     labels = []
     for i, config in enumerate(configs):
-        flat = flatten(config)
-        paths = [path for path in flat if path in shared or path in varies[i]]
+        flat = settings(config)
+        paths = [path for path in flat if path in shared or path in varies[i] or path in differs[i]]
         labels.append(label({path: flat[path] for path in paths}))
     return labels
 

@@ -58,7 +58,7 @@ def test_run_writes_the_whole_run_folder(cli: CliRunner, tiny_suite: Path, tmp_p
     row = summary[(summary.method == "gan") & (summary.metric == "w1")].iloc[0]
     assert row["mean"] == pytest.approx(w1.mean()) and row["std"] == pytest.approx(w1.std(ddof=1))
     assert "| GAN      | " in (out / "summary.md").read_text()
-    assert "Ring-8: Modes ↑" in result.output, "the summary table is printed at the end"
+    assert "Ring-8: Modes (of 8) ↑" in result.output, "the summary table is printed at the end"
     for figure in ("samples.png", "metric-modes-covered.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
 

@@ -348,23 +348,30 @@ def test_report_format_writes_the_export_into_the_report_folder(tmp_path: Path) 
     ]
 
 
-def test_report_format_still_takes_a_number_format(tmp_path: Path) -> None:
+def test_report_format_latex_prints_the_latex_table(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", seeds("gan", RING))
-    result = _report(str(run), "--format", ".3g")
+    result = _report(str(run), "--format", "latex", "--number-format", ".3g")
     assert result.exit_code == 0, result.output
-    assert "0.5 ± 0.25" in (run / "summary.md").read_text(encoding="utf-8")
+    printed = result.output.rsplit("\nwrote ", 1)[0].rstrip("\n")
+    assert printed == (run / "summary.tex").read_text(encoding="utf-8").rstrip("\n")
+    assert "\\caption{" in printed and "0.5 $\\pm$ 0.25" in printed  # --number-format .3g
+    assert "| Method" not in result.output and (run / "summary.md").is_file()
     assert not (run / "bencher.json").exists() and not (run / BIGGER).exists()
+    # markdown, the default, prints the Markdown table.
+    result = _report(str(run), "--format", "markdown")
+    assert result.exit_code == 0 and result.output.startswith("| Method")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--format", "%d"), "error: --format: '%d' is neither a dashboard export (github-action-benchmark, "
-         "bencher) nor a number format (try .3g or .2f)"),
+        (("--format", "%d"), "error: --format: '%d' is not one of markdown, latex, github-action-benchmark, "
+         "bencher"),
+        (("--format", ".3g"), "error: --format: '.3g' is a number format: give it as --number-format .3g"),
         (("--number-format", "bencher"), "error: --number-format: 'bencher' is not a number format (try .3g "
          "or .2f)"),
-        (("--format", ".3g", "--number-format", ".2f"), "error: --format .3g and --number-format .2f: give "
-         "the number format once"),
+        (("--format", ".3g", "--number-format", ".2f"), "error: --format: '.3g' is a number format: give it "
+         "as --number-format .3g"),
     ],
 )  # fmt: skip
 def test_report_rejects_an_unusable_format_in_one_line(

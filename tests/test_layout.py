@@ -167,7 +167,7 @@ def test_a_schema_2_training_folder_reports_as_it_did(schema2: Path, tmp_path: P
     assert len(shown) == len(summary) == 8
     for row in summary.itertuples():
         assert shown[(row.method, row.metric)] == f"{row.mean:.3g} ± {row.std:.3g}", (row.method, row.metric)
-    # The new table: decimals from the smallest std per column (0.647 -> 2, 0.0133 -> 3; none -> 3
+    # The new table: each cell's decimals from its own std (0.647 -> 2, 0.0133 -> 3; std 0 -> 3
     # significant digits of 0), every cell bold (two seeds: Welch's test tells no method apart).
     new = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8").splitlines()
     assert [[c.strip() for c in line.split("|")[1:-1]] for line in new[2:4]] == [

@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, write_tiny_suite
@@ -23,8 +24,9 @@ GOLDEN = ROOT / "tests" / "data" / "golden"
 def test_golden_tables(tmp_path: Path) -> None:
     # Committed records (tests/data/golden/run): gan modes 8, 7, 6 and W1 0.1, 0.2, 0.3 -> 7 ± 1 and
     # 0.2 ± 0.1; wgan modes 5, 7 and W1 0.05, 0.15 (seed 2 failed, seed 3 planned but missing)
-    # -> 6 ± 1.41 and 0.1 ± 0.0707 over 2 of 4 seeds. Decimals: the smallest std of modes is 1 (one
-    # decimal), of W1 0.0707 (three). Best: gan on modes (higher), wgan on W1 (lower); Welch's test
+    # -> 6 ± 1.41 and 0.1 ± 0.0707 over 2 of 4 seeds. Decimals, per cell by its own std: 1 and 1.41 (one
+    # decimal), 0.1 (two), 0.0707 (three). The mixture's 8 modes in the header. Best: gan on modes
+    # (higher), wgan on W1 (lower); Welch's test
     # cannot tell the other method from either (modes: t = 0.87, df = 1.7, p = 0.49; W1: t = 1.31,
     # df = 2.9, p = 0.29), so every cell is bold.
     report = build_report([GOLDEN / "run"], tmp_path)
@@ -73,12 +75,12 @@ def test_bold_follows_the_metric_direction(tmp_path: Path, monkeypatch: pytest.M
     flipped = dataclasses.replace(METRICS.get("w1"), higher_is_better=True)
     monkeypatch.setitem(METRICS._entries, "w1", flipped)
     markdown = build_report([GOLDEN / "run"], tmp_path).markdown
-    assert "| Ring-8: W1 ↑ " in markdown and "| **0.200 ± 0.100** " in markdown
+    assert "| Ring-8: W1 ↑ " in markdown and "| **0.20 ± 0.10** " in markdown
 
 
 def test_missing_and_failed_jobs_are_marked_not_averaged_away(tmp_path: Path) -> None:
     markdown = build_report([GOLDEN / "run"], tmp_path).markdown
-    assert "| **6.0 ± 1.4** (2/4) |" in markdown
+    assert "| **6.0 ± 1.4** (2/4) " in markdown
     assert "- wgan__ring-8__seed3: missing (planned, no record)" in markdown
     assert "- wgan__ring-8__seed2: failed: RuntimeError: boom" in markdown
 
@@ -135,3 +137,42 @@ def test_report_command(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "give --out DIR" in result.stderr
     result = cli.invoke(app, ["report", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "run folder not found" in result.stderr
+
+
+def test_a_merged_report_shows_where_protocols_differ(tmp_path: Path) -> None:
+    # A --quick run (3 steps, 100 evaluation samples) beside `ganbench eval` rows of 300 samples: no row
+    # of one method x dataset differs within itself, yet the table's rows were not made alike. Each row
+    # says how it differs: its steps, evaluation samples and source (run, samples, generator).
+    cli = CliRunner()
+    suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2)
+    quick = tmp_path / "quick"
+    result = cli.invoke(
+        app, ["run", "--suite", str(suite), "--out", str(quick), "--quick", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    rng = np.random.default_rng(0)
+    angles = rng.integers(0, 8, 300) * np.pi / 4
+    points = np.stack([np.cos(angles), np.sin(angles)], 1) + rng.normal(0, 0.01, (300, 2))
+    np.save(tmp_path / "mine.npy", points.astype(np.float32))
+    scored = tmp_path / "scored"
+    args = ["eval", "--samples", str(tmp_path / "mine.npy"), "--suite", str(suite), "--dataset", "ring-8"]
+    result = cli.invoke(app, [*args, "--out", str(scored), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    merged = tmp_path / "merged"
+    result = cli.invoke(app, ["report", str(quick), str(scored), "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    markdown = (merged / "summary.md").read_text(encoding="utf-8")
+    rows = [[c.strip() for c in line.strip("|").split("|")][:2] for line in markdown.splitlines()[2:5]]
+    assert rows == [
+        ["GAN", "steps=3,samples=100,source=run"],
+        ["WGAN", "steps=3,samples=100,source=run"],
+        ["mine", "samples=300,source=samples"],
+    ]
+    assert "source=samples or generator: samples or a generator scored by ganbench eval" in markdown
+    latex = (merged / "summary.tex").read_text(encoding="utf-8")
+    assert r"GAN & steps=3,samples=100,source=run & " in latex
+    assert r"mine & samples=300,source=samples & " in latex
+    summary = pd.read_csv(merged / "summary.csv", keep_default_na=False)
+    assert set(summary["settings"]) == {"steps=3,samples=100,source=run", "samples=300,source=samples"}
+    # Each folder alone is one protocol: no settings.
+    assert "Settings" not in (quick / "summary.md").read_text(encoding="utf-8")

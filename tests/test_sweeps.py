@@ -65,6 +65,46 @@ def test_only_settings_that_vary_within_a_method_and_dataset_make_the_label() ->
     assert settings_labels([_config("gan"), _config("gan", seed=1), _config("wgan", lr=5e-5)]) == ["", "", ""]
 
 
+def test_rows_of_one_dataset_made_with_different_protocols_say_how() -> None:
+    # Folders merged into one report: gan and wgan run quick (steps 100, samples 500), gan-ns at the
+    # suite's budget, and `ganbench eval` rows (no training; samples or a generator scored). No setting
+    # varies within a method x dataset, but the rows of ring-8 differ in their protocol: each names the
+    # protocol settings that differ among them, the eval rows what they scored, the trained rows their
+    # steps. A method's own settings (lr, the generator's factory) still name nothing.
+    def run(method: str, steps: int, samples: int, lr: float = 1e-3) -> dict:
+        return {**_config(method, steps, lr), "eval": {"samples": samples}}
+
+    def scored(method: str, kind: str, samples: int) -> dict:
+        source = {"kind": kind, **({"generator": f"my.{method}:make"} if kind == "generator" else {})}
+        return {"suite": "eval", "method": method, "dataset": "ring-8", "seed": 0,
+                "eval": {"samples": samples}, "source": source, "metrics": ["w1"]}  # fmt: skip
+
+    configs = [run("gan", 100, 500), run("wgan", 100, 500, lr=5e-5), run("gan-ns", 1000, 500),
+               scored("mine", "samples", 2500), scored("mlp", "generator", 2500)]  # fmt: skip
+    assert settings_labels(configs) == [
+        "steps=100,samples=500,source=run",
+        "steps=100,samples=500,source=run",
+        "steps=1000,samples=500,source=run",
+        "samples=2500,source=samples",
+        "samples=2500,source=generator",
+    ]
+    # Only the budget differs: only steps.
+    assert settings_labels(configs[:3]) == ["steps=100", "steps=100", "steps=1000"]
+    # Eval rows alike but for what they scored say that alone; of one source, nothing.
+    assert settings_labels([scored("a", "samples", 2500), scored("b", "generator", 2500)]) == [
+        "source=samples",
+        "source=generator",
+    ]
+    assert settings_labels([scored("a", "generator", 2500), scored("b", "generator", 2500)]) == ["", ""]
+    # Another dataset's protocol is its own: ring-8 and grid-25 run at different budgets, each alike.
+    grid = [{**config, "dataset": "grid-25", "train": {"steps": 7, "width": 16}} for config in configs[:2]]
+    assert settings_labels([*configs[:2], *grid]) == ["", "", "", ""]
+    # A dataset's parameters that differ between its rows are named for that dataset's rows.
+    std = [{**run("gan", 100, 500), "dataset_params": {"std": s}} for s in (0.01, 0.05)]
+    std[1]["method"] = "wgan"
+    assert settings_labels(std) == ["std=0.01", "std=0.05"]
+
+
 def test_labels_sort_numbers_as_numbers() -> None:
     ranks = order(["steps=1000", "steps=500", "steps=20000", ""])
     assert sorted(ranks, key=ranks.get) == ["", "steps=500", "steps=1000", "steps=20000"]

@@ -23,6 +23,7 @@ from ganbench.metrics.speed import (
 )
 from ganbench.report import figures
 from ganbench.report.records import records_frame
+from ganbench.report.tables import latex_text
 from ganbench.suite import load_suite
 from ganbench.throughput import measure
 from ganbench.throughput.measure import NO_PEAK_RSS, PeakMemory, measure_one
@@ -117,7 +118,7 @@ def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
     assert len(flop_columns) == 4 and [[row[i] for i in flop_columns] for row in wgan_gp] == [["n/a¹"] * 4]
     assert f"\n¹ n/a: {GP_REASON}.\n" in markdown and "Jobs without a result" not in markdown
     latex = (out / "summary.tex").read_text(encoding="utf-8")
-    assert "n/a$^{1}$" in latex and f"% ¹ n/a: {GP_REASON}.\n" in latex
+    assert "n/a$^{1}$" in latex and f"\n$^{{1}}$ n/a: {latex_text(GP_REASON)}.\\par\n" in latex  # a note
 
 
 def test_bf16_channels_last_option_path(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_tables_mark_flagged_cells_with_a_legend() -> None:
     assert "‡ still-improving: still improving over the last 20%" in markdown
     latex = summary_latex(summary)
     assert r"WGAN & \textbf{0.900 $\pm$ 0.000} $^\dagger$$^\ddagger$ \\" in latex
-    assert "% † undertrained: high-quality fraction below 0.5" in latex
+    assert "\n$^\\dagger$ undertrained: high-quality fraction below 0.5" in latex  # a note, not a comment
 
 
 def test_unflagged_tables_have_no_marks_or_legend() -> None:

@@ -40,6 +40,7 @@ class Report:
     summary: pd.DataFrame
     markdown: str
     files: list[Path]
+    latex: str = ""  # summary.tex
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class _Sources:
 
     Jobs of one method and dataset run at different settings (a sweep, or folders run at different
     budgets) are told apart by a settings label derived from their configs (ganbench.labels), which
-    also goes into their key in the report (`gan__ring-8__steps=1000__seed0`).
+    also goes into their key in the report (`gan__ring-8__steps=1000__seed0`). Rows of one dataset
+    made with different protocols (a `--quick` run beside `ganbench eval` rows) are labelled with
+    what differs, so that no table mixes protocols without saying so.
     """
 
     records: list[Record]
@@ -129,7 +132,7 @@ def build_report(
 
     Tables: records.csv, summary.csv (with 95% percentile-bootstrap intervals), summary.md,
     summary.tex. `number_format` (a format spec such as '.3g') replaces the decimals that follow
-    each column's uncertainty. Figures (PNG and PDF) under out/figures: one per metric, sample
+    each cell's uncertainty. Figures (PNG and PDF) under out/figures: one per metric, sample
     scatters for 2-D data (every seed, or `sample_seed` alone), losses against steps, and the
     tracked curves with their correlation table when recorded.
     """
@@ -141,14 +144,15 @@ def build_report(
         frame = frame[frame.method.isin(methods)]
     summary = select(summarize(frame, sources.planned(), sources.domain), metrics, methods)
     frame = frame[frame.metric.isin(summary.metric.unique())] if metrics else frame
-    markdown = summary_markdown(summary, number_format) + _not_ok_lines(frame, sources)
+    markdown = summary_markdown(summary, number_format, sources.domain) + _not_ok_lines(frame, sources)
+    latex = summary_latex(summary, number_format, sources.domain)
     store = RunStore(out)
     files = _report_file(store, roots, metrics, methods, number_format)
     files += [
         store.write_text("records.csv", frame.to_csv(index=False)),
         store.write_text("summary.csv", summary.to_csv(index=False)),
         store.write_text("summary.md", markdown),
-        store.write_text("summary.tex", summary_latex(summary, number_format)),
+        store.write_text("summary.tex", latex),
     ]
     if not frame.empty:
         files += _figures(store, sources, frame, summary, sample_seed)
@@ -157,7 +161,7 @@ def build_report(
     curves = curves_frame([r for r, _ in chosen], [label for _, label in chosen])
     if not curves.empty:
         files += _curve_outputs(store, curves)
-    return Report(frame, summary, markdown, files)
+    return Report(frame, summary, markdown, files, latex)
 
 
 def _report_file(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ganbench import labels
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import NOT_APPLICABLE
+from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
@@ -29,15 +31,34 @@ def check_number_format(spec: str) -> str:
     try:
         format(1.5, spec)
     except ValueError:
-        raise GanbenchError(f"--format: '{spec}' is not a number format (try .3g or .2f)") from None
+        raise GanbenchError(f"--number-format: '{spec}' is not a number format (try .3g or .2f)") from None
     return spec
 
 
 def registry_domain(metric: str, dataset: str) -> Domain:
-    """The metric's declared domain (ganbench.metrics.base.Metric.domain); unbounded when unknown."""
+    """The metric's declared domain (ganbench.metrics.base.Metric.domain), unbounded when unknown; modes
+    covered on a registered Gaussian mixture at most its modes."""
     from ganbench.metrics import METRICS
 
-    return METRICS.get(metric).domain if metric in METRICS.names() else (None, None)
+    if metric not in METRICS.names():
+        return None, None
+    low, high = METRICS.get(metric).domain
+    modes = mixture_modes(dataset) if metric == MODES_COVERED else None
+    return low, (float(modes) if modes else high)
+
+
+@functools.cache
+def mixture_modes(dataset: str) -> int | None:
+    """The modes of a registered Gaussian mixture (at its default parameters: they set the spread, not
+    the count); None for any other dataset."""
+    from ganbench.data import DATASETS
+    from ganbench.data.mixtures import GaussianMixture
+
+    if dataset not in DATASETS.names() or DATASETS.get(dataset).modality != "points":
+        return None
+    spec = DATASETS.get(dataset)
+    data = spec.build(spec.params())
+    return data.n_modes if isinstance(data, GaussianMixture) else None
 
 
 def summarize(
@@ -133,7 +154,7 @@ def select(summary: pd.DataFrame, metrics: list[str] | None, methods: list[str] 
 ALPHA = 0.05
 # Automatic decimals stop at the sixth place: a smaller spread prints as 0.000000.
 MAX_DECIMALS = 6
-# Significant digits of a column without any spread (every cell one seed, or seeds that agree).
+# Significant digits of a cell without spread (one seed, or seeds that agree).
 NO_SPREAD_DIGITS = 3
 
 # Page fit of summary.tex. The text width of LaTeX's article class at 10 pt (size10.clo: 345 pt).
@@ -148,17 +169,16 @@ TEXT_WIDTH_PT = 345.0
 # cost is that a table within 10% of the text width is split, transposed or scaled when it would have
 # just fitted.
 PT_PER_CHAR = 6.0
-# Each tabular starts its own paragraph: without \noindent, LaTeX indents it by \parindent (15 pt in
-# the article class), and a table scaled to \linewidth overflows by exactly that when it is \input in
-# running text (inside a table environment with \centering it changes nothing).
-NO_INDENT = "\\noindent\n"
 # Space around each column: 2 x \tabcolsep, 6 pt each by default (measured: a one-column tabular
 # holding "a" is 5 + 12 pt wide).
 COLUMN_SEP_PT = 12.0
+# The packages summary.tex needs, named in its first lines: booktabs for the rules, graphicx for
+# \resizebox (only where a table is scaled). Nothing else: the caption and notes are base LaTeX.
+PACKAGES = {"booktabs": "rules", "graphicx": r"\resizebox"}
 
 
 def latex_text(text: str) -> str:
-    """`text` (a name, title or settings label) escaped for LaTeX text mode."""
+    """`text` (a name, title, settings label or legend) escaped for LaTeX text mode."""
     return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
 
 
@@ -167,16 +187,17 @@ _LATEX_SPECIAL = {
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
     "∞": r"$\infty$", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "—": "---",
+    "α": r"$\alpha$", "≥": r"$\geq$",
 }  # fmt: skip
 
 
-# The marks of n/a footnotes in Markdown (and in LaTeX comments): superscript digits.
+# The marks of n/a footnotes in Markdown: superscript digits.
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 @dataclass(frozen=True)
 class _Markup:
-    """How one output format writes the pieces of a cell and a header."""
+    """How one output format writes the pieces of a cell, a header and the legend."""
 
     pm: str
     bold: str  # a format string with one {} slot
@@ -184,7 +205,7 @@ class _Markup:
     down: str
     missing: str
     flags: Mapping[str, str]  # the mark of each convergence flag
-    text: Callable[[str], str] = str  # how a name, title or settings label is written
+    text: Callable[[str], str] = str  # how a name, title, settings label or legend text is written
     minus: str = "-"  # the sign of a negative number
     footnote: Callable[[int], str] = lambda number: str(number).translate(SUPERSCRIPTS)  # n/a's mark
 
@@ -216,21 +237,21 @@ def title(kind: str, name: str) -> str:
     return registry.get(name).title if name in registry.names() else name
 
 
-def column_decimals(means: pd.Series, stds: pd.Series) -> int:
-    """Decimals of one column (dataset x metric), so that the shown digits follow the uncertainty.
+def cell_decimals(mean: float, std: float) -> int:
+    """Decimals of one cell, so that its digits follow its own uncertainty.
 
-    The place of the second significant digit of the column's smallest positive std (3.79 -> 1 decimal,
-    1 -> 1, 0.0133 -> 3, 80.3 -> 0, 803 -> -1: tens); without any positive std, NO_SPREAD_DIGITS
-    significant digits of the largest |mean|. At most MAX_DECIMALS. The place is read after rounding
-    to those digits, so that 0.00999999... (the float std of 0.10, 0.11, 0.12) counts as 0.010 and
-    0.0996 as 0.10.
+    The place of the second significant digit of the cell's std (3.79 -> 1 decimal, 1 -> 1, 0.0133 -> 3,
+    80.3 -> 0, 803 -> -1: tens); without spread (one seed: no std; seeds that agree: std 0),
+    NO_SPREAD_DIGITS significant digits of the mean (0 itself: none). At most MAX_DECIMALS. The place is
+    read after rounding to those digits, so that 0.00999999... (the float std of 0.10, 0.11, 0.12)
+    counts as 0.010 and 0.0996 as 0.10.
     """
-    spreads = [s for s in stds if np.isfinite(s) and s > 0]
-    if spreads:
-        decimals = 1 - _exponent(min(spreads), 2)
+    if np.isfinite(std) and std > 0:
+        decimals = 1 - _exponent(std, 2)
+    elif np.isfinite(mean) and mean != 0:
+        decimals = NO_SPREAD_DIGITS - 1 - _exponent(abs(mean), NO_SPREAD_DIGITS)
     else:
-        largest = max((abs(m) for m in means if np.isfinite(m)), default=0.0)
-        decimals = NO_SPREAD_DIGITS - 1 - _exponent(largest, NO_SPREAD_DIGITS) if largest > 0 else 0
+        decimals = 0
     return min(decimals, MAX_DECIMALS)
 
 
@@ -245,34 +266,51 @@ def fixed(value: float, decimals: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
 
 
-def _show(value: float, decimals: int, number_format: str | None) -> str:
-    return fixed(value, decimals) if number_format is None else format(value, number_format)
-
-
-def format_cells(summary: pd.DataFrame, number_format: str | None = None) -> pd.DataFrame:
+def format_cells(
+    summary: pd.DataFrame,
+    number_format: str | None = None,
+    domain: Callable[[str, str], Domain] = registry_domain,
+) -> pd.DataFrame:
     """The summary with the numbers as the tables show them: `mean_text`, `std_text` ('' for one seed
-    or none) and `bold`, shared by the Markdown and the LaTeX table so that both show the same.
+    or none), `decimals` (None under a number format), `bold`, `na_note` (the n/a footnote's number)
+    and `modes` (the dataset's modes, for a count of modes; else None), shared by the Markdown and the
+    LaTeX table so that both show the same.
 
-    number_format None: per column the decimals of `column_decimals`, mean and std alike; a format spec
-    ('.3g') formats every number with it.
+    number_format None: each cell's mean and std rounded by `cell_decimals` of its own std; a format
+    spec ('.3g') formats every number with it. `domain(metric, dataset)`: the values a metric can take
+    there, whose upper end is the dataset's modes for a count of modes.
     """
     cells = summary.reset_index(drop=True)
     if "na_reason" not in cells.columns:  # a summary of before n/a cells
         cells = cells.assign(na_reason="")
     cells["na_reason"] = cells["na_reason"].fillna("").astype(str)
+    decimals = [
+        cell_decimals(mean, std) if number_format is None and n > 0 else None
+        for mean, std, n in zip(cells["mean"], cells["std"], cells["n"], strict=True)
+    ]
     mean_text, std_text = [""] * len(cells), [""] * len(cells)
-    for _, column in cells[cells.n > 0].groupby(["dataset", "metric"], sort=False):
-        decimals = column_decimals(column["mean"], column["std"])
-        for i, mean, std in zip(column.index, column["mean"], column["std"], strict=True):
-            mean_text[i] = _show(mean, decimals, number_format)
-            std_text[i] = "" if pd.isna(std) else _show(std, decimals, number_format)
+    for i, (mean, std, n) in enumerate(zip(cells["mean"], cells["std"], cells["n"], strict=True)):
+        if n > 0:
+            mean_text[i] = _show(mean, decimals[i], number_format)
+            std_text[i] = "" if pd.isna(std) else _show(std, decimals[i], number_format)
     numbers = {reason: i for i, reason in enumerate(na_reasons(cells), start=1)}
-    return cells.assign(
-        mean_text=mean_text,
-        std_text=std_text,
-        bold=_bold(cells.assign(mean_text=mean_text)),
+    shown = cells.assign(mean_text=mean_text, std_text=std_text, decimals=decimals)
+    return shown.assign(
+        bold=_bold(shown),
         na_note=[numbers.get(reason, 0) for reason in cells["na_reason"]],
-    )
+        modes=[_modes(metric, dataset, unit, domain) for metric, dataset, unit in
+               zip(cells["metric"], cells["dataset"], cells["unit"], strict=True)],
+    )  # fmt: skip
+
+
+def _show(value: float, decimals: int | None, number_format: str | None) -> str:
+    return format(value, number_format) if number_format is not None else fixed(value, decimals or 0)
+
+
+def _modes(metric: str, dataset: str, unit: str, domain: Callable[[str, str], Domain]) -> int | None:
+    """The dataset's modes where `metric` counts modes (its unit) and its domain there is bounded."""
+    high = domain(metric, dataset)[1] if unit == "modes" else None
+    return int(high) if high is not None and np.isfinite(high) else None
 
 
 def na_reasons(summary: pd.DataFrame) -> list[str]:
@@ -287,10 +325,10 @@ def na_reasons(summary: pd.DataFrame) -> list[str]:
 def _bold(cells: pd.DataFrame) -> list[bool]:
     """Per row: bold by the rule stated in the legend (`_bold_rule`).
 
-    Per column the best mean by the metric's direction; bold are the rows whose shown mean equals the
-    best's (ties at the shown precision, 0.018000000000000002 beside 0.018) and the rows that Welch's
-    t test over seeds does not tell from the best (p >= ALPHA). A row or best of one seed cannot be
-    tested (no std): it is bold only on a tie. A row without any ok seed is never bold.
+    Per column the best mean by the metric's direction; bold are the rows whose mean equals the best's
+    as shown (`_tie`) and the rows that Welch's t test over seeds does not tell from the best (p >=
+    ALPHA). A row or best of one seed cannot be tested (no std): it is bold only on a tie. A row
+    without any ok seed is never bold.
     """
     bold = [False] * len(cells)
     for _, column in cells[cells.n > 0].groupby(["dataset", "metric"], sort=False):
@@ -298,13 +336,22 @@ def _bold(cells: pd.DataFrame) -> list[bool]:
             column["mean"].idxmax() if column["higher_is_better"].iloc[0] else column["mean"].idxmin()
         ]
         for i, row in column.iterrows():
-            tie = row["mean_text"] == best["mean_text"]
             testable = row["n"] >= 2 and best["n"] >= 2
-            bold[i] = tie or (
+            bold[i] = _tie(row, best) or (
                 testable
                 and welch(best["mean"], best["se"], best["n"], row["mean"], row["se"], row["n"])[2] >= ALPHA
             )
     return bold
+
+
+def _tie(row: pd.Series, best: pd.Series) -> bool:
+    """Whether two cells show the same mean: at the coarser of their two roundings (0.0180 and
+    0.018000000000000002 are one number; 0.019 ± 0.010 and 0.0186 too), or as a number format shows
+    them."""
+    if pd.isna(row["decimals"]) or pd.isna(best["decimals"]):
+        return row["mean_text"] == best["mean_text"]
+    decimals = int(min(row["decimals"], best["decimals"]))
+    return fixed(row["mean"], decimals) == fixed(best["mean"], decimals)
 
 
 def _number(text: str, markup: _Markup) -> str:
@@ -333,7 +380,8 @@ def _cell(row, markup: _Markup) -> str:
 def paper_table(cells: pd.DataFrame, markup: _Markup, transpose: bool = False) -> pd.DataFrame:
     """The table as strings in `markup`, from `format_cells`. Columns are (group, label) pairs: first the
     row labels, in group '' (Method, and Settings when any settings label is set), then per dataset
-    (the group) its metrics with their direction arrows. One row per method x settings, in order.
+    (the group) its metrics with their direction arrows, a count of modes with the dataset's modes
+    ("Modes (of 8) ↑"). One row per method x settings, in order.
 
     `transpose` (one dataset only): one row per metric (label column Metric), one column per method
     x settings. A cell without a summary row shows the missing mark.
@@ -343,23 +391,25 @@ def paper_table(cells: pd.DataFrame, markup: _Markup, transpose: bool = False) -
     runs = list(dict.fromkeys(zip(cells["method"], cells["settings"], strict=True)))
     measures = list(dict.fromkeys(zip(cells["dataset"], cells["metric"], strict=True)))
     higher = dict(zip(cells["metric"], cells["higher_is_better"], strict=True))
+    modes = dict(zip(zip(cells["dataset"], cells["metric"], strict=True), cells["modes"], strict=True))
     shown = {(r.method, r.settings, r.dataset, r.metric): _cell(r, markup) for r in cells.itertuples()}
 
-    def metric(name: str) -> str:
-        return f"{text(title('metric', name))} {markup.up if higher[name] else markup.down}"
+    def metric(dataset: str, name: str) -> str:
+        of = f" (of {int(modes[dataset, name])})" if pd.notna(modes[dataset, name]) else ""
+        return f"{text(title('metric', name))}{of} {markup.up if higher[name] else markup.down}"
 
     def run(method: str, settings: str) -> list[str]:
         return [text(title("method", method))] + ([text(settings)] if sweep else [])
 
     if not transpose:
         head = [("", "Method")] + ([("", "Settings")] if sweep else [])
-        columns = [(text(title("dataset", d)), metric(m)) for d, m in measures]
+        columns = [(text(title("dataset", d)), metric(d, m)) for d, m in measures]
         rows = [run(*r) + [shown.get((*r, *c), markup.missing) for c in measures] for r in runs]
     else:
         (dataset,) = {d for d, _ in measures}
         head = [("", "Metric")]
         columns = [(text(title("dataset", dataset)), " ".join(run(*r))) for r in runs]
-        rows = [[metric(c[1])] + [shown.get((*r, *c), markup.missing) for r in runs] for c in measures]
+        rows = [[metric(*c)] + [shown.get((*r, *c), markup.missing) for r in runs] for c in measures]
     return pd.DataFrame(rows, columns=pd.MultiIndex.from_tuples(head + columns))
 
 
@@ -392,7 +442,7 @@ def estimated_width(plain: pd.DataFrame) -> float:
 
 @dataclass(frozen=True)
 class _Tabular:
-    """A tabular (or a scaled one) and the width it was estimated at."""
+    """A tabular and the width it was estimated at."""
 
     latex: str
     width: float  # estimated, in points
@@ -402,8 +452,8 @@ def _tabular(cells: pd.DataFrame, transpose: bool = False) -> _Tabular:
     """A booktabs tabular written by pandas' Styler, with a \\cmidrule under each dataset's header."""
     table = paper_table(cells, LATEX, transpose)
     groups = _groups(table)
-    labels = groups[0][2] if groups[0][0] == "" else 0
-    column_format = "l" * labels + "c" * (table.shape[1] - labels)
+    label_columns = groups[0][2] if groups[0][0] == "" else 0
+    column_format = "l" * label_columns + "c" * (table.shape[1] - label_columns)
     latex = table.style.hide(axis="index").to_latex(
         hrules=True, multicol_align="c", column_format=column_format
     )
@@ -416,113 +466,194 @@ def _tabular(cells: pd.DataFrame, transpose: bool = False) -> _Tabular:
 
 
 def _fitted(cells: pd.DataFrame) -> tuple[_Tabular, str]:
-    """One dataset's tabular that fits TEXT_WIDTH_PT, and how it was made to fit ('' when as is)."""
+    """One dataset's tabular: as is when it fits TEXT_WIDTH_PT, else transposed when that fits, else the
+    narrower of the two (the caller scales it); and how it was made ('' when as is)."""
     normal = _tabular(cells)
     if normal.width <= TEXT_WIDTH_PT:
         return normal, ""
     flipped = _tabular(cells, transpose=True)
-    if flipped.width <= TEXT_WIDTH_PT:
-        return flipped, "transposed: metrics as rows"
-    narrower = min(normal, flipped, key=lambda t: t.width)
-    # The tabular's last line ends in "%" so that no space joins the box being scaled.
-    scaled = "\\resizebox{\\linewidth}{!}{%\n" + narrower.latex.rstrip("\n") + "%\n}\n"
-    how = "transposed, " if narrower is flipped else ""
-    return _Tabular(scaled, TEXT_WIDTH_PT), f"{how}scaled to the line width"
+    chosen = flipped if flipped.width < normal.width else normal
+    return chosen, "transposed: metrics as rows" if chosen is flipped else ""
 
 
-def _bold_rule(bold: str) -> str:
-    """The legend's sentence on what is bold (`_bold`), with `bold` written bold."""
+def _bold_rule() -> str:
+    """The legend's words on what is bold (`_bold`), after the word Bold."""
     return (
-        f"{bold}, per dataset and metric: the best mean (↑ higher is better, ↓ lower is better) and "
+        ", per dataset and metric: the best mean (↑ higher is better, ↓ lower is better) and "
         "every mean not significantly different from it (Welch's t test over seeds, two-sided, "
         f"α = {ALPHA}; means equal as shown are ties, and a cell or best of one seed is bold only on a tie)."
     )
 
 
-def _legend(summary: pd.DataFrame, number_format: str | None, bold: str, missing: str) -> str:
-    """The table's legend as one paragraph: what a cell shows, the bold rule, where the intervals are."""
+def _counts(summary: pd.DataFrame) -> str:
+    """How many seeds a cell is over: 'n = 3 seeds per cell' where every complete cell has as many."""
     complete = set(summary.loc[summary.n == summary.jobs, "n"])
-    counts = f"n = {complete.pop()} seeds per cell" if len(complete) == 1 else "n per cell in summary.csv"
+    return f"n = {complete.pop()} seeds per cell" if len(complete) == 1 else "n per cell in summary.csv"
+
+
+def _legend(summary: pd.DataFrame, number_format: str | None, markup: _Markup) -> str:
+    """The table's legend as one paragraph in `markup`: what a cell shows, its decimals, the bold rule,
+    the settings where rows have any, where the intervals are."""
+    text = markup.text
     sentences = [
-        f"mean ± std over the seeds that finished ok ({counts}; (n/N): only n of N planned seeds "
-        f"finished ok; {missing}: no result).",
-        "Numbers are rounded, per dataset and metric, to the second significant digit of the smallest std."
+        text(
+            f"Mean ± std over the seeds that finished ok ({_counts(summary)}; (n/N): only n of N planned "
+            "seeds finished ok; "
+        )
+        + markup.missing
+        + text(": no result)."),
+        text(
+            "Each mean and std is rounded to the second significant digit of its own std; a cell "
+            f"without spread (one seed, or seeds that agree) shows {NO_SPREAD_DIGITS} significant digits."
+        )
         if number_format is None
         else "",
-        _bold_rule(bold),
-        f"Confidence intervals in summary.csv: {METHOD}.",
+        markup.bold.format("Bold") + text(_bold_rule()),
+        text(_settings_note(summary)),
+        text(f"Confidence intervals in summary.csv: {METHOD}."),
     ]
     return " ".join(s for s in sentences if s)
 
 
-def summary_markdown(summary: pd.DataFrame, number_format: str | None = None) -> str:
+def _settings_note(summary: pd.DataFrame) -> str:
+    """What the Settings column says, where rows have settings labels ('' where none has)."""
+    shown = [labels.parse_label(text) for text in set(summary["settings"]) if text]
+    if not shown:
+        return ""
+    note = (
+        "Settings: the settings in which the rows' jobs differ (a sweep's, or the protocols of merged "
+        "run folders), by their names in the suite file"
+    )
+    if any(labels.SOURCE in settings for settings in shown):
+        note += (
+            f"; {labels.SOURCE}=run: trained and scored by ganbench run, {labels.SOURCE}=samples or "
+            "generator: samples or a generator scored by ganbench eval (trained elsewhere)"
+        )
+    return note + "."
+
+
+def summary_markdown(
+    summary: pd.DataFrame,
+    number_format: str | None = None,
+    domain: Callable[[str, str], Domain] = registry_domain,
+) -> str:
     """The paper table as Markdown (one header row 'Dataset: Metric ↑'), with its legend.
 
-    number_format None: decimals follow each column's uncertainty (`column_decimals`).
+    number_format None: each cell's decimals follow its own uncertainty (`cell_decimals`).
     """
     if summary.empty:
         return "_no records_\n"
-    table = paper_table(format_cells(summary, number_format), MARKDOWN)
+    table = paper_table(format_cells(summary, number_format, domain), MARKDOWN)
     table.columns = [label if not group else f"{group}: {label}" for group, label in table.columns]
-    legend = _legend(summary, number_format, MARKDOWN.bold.format("Bold"), MARKDOWN.missing)
     return (
         table.to_markdown(index=False)
         + "\n\n"
-        + legend
+        + _legend(summary, number_format, MARKDOWN)
         + "\n"
-        + flag_legend(summary, SYMBOLS)
+        + flag_legend(summary, MARKDOWN)
         + na_legend(summary, MARKDOWN)
     )
 
 
-def na_legend(summary: pd.DataFrame, markup: _Markup, prefix: str = "") -> str:
+def na_legend(summary: pd.DataFrame, markup: _Markup, end: str = "\n") -> str:
     """One footnote line per reason of the n/a cells: '¹ n/a: FlopCounterMode cannot trace ...'."""
     return "".join(
-        f"{prefix}{markup.footnote(i)} {NOT_APPLICABLE}{reason}.\n"
+        f"{markup.footnote(i)} {markup.text(f'{NOT_APPLICABLE}{reason}.')}{end}"
         for i, reason in enumerate(na_reasons(summary), start=1)
     )
 
 
-def flag_legend(summary: pd.DataFrame, marks: Mapping[str, str], prefix: str = "") -> str:
+def flag_legend(summary: pd.DataFrame, markup: _Markup, end: str = "\n") -> str:
     """One legend line per convergence flag that marks a cell of `summary`."""
     present = {f for flags in summary["flags"] for f in str(flags).split(";") if f}
-    return "".join(f"{prefix}{marks[f]} {f}: {LEGEND[f]}.\n" for f in FLAGS if f in present)
+    return "".join(
+        f"{markup.flags[f]} {markup.text(f'{f}: {LEGEND[f]}.')}{end}" for f in FLAGS if f in present
+    )
 
 
-def summary_latex(summary: pd.DataFrame, number_format: str | None = None) -> str:
-    """The paper table as booktabs LaTeX that fits a page TEXT_WIDTH_PT wide, legend in % comments.
+def summary_latex(
+    summary: pd.DataFrame,
+    number_format: str | None = None,
+    domain: Callable[[str, str], Domain] = registry_domain,
+) -> str:
+    """The paper table as a LaTeX `table` float: a caption, booktabs tabulars that fit a page
+    TEXT_WIDTH_PT wide, and the legend as notes below them, in base LaTeX (no threeparttable).
 
-    Rows methods (x settings in a sweep), datasets as \\multicolumn groups with a \\cmidrule under each.
-    Page fit, by `estimated_width`: the whole table when it fits; else one tabular per dataset (a
-    '% Dataset' line before each), each as is when it fits, else transposed (metrics as rows, methods as
-    columns) when that fits, else the narrower of the two scaled to the line width with \\resizebox
-    (graphicx; the file's first lines say which packages it needs).
+    Rows methods (x settings), datasets as \\multicolumn groups with a \\cmidrule under each. Page fit,
+    by `estimated_width`: the whole table when it fits; else one tabular per dataset (a '% Dataset'
+    line before each), each as is when it fits, else transposed (metrics as rows, methods as columns)
+    when that fits, else the narrower of the two. Where a part is still too wide, one \\resizebox
+    scales all parts together to the line width, so that every dataset keeps one font size. The
+    file's first lines name the packages it needs (PACKAGES).
     """
     if summary.empty:
         return "% no records\n"
-    cells = format_cells(summary, number_format)
-    head = [r"% A table written by ganbench report; needs \usepackage{booktabs}."]
-    whole = _tabular(cells)
+    cells = format_cells(summary, number_format, domain)
     datasets = list(dict.fromkeys(cells["dataset"]))
+    whole = _tabular(cells)
+    head: list[str] = []
     if whole.width <= TEXT_WIDTH_PT:
-        parts = [NO_INDENT + whole.latex]
+        parts = [whole]
+        body = whole.latex
     else:
         if len(datasets) > 1:
             head.append(
                 f"% One tabular per dataset: the whole table (about {whole.width:.0f} pt) is wider than "
                 f"the text ({TEXT_WIDTH_PT:.0f} pt)."
             )
-        parts = []
-        for dataset in datasets:
-            part, how = _fitted(cells[cells["dataset"] == dataset])
-            parts.append(
-                f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{NO_INDENT}{part.latex}"
-            )
-        if any(r"\resizebox" in part for part in parts):
-            head.append(r"% \resizebox needs \usepackage{graphicx}.")
-    # A blank line (a paragraph break) and a small skip between tabulars set each on its own line.
-    body = "\n\\medskip\n".join(parts)
-    legend = _legend(summary, number_format, "Bold", "--")
-    comments = "".join(f"% {line}\n" for line in textwrap.wrap(legend, 100))
-    footnotes = flag_legend(summary, SYMBOLS, prefix="% ") + na_legend(summary, MARKDOWN, prefix="% ")
-    return "\n".join(head) + "\n" + body + comments + footnotes
+        fitted = [_fitted(cells[cells["dataset"] == dataset]) for dataset in datasets]
+        parts = [part for part, _ in fitted]
+        shown = [
+            f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{part.latex}"
+            for dataset, (part, how) in zip(datasets, fitted, strict=True)
+        ]
+        body = shown[0] if len(shown) == 1 else _stack(shown)
+    packages = ["booktabs"]
+    widest = max(part.width for part in parts)
+    if widest > TEXT_WIDTH_PT:
+        # One box scaled as a whole: the widest part to the line width and every other by the same factor.
+        # The box's last line ends in "%" so that no space joins it.
+        body = "\\resizebox{\\linewidth}{!}{%\n" + body.rstrip("\n") + "%\n}\n"
+        packages.append("graphicx")
+        head.append(
+            f"% Scaled to the line width as one box (the widest part about {widest:.0f} pt): "
+            "every part by the same factor."
+        )
+    needs = " and ".join(rf"\usepackage{{{name}}} ({PACKAGES[name]})" for name in packages)
+    head = [
+        r"% A table written by ganbench report: a table float with its caption and notes; \input it in "
+        "the body of a document.",
+        f"% Needs {needs}.",
+        *head,
+    ]
+    return "\n".join(head) + "\n" + _float(summary, number_format, body)
+
+
+def _stack(parts: list[str]) -> str:
+    """Tabulars one below the other (booktabs' \\addlinespace between), as one box: a one-column tabular
+    without outer space, so that one \\resizebox can scale them together."""
+    stacked = " \\\\ \\addlinespace[\\bigskipamount]\n".join(part.rstrip("\n") for part in parts)
+    return "\\begin{tabular}{@{}c@{}}\n" + stacked + "\n\\end{tabular}\n"
+
+
+def _float(summary: pd.DataFrame, number_format: str | None, body: str) -> str:
+    """The table float: the caption above the tabulars (as journals set tables), the notes below them
+    as a small paragraph: the legend, then one line per convergence flag and per n/a reason."""
+    datasets = [title("dataset", d) for d in dict.fromkeys(summary["dataset"])]
+    named = ", ".join(datasets[:-1]) + " and " + datasets[-1] if len(datasets) > 1 else datasets[0]
+    caption = latex_text(f"{named}: mean ± std over the seeds that finished ok ({_counts(summary)}).")
+    notes = (
+        _legend(summary, number_format, LATEX)
+        + "\\par\n"
+        + flag_legend(summary, LATEX, end="\\par\n")
+        + na_legend(summary, LATEX, end="\\par\n")
+    )
+    return (
+        "\\begin{table}[tbp]\n\\centering\n"
+        f"\\caption{{{caption}}}\n\\medskip\n"
+        f"{body}"
+        "\\par\\medskip\n"
+        "{\\footnotesize\\raggedright\n"
+        f"{notes}"
+        "}\n\\end{table}\n"
+    )
