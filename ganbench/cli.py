@@ -60,9 +60,11 @@ app = typer.Typer(
     # Plain click messages: a usage error ends in one "Error: ..." line, not a framed panel.
     rich_markup_mode=None,
 )
-# soft_wrap: messages and tables stay one line each, whatever the terminal width.
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+# soft_wrap: messages and tables stay one line each, whatever the terminal width. No markup and no
+# emoji codes: what ganbench prints holds names, paths and keys you chose, and `mygen:ring` or
+# `[bold]` in them must print as typed (styles are passed as `style=`, never written into the text).
+console = Console(soft_wrap=True, markup=False, emoji=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -471,7 +473,7 @@ def list_() -> None:
     from ganbench.catalog import catalog
 
     for section, entries in catalog().items():
-        console.print(f"[bold]{section}[/bold]")
+        console.print(section, style="bold")
         width = max((len(name) for name, _ in entries), default=0)
         for name, description in entries:
             console.print(f"  {name:<{width}}  {description}", markup=False, highlight=False)

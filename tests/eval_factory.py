@@ -15,3 +15,13 @@ def tiny_mlp() -> nn.Module:
 
 def not_a_module() -> str:
     return "a generator factory must return an nn.Module"
+
+
+def three_columns() -> nn.Module:
+    """Latent 2 -> 3 numbers per sample: not the 2-D points of ring-8."""
+    return nn.Linear(2, 3)
+
+
+def flat() -> nn.Module:
+    """Latent 2 -> one number per sample, the batch flattened to shape (n,)."""
+    return nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,73 @@ def test_bad_inputs_are_one_line_and_write_nothing(cli: CliRunner, tmp_path: Pat
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and says in line
     assert not out.exists()
+
+
+MYGEN = """
+from torch import nn
+
+
+def ring():
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+"""
+
+
+def test_a_factory_in_the_current_folder_imports_as_python_m_finds_it(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `ganbench eval --generator mygen:ring` where mygen.py is, without PYTHONPATH; sys.path is left as
+    # it was, after a scored run and after a refused one.
+    (tmp_path / "mygen.py").write_text(MYGEN, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mygen", raising=False)
+    before = list(sys.path)
+    try:
+        args = ["--latent-dim", "2", "--dataset", "ring-8", "--metrics", "w1"]
+        result = _invoke(cli, "eval", "--generator", "mygen:ring", *args, "--out", "out")
+        assert result.exit_code == 0, result.output
+        assert _record(tmp_path / "out", "ring__ring-8__seed0")["status"] == "ok"
+        assert sys.path == before
+        result = _invoke(cli, "eval", "--generator", "mygen:missing", *args, "--out", "again")
+        assert result.exit_code == 2 and "mygen has no callable 'missing'" in result.stderr
+        assert sys.path == before and not (tmp_path / "again").exists()
+    finally:
+        sys.modules.pop("mygen", None)
+
+
+def test_names_with_emoji_codes_and_markup_print_as_typed(cli: CliRunner, tmp_path: Path) -> None:
+    # rich would print `:ring:` as an emoji and drop `[bold]` as a style: both on stdout and on stderr.
+    np.save(tmp_path / "mine.npy", np.zeros((20, 2), dtype=np.float32))
+    out = tmp_path / "out:ring:[bold]x[/bold]"
+    args = ["eval", "--samples", str(tmp_path / "mine.npy"), "--dataset", "ring-8", "--metrics", "w1"]
+    result = _invoke(cli, *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"results in {out}" in result.stdout
+    args = ["eval", "--generator", "no_such_module:ring:[bold]", "--latent-dim", "2", "--dataset", "ring-8"]
+    result = _invoke(cli, *args, "--metrics", "w1", "--out", str(tmp_path / "never"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --generator no_such_module:ring:[bold]: cannot import")
+
+
+@pytest.mark.parametrize(
+    ("factory", "latent", "says"),
+    [
+        ("tiny_mlp", "3", "eval_factory:tiny_mlp takes latent codes of size 2, not --latent-dim 3 ("),
+        ("three_columns", "2", "latent codes): shape (2, 3); expected points (N, 2) for ring-8"),
+        ("flat", "2", "latent codes): shape (2,); expected points (N, 2) for ring-8"),
+    ],
+    ids=["latent-size", "three-columns", "flat"],
+)
+def test_a_generator_that_does_not_fit_is_refused_before_any_folder_exists(
+    cli: CliRunner, tmp_path: Path, factory: str, latent: str, says: str
+) -> None:
+    # A test batch runs through the network first: one line and exit 2, not a folder of failed jobs.
+    out = tmp_path / "out"
+    args = ["eval", "--generator", f"eval_factory:{factory}", "--latent-dim", latent, "--seeds", "3"]
+    result = _invoke(cli, *args, "--dataset", "ring-8", "--metrics", "w1", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: --generator ") and says in line
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_image_generators_kept_and_rescored_with_the_digit_classifier(cli: CliRunner, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from conftest import write_fake_mnist
 
 from ganbench import paths
 from ganbench.data import DATASETS
-from ganbench.data.external import load_samples
+from ganbench.data.external import check_shape, load_samples
 from ganbench.data.images import MnistParams, to_float
 from ganbench.data.mixtures import RingParams
 from ganbench.data.stacked_mnist import StackedMnistParams
@@ -199,6 +199,20 @@ def test_bad_image_arrays_are_refused_saying_what_was_expected(tmp_path: Path, m
 def test_bad_point_arrays_are_refused(tmp_path: Path, ring, array, match) -> None:
     np.save(tmp_path / "bad.npy", array)
     _refused(tmp_path / "bad.npy", ring, match, name="ring-8")
+
+
+def test_a_batch_shape_is_checked_as_a_file_is(ring, mnist) -> None:
+    # `ganbench eval --generator` checks its test batch with the same messages as a file of samples.
+    check_shape((2, 2), ring, "batch", name="ring-8")
+    check_shape((2, 1, 28, 28), mnist, "batch", name="mnist")
+    for shape, match in [
+        ((2, 3), r"^batch: shape \(2, 3\); expected points \(N, 2\) for ring-8$"),
+        ((2,), r"^batch: shape \(2,\); expected points \(N, 2\) for ring-8$"),
+    ]:
+        with pytest.raises(GanbenchError, match=match):
+            check_shape(shape, ring, "batch", name="ring-8")
+    with pytest.raises(GanbenchError, match=r"^batch: shape \(2, 28, 28, 1\) is channels-last"):
+        check_shape((2, 28, 28, 1), mnist, "batch", name="mnist")
 
 
 def test_fewer_samples_than_the_metrics_need_are_refused(tmp_path: Path, ring, mnist) -> None:

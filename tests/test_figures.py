@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_tiny_suite
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from typer.testing import CliRunner
 
 from ganbench.cli import app
@@ -114,6 +114,25 @@ def test_units_show_only_where_a_metric_has_one() -> None:
     kl = figures.make_metric_figure(nats, summarize(nats), "reverse-kl")
     assert fid.axes[0].get_ylabel() == "FID" and "[]" not in texts(fid)
     assert kl.axes[0].get_ylabel() == "Reverse KL [nats]"
+
+
+def test_scored_models_get_a_color_each_kept_in_every_figure() -> None:
+    # Two models `ganbench eval` scored beside GAN: three colors, none of them gray, and a model's color
+    # does not depend on what else a figure shows.
+    frame = records(
+        {("gan", "ring-8", ""): [1, 2], ("mine", "ring-8", ""): [3, 4], ("theirs", "ring-8", ""): [5]}
+    )
+    fig = figures.make_metric_figure(frame, summarize(frame, None, domain), "modes-covered")
+    seeds = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    shown = [tuple(np.round(c.get_facecolor()[0][:3], 6)) for c in seeds]
+    assert len(shown) == 3 and len(set(shown)) == 3
+    assert all(len(set(color)) > 1 for color in shown)  # gray has equal red, green and blue
+    colors = figures.method_colors(["gan", "mine", "theirs"])
+    assert shown == [tuple(np.round(colors[m], 6)) for m in ("gan", "mine", "theirs")]
+    assert figures.method_colors(["theirs"]) == {"theirs": colors["theirs"]}
+    assert figures.method_colors(["wgan", "mine"])["mine"] == colors["mine"]
+    many = figures.method_colors([f"model-{i}" for i in range(9)])  # nine labels: nine colors
+    assert len(set(many.values())) == 9
 
 
 def test_a_sweep_gets_one_mark_per_setting_never_an_average() -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from conftest import write_tiny_suite
 from rich.console import Console
@@ -98,6 +99,16 @@ def test_a_terminal_names_the_folder_too() -> None:
     with RichProgress(console) as progress:
         progress.run_started(Path("/runs/tiny"), 12, 0)
     assert "run folder: /runs/tiny (12 jobs)" in console.file.getvalue()
+
+
+def test_a_terminal_shows_job_names_as_they_are() -> None:
+    # The bar's text is not rich markup: a sweep label with `[bold]` or `:ring:` shows as typed.
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    job = SimpleNamespace(method="gan", dataset="ring-8", label="note=[bold]x[/bold]:ring:", seed=0,
+                          train=SimpleNamespace(steps=10))  # fmt: skip
+    with RichProgress(console) as progress:
+        progress.job_started(1, 1, [job])
+    assert "gan / ring-8 note=[bold]x[/bold]:ring: seed 0" in console.file.getvalue()
 
 
 def test_sigterm_in_a_piped_run_prints_the_resume_command(tmp_path: Path) -> None:

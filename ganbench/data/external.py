@@ -85,6 +85,18 @@ def load_samples(
     return _check_images(array, path, expect, need)
 
 
+def check_shape(shape: tuple[int, ...], dataset: Dataset, what: str, *, name: str = "the dataset") -> None:
+    """Refuse a batch `shape` that is not the dataset's (N, d) points or (N, C, H, W) images; `what`
+    names the samples in the one-line `GanbenchError` (e.g. a generator's test batch)."""
+    expect = _Expected.of(dataset, name)
+    if expect.modality == "points":
+        _check_point_layout(shape, what, expect)
+    elif expect.modality == "images":
+        _check_layout(shape, what, expect)
+    else:
+        raise GanbenchError(f"{what}: cannot check samples for {name}, whose modality is {expect.modality!r}")
+
+
 # ------------------------------------------------------------------------------------------ reading
 
 
@@ -191,8 +203,7 @@ def _check_points(array: np.ndarray, path: Path, expect: _Expected, need: int) -
     """Finite real (N, d) -> float64 (N, d)."""
     if array.dtype.kind not in "fiu":
         raise GanbenchError(f"{path}: dtype {array.dtype}; expected float {expect.layout()}")
-    if array.ndim != 2 or array.shape[1:] != expect.shape:
-        raise GanbenchError(f"{path}: shape {tuple(array.shape)}; expected {expect.layout()}")
+    _check_point_layout(tuple(array.shape), path, expect)
     _check_count(array.shape[0], path, need)
     points = np.array(array, dtype=np.float64, order="C")  # a copy: never a view of the mapped file
     _check_finite(points, path, expect)
@@ -204,7 +215,13 @@ def _check_points(array: np.ndarray, path: Path, expect: _Expected, need: int) -
     return points
 
 
-def _check_layout(shape: tuple[int, ...], path: Path, expect: _Expected) -> None:
+def _check_point_layout(shape: tuple[int, ...], path: Path | str, expect: _Expected) -> None:
+    """Refuse any shape but (N, d) with the dataset's d."""
+    if len(shape) != 2 or shape[1:] != expect.shape:
+        raise GanbenchError(f"{path}: shape {shape}; expected {expect.layout()}")
+
+
+def _check_layout(shape: tuple[int, ...], path: Path | str, expect: _Expected) -> None:
     """Refuse any shape but (N, C, H, W) with the dataset's C, H and W, saying which part is wrong."""
     channels, height, width = expect.shape
     if len(shape) != 4:

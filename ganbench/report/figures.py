@@ -1,7 +1,8 @@
 """Figures from records: the only module that imports seaborn and matplotlib (lazily).
 
 Every figure is written as PNG and PDF, and every method keeps one color in every figure: its
-color is chosen by its position in the method registry, not by its position in one report.
+color is chosen by its position in the method registry, not by its position in one report; a
+model that `ganbench eval` scored (a label no method has) gets one chosen by its name.
 
 Each figure is built by a `make_*` function that returns the matplotlib Figure (tests inspect it),
 and written by the public function of the same name without the prefix. Every figure says in its
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import textwrap
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -55,11 +57,28 @@ def _pyplot():
 
 
 def method_colors(methods: list[str]) -> dict[str, tuple[float, float, float]]:
-    """One fixed color per method, by registry position (unregistered methods are gray)."""
+    """One fixed color per method, by registry position; labels no method has (scored models) get
+    the darker palette, each a color of its own (`_label_colors`)."""
     _, sns = _pyplot()
     palette = sns.color_palette("colorblind", n_colors=10)
     names = METHODS.names()
-    return {m: palette[names.index(m) % len(palette)] if m in names else (0.5, 0.5, 0.5) for m in methods}
+    scored = _label_colors([m for m in methods if m not in names])
+    return {m: palette[names.index(m) % len(palette)] if m in names else scored[m] for m in methods}
+
+
+def _label_colors(names: list[str]) -> dict[str, tuple[float, float, float]]:
+    """A color per label, by a hash of its name, so a label keeps its color in every figure and
+    report; where two labels hash alike, the one later in name order takes the next free color."""
+    _, sns = _pyplot()
+    # The dark palette without its gray: apart from the methods' lighter colors and from gray text.
+    palette = [c for i, c in enumerate(sns.color_palette("dark", n_colors=10)) if i != 7]
+    colors: dict[str, tuple[float, float, float]] = {}
+    for name in sorted(set(names)):
+        start = zlib.crc32(name.encode("utf-8")) % len(palette)
+        order = [palette[(start + step) % len(palette)] for step in range(len(palette))]
+        # More labels than colors: colors repeat, from the hashed one.
+        colors[name] = next((c for c in order if c not in colors.values()), order[0])
+    return colors
 
 
 def method_title(method: str) -> str:

@@ -3,16 +3,20 @@
 Every source ends in an ordinary run folder: one record per (label, dataset, seed), scored by the same
 function as a trained job (`ganbench.run.worker.score`) with the same reference streams, so `report`,
 `compare` and `report --against` read it unchanged, and `report` can merge it with trained runs.
-Everything is loaded and checked before the folder is made: a bad input writes nothing.
+Everything is loaded and checked before the folder is made (a generator also runs on a test batch):
+a bad input writes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
+import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from torch import nn
 from ganbench import plugins
 from ganbench.config import check_field
 from ganbench.data import DATASETS
+from ganbench.data.base import Dataset
 from ganbench.device import resolve_device
 from ganbench.engine.streams import SCHEME
 from ganbench.engine.train import generate
@@ -39,6 +44,10 @@ from ganbench.run.records import Record, spec_of
 from ganbench.run.store import RunStore, default_out
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import NOT_CONFIG, EvalSettings, Job, Suite, TrainSettings, load_suite
+
+# Latent codes in the test batch a generator runs on before anything is written: two, so that a batch
+# dimension squeezed away or a BatchNorm layer left in training mode shows.
+PROBE_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -167,9 +176,13 @@ class _Plan:
     suite: Suite | None
     metrics: Sequence[str] | None
 
+    def params(self, dataset: str) -> Any:
+        """The dataset's parameters: the suite's, else the dataset's defaults."""
+        return self.suite.dataset_params[dataset] if self.suite else DATASETS.get(dataset).params()
+
     def job(self, dataset: str, seed: int, samples: int | None = None) -> Job:
         """What `score` needs of a job: the seed, dataset, evaluation settings and metrics."""
-        params = self.suite.dataset_params[dataset] if self.suite else DATASETS.get(dataset).params()
+        params = self.params(dataset)
         evaluation = self.suite.eval if self.suite else EvalSettings()
         if samples is not None:  # a file's own count
             evaluation = dataclasses.replace(evaluation, samples=samples)
@@ -193,8 +206,7 @@ def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Tas
     """One task per file or folder (seed i is the i-th), each loaded and checked now."""
     from ganbench.data.external import load_samples
 
-    spec = DATASETS.get(dataset)
-    data = spec.build(plan.suite.dataset_params[dataset] if plan.suite else spec.params())
+    data = DATASETS.get(dataset).build(plan.params(dataset))
     need = max(METRICS.get(name).min_samples for name in plan.metrics_for(dataset))
     tasks = []
     for seed, path in enumerate(paths):
@@ -206,15 +218,20 @@ def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Tas
 
 def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: int | None) -> list[_Task]:
     """One task per dataset and seed: seed i is the i-th checkpoint, or noise seed i of one network."""
-    make = _factory(source.generator or "")
-    if source.latent_dim is None:
-        raise GanbenchError("--generator needs --latent-dim N (the size of the latent codes it takes)")
-    latent = check_field("--latent-dim", source.latent_dim, TrainSettings, "latent_dim")
-    if source.checkpoints and seeds is not None and seeds != len(source.checkpoints):
-        raise GanbenchError(
-            f"--seeds {seeds} but {len(source.checkpoints)} --checkpoint files: one seed each"
-        )
-    networks = [_network(make, path) for path in source.checkpoints] or [_network(make, None)]
+    spec = source.generator or ""
+    with _current_folder_importable():
+        make = _factory(spec)
+        if source.latent_dim is None:
+            raise GanbenchError("--generator needs --latent-dim N (the size of the latent codes it takes)")
+        latent = check_field("--latent-dim", source.latent_dim, TrainSettings, "latent_dim")
+        if source.checkpoints and seeds is not None and seeds != len(source.checkpoints):
+            raise GanbenchError(
+                f"--seeds {seeds} but {len(source.checkpoints)} --checkpoint files: one seed each"
+            )
+        networks = [_network(make, path) for path in source.checkpoints] or [_network(make, None)]
+        # Checkpoints are loaded strictly into networks of one factory: one network shows them all.
+        built = {name: DATASETS.get(name).build(plan.params(name)) for name in datasets}
+        _probe(networks[0], latent, spec, built)
     count = len(source.checkpoints) or seeds or (plan.suite.seeds if plan.suite else 1)
     described = {"kind": "generator", "generator": source.generator, "latent_dim": latent}
     tasks = []
@@ -318,6 +335,22 @@ def _label(label: str | None, source: Source) -> str:
     return label
 
 
+@contextlib.contextmanager
+def _current_folder_importable() -> Iterator[None]:
+    """The current folder first on the import path while the factory is imported and built, as
+    `python -m` puts it there, so `--generator mygen:ring` finds ./mygen.py without PYTHONPATH."""
+    entry = os.getcwd()
+    sys.path.insert(0, entry)
+    importlib.invalidate_caches()  # a module written since the last import of this folder is seen
+    try:
+        yield
+    finally:
+        # Only this entry goes (what the imported module added itself stays), so a library caller's
+        # sys.path is as it was.
+        if entry in sys.path:
+            sys.path.remove(entry)
+
+
 def _factory(spec: str) -> Callable[[], Any]:
     """The callable named `package.module:factory`; one line when it does not import."""
     module_name, _, attribute = spec.partition(":")
@@ -355,6 +388,59 @@ def _network(factory: Callable[[], Any], checkpoint: Path | None) -> nn.Module:
             reason = " ".join(str(err).split())[:200]
             raise GanbenchError(f"--checkpoint {checkpoint} does not fit the generator: {reason}") from None
     return network.eval()
+
+
+def _probe(network: nn.Module, latent: int, spec: str, datasets: dict[str, Dataset]) -> None:
+    """Run the generator on a test batch before anything is written: a latent size it does not take,
+    or samples of another shape than each dataset's, is one line now, not a failed job per seed."""
+    from ganbench.data.external import check_shape
+
+    try:
+        samples = _run(network, latent)
+    except Exception as err:  # noqa: BLE001 - whatever the network raised, one line
+        reason = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+        takes = _latent_size(network)
+        if takes is not None and takes != latent and _runs(network, takes):
+            raise GanbenchError(
+                f"--generator {spec} takes latent codes of size {takes}, not --latent-dim {latent} ({reason})"
+            ) from None
+        raise GanbenchError(
+            f"--generator {spec} fails on {PROBE_BATCH} latent codes of size {latent} ({reason})"
+        ) from None
+    if not isinstance(samples, torch.Tensor):
+        raise GanbenchError(f"--generator {spec} returned a {type(samples).__name__}, not a tensor")
+    what = f"--generator {spec} (samples of {PROBE_BATCH} latent codes)"
+    for name, dataset in datasets.items():
+        check_shape(tuple(samples.shape), dataset, what, name=name)
+
+
+def _run(network: nn.Module, latent: int) -> Any:
+    """The network's output for a fixed test batch of latent codes, on the network's own device."""
+    device = next(network.parameters(), torch.empty(0)).device
+    codes = torch.randn(PROBE_BATCH, latent, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        return network(codes)
+
+
+def _runs(network: nn.Module, latent: int) -> bool:
+    """Whether the network takes latent codes of this size."""
+    try:
+        _run(network, latent)
+    except Exception:  # noqa: BLE001 - any failure means: not this size either
+        return False
+    return True
+
+
+def _latent_size(network: nn.Module) -> int | None:
+    """The latent size the network's first layer takes (a guess that `_runs` confirms), or None."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear):
+            return module.in_features
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)):
+            return module.in_channels
+        if isinstance(module, nn.Unflatten):  # DCGAN: (B, latent) -> (B, latent, 1, 1)
+            return int(np.prod(module.unflattened_size))
+    return None
 
 
 def _fields(cls: type) -> set[str]:

@@ -80,7 +80,7 @@ class RichProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # job names print as they are (cli.console)
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
