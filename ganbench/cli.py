@@ -562,6 +562,13 @@ def compare(
             "with probability at most alpha/2 in all (the ci suite's gate); none: each row on its own.",
         ),
     ] = Correction.none,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="List every flagged job in the Markdown, not only counts per method (JSON always has them).",
+        ),
+    ] = False,
 ) -> None:
     """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise or a
     baseline row is missing."""
@@ -592,7 +599,7 @@ def compare(
     if fmt == CompareFormat.json:
         console.print(to_json(verdict), markup=False, highlight=False)
         raise typer.Exit(verdict.exit_code)
-    console.print(to_markdown(verdict), markup=False, highlight=False)
+    console.print(to_markdown(verdict, verbose), markup=False, highlight=False)
     if dashboard:
         found = export.entries(rows, export.verdicts_of(verdict.rows))
         files = export.write(found, fmt.value, out or Path("."))

@@ -570,3 +570,73 @@ def test_a_metric_not_computable_on_both_sides_is_unchanged_not_missing() -> Non
     assert only(lost).verdict == "regressed"
     # NaN without the n/a note is a job that gave no value: nothing to compare on either side.
     assert only(judge([flops(0, float("nan"))], [flops(0, float("nan"))])).verdict == "missing"
+
+
+# --- a summary a CI job can show: the ci suite's committed baseline ---
+
+CI_BASELINE = Path(__file__).parents[1] / ".ci" / "baseline" / "ci"
+
+
+def _flagged_keys(records: list[Record]) -> dict[str, list[str]]:
+    """Per method, the keys of its flagged jobs."""
+    found: dict[str, list[str]] = {}
+    for rec in records:
+        if rec.flags:
+            found.setdefault(rec.method, []).append(rec.key)
+    return found
+
+
+def _assert_short_summary(output: str) -> None:
+    lines = output.splitlines()
+    assert len(output.encode("utf-8")) < 3000, f"{len(output.encode('utf-8'))} bytes"
+    assert max(len(line) for line in lines) <= 200
+    assert not any(line.startswith("Flagged seeds") for line in lines)
+
+
+def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(tmp_path: Path) -> None:
+    records = RunStore(CI_BASELINE).records()
+    flagged = _flagged_keys(records)
+    assert flagged, "the ci suite's jobs are flagged undertrained (README): the case this test is about"
+    args = ["compare", str(CI_BASELINE), str(CI_BASELINE), "--correction", "holm"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _assert_short_summary(result.output)
+    lines = result.output.splitlines()
+    assert lines[0] == "**ganbench compare**: PASS: 0 regressed, 0 missing, 0 improved, 15 unchanged"
+    for method, keys in flagged.items():
+        n = sum(rec.method == method for rec in records)
+        counts = f"{len(keys)} of {n} undertrained"
+        assert f"- {method} ring-8: baseline {counts}; candidate {counts}" in lines
+        assert not any(key in result.output for key in keys), "the short summary counts, never lists"
+    verbose = CliRunner().invoke(app, [*args, "--verbose"])
+    assert verbose.exit_code == 0
+    for method, keys in flagged.items():
+        assert f"- {method} ring-8, baseline, undertrained: {', '.join(keys)}" in verbose.output
+        assert f"- {method} ring-8, candidate, undertrained: {', '.join(keys)}" in verbose.output
+    # The JSON is data, not a summary: every flagged job, per side.
+    payload = json.loads(CliRunner().invoke(app, [*args, "--format", "json"]).output)
+    listed = {found["method"]: found["baseline"]["undertrained"] for found in payload["flagged"]}
+    assert listed == flagged and all(row["note"] == "" for row in payload["rows"])
+
+
+def test_a_regressed_ci_candidate_shows_the_verdict_and_its_rows_first(tmp_path: Path) -> None:
+    # The baseline's records with WGAN's W1 tripled on every seed: a regression Holm's correction sees.
+    records = RunStore(CI_BASELINE).records()
+    candidate = []
+    for rec in records:
+        rec = dataclasses.replace(rec, metrics=dict(rec.metrics))
+        if rec.method == "wgan":
+            rec.metrics[W1] = dataclasses.replace(rec.metrics[W1], value=3 * rec.metrics[W1].value)
+        candidate.append(rec)
+    folder = write_run(tmp_path / "candidate", candidate)
+    args = ["compare", str(CI_BASELINE), str(folder), "--correction", "holm"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    _assert_short_summary(result.output)
+    lines = result.output.splitlines()
+    assert lines[0] == "**ganbench compare**: FAIL: 1 regressed, 0 missing, 0 improved, 14 unchanged"
+    assert lines[2].startswith("| method |") and lines[4].startswith("| wgan | ring-8 | w1 |")
+    assert lines[4].endswith("| regressed |")
+    assert lines[-1] == "ganbench compare: FAIL: 1 regressed, 0 missing, 0 improved, 14 unchanged"
+    verbose = CliRunner().invoke(app, [*args, "--verbose"]).output
+    assert all(key in verbose for keys in _flagged_keys(records).values() for key in keys)

@@ -207,6 +207,25 @@ def test_training_curves_keep_settings_apart_and_inside_the_domain() -> None:
     assert figures.make_training_figure(curves, ["critic_estimate"]) is None  # not tracked: no figure
 
 
+def test_the_convergence_figure_states_its_sample_counts_and_the_tables() -> None:
+    # A quick budget: curves on 1,000 tracking samples, the table on 500 evaluation samples; the
+    # curves' last points and the table differ by sampling, and the figure says why.
+    rows = [
+        {"method": "gan", "dataset": "ring-8", "seed": seed, "step": step, "modes_covered": 4.0,
+         "w1": 0.3, "track_samples": 1000, "eval_samples": 500}
+        for seed in range(2)
+        for step in (0, 100)
+    ]  # fmt: skip
+    fig = figures.make_training_figure(
+        pd.DataFrame(rows), ["modes_covered", "w1"], [], {"modes_covered": MODES}
+    )
+    assert "Curves: on 1,000 fixed tracking samples at each step" in texts(fig)
+    assert "the tables' values come from 500 evaluation samples" in texts(fig)
+    # Jobs at several evaluation sample counts (a sweep over eval.samples): the range.
+    swept = pd.DataFrame(rows).assign(eval_samples=[500, 500, 2500, 2500])
+    assert "from 500 to 2,500 evaluation samples" in texts(figures.make_training_figure(swept, ["w1"]))
+
+
 def sample_jobs(seeds: int = 3) -> pd.DataFrame:
     return records({(m, d, ""): [0.0] * seeds for m in ("gan", "wgan") for d in ("ring-8", "grid-25")})
 

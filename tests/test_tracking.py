@@ -18,13 +18,16 @@ from ganbench.engine.streams import generator as stream
 from ganbench.engine.tracking import (
     CRITIC_ESTIMATE,
     D_LOSS,
+    HQ_CURVE,
+    MODES_CURVE,
     W1_CURVE,
     w1_observer,
 )
 from ganbench.engine.train import Member, build_networks, train, train_group
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import METHODS, NetworkSize
-from ganbench.report.curves import correlations
+from ganbench.report import figures
+from ganbench.report.curves import MIN_POINTS, correlations, correlations_markdown
 
 SIZE = NetworkSize(latent_dim=2, width=16, depth=2)
 CPU = torch.device("cpu")
@@ -85,20 +88,49 @@ def test_batched_tracking_matches_separate_runs() -> None:
             np.testing.assert_allclose(result.curves[name], alone.curves[name], rtol=1e-4, atol=1e-6)
 
 
-def test_spearman_table_on_hand_made_curves() -> None:
-    # Seed 0: loss rises with W1 (rho = +1), estimate falls as W1 rises (rho = -1).
-    # Seed 1: loss ranks 1,3,2,4 against W1 ranks 1,2,3,4: rho = 1 - 6*(0+1+1+0)/(4*(16-1)) = 0.8.
+def _hand_made(losses_per_seed: dict[int, list[float]], w1: list[float]) -> pd.DataFrame:
+    """Tracked curves of one method on ring-8: per seed its losses, against the same W1 curve."""
     rows = []
-    for seed, losses in ((0, [1.0, 2.0, 3.0, 4.0]), (1, [1.0, 3.0, 2.0, 4.0])):
-        for step, (w1, loss) in enumerate(zip([0.5, 0.6, 0.7, 0.9], losses, strict=True)):
+    for seed, losses in losses_per_seed.items():
+        for step, (distance, loss) in enumerate(zip(w1, losses, strict=True)):
             rows.append({"method": "wgan", "dataset": "ring-8", "seed": seed, "step": step,
-                         W1_CURVE: w1, D_LOSS: loss, CRITIC_ESTIMATE: -w1})  # fmt: skip
-    table = correlations(pd.DataFrame(rows))
+                         W1_CURVE: distance, D_LOSS: loss, CRITIC_ESTIMATE: -distance})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_spearman_table_on_hand_made_curves() -> None:
+    # Five tracked points, the fewest a correlation is computed over (MIN_POINTS).
+    # Seed 0: loss rises with W1 (rho = +1), estimate falls as W1 rises (rho = -1).
+    # Seed 1: loss ranks 1,3,2,4,5 against W1 ranks 1,2,3,4,5: rho = 1 - 6*(0+1+1+0+0)/(5*(25-1)) = 0.9.
+    assert MIN_POINTS == 5
+    curves = _hand_made(
+        {0: [1.0, 2.0, 3.0, 4.0, 5.0], 1: [1.0, 3.0, 2.0, 4.0, 5.0]}, [0.5, 0.6, 0.7, 0.9, 1.0]
+    )
+    table = correlations(curves)
     row = table.iloc[0]
-    assert row["spearman_loss_w1_mean"] == pytest.approx(0.9)
-    assert row["spearman_loss_w1_std"] == pytest.approx(np.std([1.0, 0.8], ddof=1))
+    assert row["spearman_loss_w1_mean"] == pytest.approx(0.95)
+    assert row["spearman_loss_w1_std"] == pytest.approx(np.std([1.0, 0.9], ddof=1))
     assert row["spearman_estimate_w1_mean"] == pytest.approx(-1.0)
-    assert row["spearman_loss_w1_n"] == 2
+    assert row["spearman_loss_w1_n"] == 2 and row["tracked_points"] == 5 and row["na_reason"] == ""
+    assert "| 0.95 ± 0.07 (n=2) | -1.00 ± 0.00 (n=2) |" in correlations_markdown(table)
+
+
+@pytest.mark.parametrize("points", [2, 4])
+def test_a_correlation_over_fewer_than_five_tracked_points_is_not_applicable(points: int) -> None:
+    # A quick budget tracks 2 points: their Spearman correlation is +1 or -1 whatever the curves.
+    curves = _hand_made(
+        {seed: [float(i) for i in range(points)] for seed in range(3)}, [0.1 * i for i in range(points)]
+    )
+    table = correlations(curves)
+    row = table.iloc[0]
+    assert row["spearman_loss_w1_n"] == 0 and np.isnan(row["spearman_loss_w1_mean"])
+    assert row["tracked_points"] == points
+    assert row["na_reason"].startswith(f"only {points} tracked points per seed; a rank correlation needs 5")
+    markdown = correlations_markdown(table)
+    (line,) = [line for line in markdown.splitlines() if line.startswith("| wgan")]
+    assert [cell.strip() for cell in line.strip("|").split("|")][2:] == ["n/a¹", "n/a¹"]
+    assert f"¹ n/a: only {points} tracked points per seed" in markdown
+    assert "1.00" not in markdown
 
 
 def test_suite_with_tracking_writes_curves_table_and_figure(tmp_path: Path) -> None:
@@ -113,6 +145,17 @@ def test_suite_with_tracking_writes_curves_table_and_figure(tmp_path: Path) -> N
     job = json.loads((out / "jobs" / "gan__ring-8__seed1.json").read_text())
     assert job["curves"]["step"] == [0, 5, 10]
     table = pd.read_csv(out / "correlations.csv")
-    assert set(table["method"]) == {"gan", "wgan"} and (table["spearman_loss_w1_n"] == 2).all()
-    assert "ρ(loss, W1)" in (out / "correlations.md").read_text()
+    assert set(table["method"]) == {"gan", "wgan"} and (table["tracked_points"] == 3).all()
+    # 3 tracked points are too few for a rank correlation: n/a with the reason, never a number.
+    assert (table["spearman_loss_w1_n"] == 0).all() and table["na_reason"].str.startswith("only 3").all()
+    markdown = (out / "correlations.md").read_text()
+    assert "ρ(loss, W1)" in markdown and "n/a¹" in markdown and "¹ n/a: only 3 tracked points" in markdown
     assert (out / "figures" / "training-curves.png").stat().st_size > 10_000
+    # The convergence figure's curves are on the 50 tracking samples, the table on 200: it says so.
+    assert (curves["track_samples"] == 50).all() and (curves["eval_samples"] == 200).all()
+    assert (out / "figures" / "convergence.png").exists()
+    curves = pd.read_csv(out / "curves.csv", dtype={"settings": str})  # no settings: empty, not NaN
+    fig = figures.make_training_figure(curves, [MODES_CURVE, HQ_CURVE, W1_CURVE])
+    caption = " ".join(" ".join(text.get_text() for text in fig.texts).split())
+    assert "on 50 fixed tracking samples at each step" in caption
+    assert "the tables' values come from 200 evaluation samples" in caption

@@ -63,6 +63,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.metrics.base import NOT_APPLICABLE
+from ganbench.metrics.validity import FLAGS
 from ganbench.models import METHODS
 from ganbench.registry import suggest
 from ganbench.report.records import records_frame
@@ -176,6 +177,23 @@ class Judging:
 
 
 @dataclass(frozen=True)
+class FlaggedSeeds:
+    """The convergence flags (README "Convergence flags") of one method x dataset x settings: per side,
+    how many of its jobs finished ok with a value, and per flag the jobs that carry it.
+
+    Flags belong to jobs, not to metrics: kept once per method x dataset x settings, not per row.
+    """
+
+    method: str
+    dataset: str
+    settings_id: str
+    n_baseline: int
+    n_candidate: int
+    baseline: Mapping[str, tuple[str, ...]]  # flag -> job keys, in FLAGS order
+    candidate: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """Every row's judgement, in registry order, and how they were judged."""
 
@@ -184,6 +202,8 @@ class Verdict:
     # Per method, every setting that differs between the baseline's rows and the candidate's
     # ('train.steps: 100 != 200'), in the order first found.
     differing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Every method x dataset x settings with a flagged job on either side, in registry order.
+    flagged: tuple[FlaggedSeeds, ...] = ()
 
     @property
     def family(self) -> int:
@@ -325,7 +345,7 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, judging: Judging | 
             rows.append(_judge(key, base[key], cand[key], judging, test))
         else:
             rows.append(_one_side(key, base, cand))
-    return Verdict(tuple(rows), judging, differing)
+    return Verdict(tuple(rows), judging, differing, _flagged_seeds(base, cand))
 
 
 def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
@@ -336,21 +356,14 @@ def smallest_p_value(n_baseline: int, n_candidate: int) -> float:
     return min(1.0, 2 / math.comb(n_baseline + n_candidate, n_baseline))
 
 
-def to_markdown(verdict: Verdict) -> str:
-    """The verdict as Markdown for a CI job summary: the counts, the settings that differ, a table
-    (what fails the build first: regressed, missing, then improved, new, unchanged), the rule, notes."""
+def to_markdown(verdict: Verdict, verbose: bool = False) -> str:
+    """The verdict as Markdown for a CI job summary, short enough to be read there: the counts, then
+    the table (what fails the build first: regressed, missing, then improved, new, unchanged), the
+    settings that differ, the rows' notes, the convergence flags as counts per method, the rule.
+
+    verbose: also list every flagged job (`to_json` always has them).
+    """
     lines = [f"**ganbench compare**: {verdict.summary}", ""]
-    if verdict.differing:
-        lines += ["Settings that differ (baseline != candidate), per method:", ""]
-        lines += [f"- {method}: {'; '.join(found)}" for method, found in verdict.differing.items()]
-        lines.append("")
-    blind = verdict.untestable
-    if blind:
-        lines += [
-            f"Warning: {len(blind)} rows have too few values for the test to reach alpha "
-            f"{verdict.judging.alpha:g}; they can never be judged changed (see the notes).",
-            "",
-        ]
     lines += [
         "| method | dataset | metric | baseline | candidate | change | p | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -367,15 +380,39 @@ def to_markdown(verdict: Verdict) -> str:
             row.verdict,
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if verdict.differing:
+        lines += ["Settings that differ (baseline != candidate), per method:", ""]
+        lines += [f"- {method}: {'; '.join(found)}" for method, found in verdict.differing.items()]
+        lines.append("")
+    blind = verdict.untestable
+    if blind:
+        lines += [
+            f"Warning: {len(blind)} rows have too few values for the test to reach alpha "
+            f"{verdict.judging.alpha:g}; they can never be judged changed (see the notes).",
+            "",
+        ]
+    notes = [
+        f"- {r.method} {r.dataset} {r.metric} [{r.settings_id}]: {r.note}" for r in verdict.rows if r.note
+    ]
+    if notes:
+        lines += ["Notes:", *notes, ""]
+    if verdict.flagged:
+        listed = "listed below" if verbose else "--verbose or --format json lists them"
+        lines += [
+            f"Convergence flags, seeds flagged per method ({listed}):",
+            *_flag_counts(verdict.flagged),
+            "",
+        ]
     tolerance = (
         "each metric's tolerances"
         if verdict.judging.rel_tol is None and verdict.judging.abs_tol is None
         else f"rel_tol {_or_own(verdict.judging.rel_tol)}, abs_tol {_or_own(verdict.judging.abs_tol)}"
     )
+    # Two lines of one paragraph: a summary's reader sees it whole without scrolling sideways.
     lines += [
-        "",
-        f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and, with "
-        f"2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.judging.alpha:g}"
+        f"A change counts when |change| > max(abs_tol, rel_tol · |baseline|) ({tolerance}) and,",
+        f"with 2 or more values a side, a two-sided Mann-Whitney U test gives p <= {verdict.judging.alpha:g}"
         + (f" (Holm-adjusted over {verdict.family} rows)." if verdict.family > 1 else "."),
     ]
     if verdict.judging.fail_if:
@@ -389,16 +426,45 @@ def to_markdown(verdict: Verdict) -> str:
         else "Rows the candidate lacks (or has at other settings only) fail the build; "
         "--allow-missing lets them pass."
     )
-    notes = [
-        f"- {r.method} {r.dataset} {r.metric} [{r.settings_id}]: {r.note}" for r in verdict.rows if r.note
-    ]
-    if notes:
-        lines += ["", "Notes:", *notes]
+    if verbose and verdict.flagged:
+        lines += ["", "Flagged seeds:", *_flag_lists(verdict.flagged)]
     return "\n".join(lines) + "\n"
 
 
+def _flag_group(found: FlaggedSeeds, every: tuple[FlaggedSeeds, ...]) -> str:
+    """'wgan ring-8', with the settings id where the method and dataset come at several settings."""
+    alike = sum((f.method, f.dataset) == (found.method, found.dataset) for f in every)
+    return f"{found.method} {found.dataset}" + (f" [{found.settings_id}]" if alike > 1 else "")
+
+
+def _flag_counts(every: tuple[FlaggedSeeds, ...]) -> list[str]:
+    """'- wgan ring-8: baseline 3 of 8 undertrained; candidate 0 of 8 flagged', a line per group."""
+
+    def counts(flags: Mapping[str, tuple[str, ...]], n: int) -> str:
+        if not n:
+            return "no seeds"
+        return ", ".join(f"{len(jobs)} of {n} {flag}" for flag, jobs in flags.items()) or f"0 of {n} flagged"
+
+    return [
+        f"- {_flag_group(f, every)}: baseline {counts(f.baseline, f.n_baseline)}; "
+        f"candidate {counts(f.candidate, f.n_candidate)}"
+        for f in every
+    ]
+
+
+def _flag_lists(every: tuple[FlaggedSeeds, ...]) -> list[str]:
+    """'- wgan ring-8, baseline, undertrained: wgan__ring-8__seed0, ...', a line per group x side x flag."""
+    return [
+        f"- {_flag_group(f, every)}, {side}, {flag}: {', '.join(jobs)}"
+        for f in every
+        for side, flags in (("baseline", f.baseline), ("candidate", f.candidate))
+        for flag, jobs in flags.items()
+    ]
+
+
 def to_json(verdict: Verdict) -> str:
-    """The verdict as JSON: counts, exit code, thresholds and every row (null where no value)."""
+    """The verdict as JSON: counts, exit code, thresholds, every row (null where no value) and every
+    flagged job (per method x dataset x settings)."""
     payload: dict[str, Any] = {
         "summary": verdict.counts,
         "exit_code": verdict.exit_code,
@@ -412,6 +478,7 @@ def to_json(verdict: Verdict) -> str:
         "fail_if": {metric: str(threshold) for metric, threshold in verdict.judging.fail_if.items()},
         "differing": {method: list(found) for method, found in verdict.differing.items()},
         "rows": [asdict(row) for row in verdict.rows],
+        "flagged": [asdict(found) for found in verdict.flagged],
     }
     return json.dumps(payload, indent=1, allow_nan=False)
 
@@ -419,6 +486,7 @@ def to_json(verdict: Verdict) -> str:
 # --- rows and their two sides ---
 
 _Key = tuple[str, str, str, str]  # method, dataset, metric, settings JSON
+_Group = tuple[str, str, str]  # method, dataset, settings JSON: the jobs whose flags go together
 
 
 @dataclass(frozen=True)
@@ -437,7 +505,8 @@ class _Side:
     values: np.ndarray
     not_ok: tuple[str, ...]
     rule: _Rule
-    flagged: tuple[str, ...] = ()  # ok jobs with convergence flags: "<key> undertrained"
+    jobs: tuple[str, ...] = ()  # the ok jobs that gave a value (a job with repeats once)
+    flagged: tuple[tuple[str, str], ...] = ()  # (job, flag) per convergence flag of an ok job
     # Why ok jobs have no value where the metric cannot be computed for them (WGAN-GP's FLOPs).
     not_applicable: tuple[str, ...] = ()
 
@@ -493,30 +562,74 @@ def _sides(frame: pd.DataFrame, where: str) -> dict[_Key, _Side]:
         raise GanbenchError(
             f"incompatible schema: non-numeric values in the {where}'s value column"
         ) from None
-    groups: dict[_Key, tuple[list[float], list[str], list[str], list[str]]] = {}
+    groups: dict[_Key, tuple[list[float], list[str], list[str], list[tuple[str, str]], list[str]]] = {}
     rules: dict[_Key, _Rule] = {}
     for i, row in enumerate(frame.itertuples(index=False)):
         settings = row_settings(row.config, f"{where} records")
         key = (str(row.method), str(row.dataset), str(row.metric), settings)
         if key not in rules:
             rules[key] = _rule(row, f"{where} records")
-        good, bad, flagged, unavailable = groups.setdefault(key, ([], [], [], []))
+        good, bad, jobs, flagged, unavailable = groups.setdefault(key, ([], [], [], [], []))
         job = getattr(row, "key", None) or f"seed {getattr(row, 'seed', '?')}"
         if row.status == "ok" and np.isfinite(values[i]):
             good.append(float(values[i]))
+            jobs.append(job)
             flags = getattr(row, "flags", "")  # records.csv files before schema 4 have no flags
             if isinstance(flags, str) and flags:
-                flagged.append(f"{job} {flags.replace(';', ', ')}")
+                flagged += [(job, flag) for flag in flags.split(";")]
         elif row.status == "ok" and str(getattr(row, "note", "")).startswith(NOT_APPLICABLE):
             unavailable.append(str(row.note).removeprefix(NOT_APPLICABLE))
         else:
             bad.append(f"{job} {row.status}" if row.status != "ok" else f"{job} has no value")
     return {
         key: _Side(
-            np.asarray(good), tuple(bad), rules[key], tuple(flagged), tuple(dict.fromkeys(unavailable))
+            np.asarray(good),
+            tuple(bad),
+            rules[key],
+            tuple(dict.fromkeys(jobs)),
+            tuple(dict.fromkeys(flagged)),
+            tuple(dict.fromkeys(unavailable)),
         )
-        for key, (good, bad, flagged, unavailable) in groups.items()
+        for key, (good, bad, jobs, flagged, unavailable) in groups.items()
     }
+
+
+def _flagged_seeds(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> tuple[FlaggedSeeds, ...]:
+    """Per method x dataset x settings with a flagged job on either side (in registry order): each
+    side's ok jobs and, per flag, its flagged jobs, gathered over the group's rows (its metrics)."""
+
+    def gather(sides: dict[_Key, _Side]) -> tuple[dict[_Group, dict], dict[_Group, dict]]:
+        jobs: dict[_Group, dict[str, None]] = {}
+        flags: dict[_Group, dict[str, dict[str, None]]] = {}
+        for key, side in sides.items():
+            group = (key[0], key[1], key[3])
+            jobs.setdefault(group, {}).update(dict.fromkeys(side.jobs))
+            for job, flag in side.flagged:
+                flags.setdefault(group, {}).setdefault(flag, {})[job] = None
+        return jobs, flags
+
+    def in_order(flags: dict[str, dict[str, None]]) -> dict[str, tuple[str, ...]]:
+        return {flag: tuple(flags[flag]) for flag in sorted(flags, key=_flag_rank)}
+
+    (b_jobs, b_flags), (c_jobs, c_flags) = gather(base), gather(cand)
+    groups = sorted(b_flags.keys() | c_flags.keys(), key=lambda g: _registry_rank((g[0], g[1], "", g[2])))
+    return tuple(
+        FlaggedSeeds(
+            method,
+            dataset,
+            settings_id(settings),
+            len(b_jobs.get((method, dataset, settings), {})),
+            len(c_jobs.get((method, dataset, settings), {})),
+            in_order(b_flags.get((method, dataset, settings), {})),
+            in_order(c_flags.get((method, dataset, settings), {})),
+        )
+        for method, dataset, settings in groups
+    )
+
+
+def _flag_rank(flag: str) -> tuple[int, str]:
+    """The FLAGS order (undertrained, still-improving); a flag unknown to this version after, by name."""
+    return (FLAGS.index(flag), "") if flag in FLAGS else (len(FLAGS), flag)
 
 
 def settings_id(settings: str) -> str:
@@ -550,14 +663,12 @@ def _judge(
     threshold = judging.fail_if.get(metric)  # the metric's `--fail-if` rule
     spec = base.rule  # the direction and default tolerances stored with the baseline's records
     b, c = base.values, cand.values
+    # Convergence flags are not notes of a row: they are the jobs', summarized once per method
+    # (Verdict.flagged), not repeated for every metric.
     notes = [
         f"{side}: {', '.join(s.not_ok)} (not compared)"
         for side, s in (("baseline", base), ("candidate", cand))
         if s.not_ok
-    ] + [
-        f"{side} flagged: {', '.join(s.flagged)}"
-        for side, s in (("baseline", base), ("candidate", cand))
-        if s.flagged
     ]
     b_mean, c_mean = _mean(b), _mean(c)
     change = rel_change = p_value = None

@@ -696,8 +696,31 @@ def _curve_figure(
     caption = f"Line: mean over {_n_text(ns)} seeds; band: one standard deviation over the seeds"
     caption += ", kept inside the metric's range" if any(d != (None, None) for d in domains.values()) else ""
     caption += "; line style: settings." if any(settings) else "."
-    _caption(fig, caption)
+    _caption(fig, caption + _samples_note(frame))
     return fig
+
+
+def _samples_note(curves: pd.DataFrame) -> str:
+    """' Curves: on 1,000 fixed tracking samples at each step; the tables' values come from 500
+    evaluation samples, ...': why a curve's last point is not its table value ('' where the curves
+    do not record their sample counts)."""
+    if "track_samples" not in curves or "eval_samples" not in curves:
+        return ""
+    track, evaluation = _count_text(curves["track_samples"]), _count_text(curves["eval_samples"])
+    if not track or not evaluation:
+        return ""
+    return (
+        f" Curves: on {track} fixed tracking samples at each step; the tables' values come from "
+        f"{evaluation} evaluation samples, so a curve's last point need not equal its table value."
+    )
+
+
+def _count_text(counts: pd.Series) -> str:
+    """'1,000', or '500 to 2,500' where jobs differ; '' where none is recorded."""
+    found = sorted({int(n) for n in counts.dropna()})
+    if not found:
+        return ""
+    return f"{found[0]:,}" if len(found) == 1 else f"{found[0]:,} to {found[-1]:,}"
 
 
 def _loss_label(family: str | None, column: str) -> str:
