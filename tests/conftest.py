@@ -165,6 +165,18 @@ def real_mnist(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _paths_stay_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--data-root`, `--inception-weights` and `--cache-dir` export their paths for worker processes:
+    undo that, so that no test reads a folder another test named (and deleted)."""
+    from ganbench import paths
+
+    for name in (paths.DATA_ROOT_ENV, paths.INCEPTION_WEIGHTS_ENV, paths.CACHE_DIR_ENV):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded, so restored afterwards
+        if not os.environ[name]:
+            monkeypatch.delenv(name)  # unset during the test, as it was before
+
+
+@pytest.fixture(autouse=True)
 def _threads_stay_as_they_were(monkeypatch: pytest.MonkeyPatch):
     """`ganbench run` exports its thread choice (GANBENCH_THREADS) and sets torch's: undo both."""
     import torch
