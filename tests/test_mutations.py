@@ -18,8 +18,6 @@ from mutations import MUTATIONS
 from ganbench.report.compare import Judging, RowVerdict, Verdict, compare_runs
 from ganbench.run.driver import run as run_suite
 from ganbench.run.evaluate import Source, evaluate
-from ganbench.run.store import RunStore
-from ganbench.suite import load_suite
 from ganbench.throughput.measure import measure_suite
 from ganbench.throughput.spec import Options
 
@@ -52,18 +50,6 @@ def regressed_methods(verdict: Verdict) -> set[str]:
 @pytest.fixture(scope="module")
 def tiny_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_ci(tmp_path_factory.mktemp("ci") / "baseline", steps=TINY_STEPS)
-
-
-def test_the_committed_baseline_is_the_ci_suite_as_it_stands() -> None:
-    # The README's CI recipe compares against .ci/baseline/ci: a change to the suite (or to what a job
-    # records as its settings) must come with a refreshed baseline, or every row would go missing.
-    baseline = Path(__file__).parents[1] / ".ci" / "baseline" / "ci"
-    records = {record.key: record for record in RunStore(baseline).records()}
-    jobs = {job.key: job for job in load_suite("ci").jobs()}
-    assert records.keys() == jobs.keys()
-    assert all(
-        records[key].config == job.config() and records[key].status == "ok" for key, job in jobs.items()
-    )
 
 
 def test_an_unchanged_rerun_at_other_seeds_passes(tiny_baseline: Path, tmp_path: Path) -> None:
@@ -124,10 +110,14 @@ def test_a_slower_training_step_fails_the_gate_on_training_speed(tmp_path: Path)
 
     verdict = before_and_after(measure, "slower-step", tmp_path)
     assert verdict.exit_code == 1
-    regressed = {row.metric for row in verdict.regressed}
-    assert "train-img-per-s" in regressed and "sample-img-per-s" not in regressed
-    (row,) = [r for r in verdict.rows if r.metric == "train-img-per-s"]
+    by_metric = {row.metric: row for row in verdict.rows}
+    row = by_metric["train-img-per-s"]
+    assert row.verdict == "regressed"
     assert row.rel_change is not None and row.rel_change < -0.15  # 1 / 1.3 - 1 = -23% nominally
+    # What the breakage cannot change is judged unchanged: the work per image. (The sampling speed is
+    # not asserted: the breakage does not touch it, yet at this suite's tiny generator it moved by -19%
+    # to +66% between the two sides in four tries on the 2-core CPU here: either verdict is luck.)
+    assert by_metric["train-gflop-per-img"].verdict == "unchanged"
 
 
 # --- the full detection table ---
