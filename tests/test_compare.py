@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
@@ -593,15 +593,20 @@ def _assert_short_summary(output: str) -> None:
     assert not any(line.startswith("Flagged seeds") for line in lines)
 
 
+def _short_compare(args: list[str], exit_code: int) -> tuple[Result, list[str]]:
+    """`ganbench compare ARGS`: its exit code checked, its output a short summary; the output's lines."""
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == exit_code, result.output
+    _assert_short_summary(result.output)
+    return result, result.output.splitlines()
+
+
 def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(tmp_path: Path) -> None:
     records = RunStore(CI_BASELINE).records()
     flagged = _flagged_keys(records)
     assert flagged, "the ci suite's jobs are flagged undertrained (README): the case this test is about"
     args = ["compare", str(CI_BASELINE), str(CI_BASELINE), "--correction", "holm"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    _assert_short_summary(result.output)
-    lines = result.output.splitlines()
+    result, lines = _short_compare(args, 0)
     assert lines[0] == "**ganbench compare**: PASS: 0 regressed, 0 missing, 0 improved, 15 unchanged"
     for method, keys in flagged.items():
         n = sum(rec.method == method for rec in records)
@@ -630,10 +635,7 @@ def test_a_regressed_ci_candidate_shows_the_verdict_and_its_rows_first(tmp_path:
         candidate.append(rec)
     folder = write_run(tmp_path / "candidate", candidate)
     args = ["compare", str(CI_BASELINE), str(folder), "--correction", "holm"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1, result.output
-    _assert_short_summary(result.output)
-    lines = result.output.splitlines()
+    _, lines = _short_compare(args, 1)
     assert lines[0] == "**ganbench compare**: FAIL: 1 regressed, 0 missing, 0 improved, 14 unchanged"
     assert lines[2].startswith("| method |") and lines[4].startswith("| wgan | ring-8 | w1 |")
     assert lines[4].endswith("| regressed |")
