@@ -62,6 +62,13 @@ def _busy_cores() -> float:
     return (os.cpu_count() or 1) * (total - idle) / total if total else 0.0
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one), at least 1."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def free_cores() -> int:
     """The usable cores not busy with other work right now, at least 1.
 
@@ -69,9 +76,7 @@ def free_cores() -> int:
     for the ones descheduled: with one other busy process on a 2-core machine the quick
     mode-collapse suite took 62.6 s with 2 threads and 36.1 s with 1 (README, "Threads").
     """
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return max(1, min(cores, round(cores - _busy_cores())))
 
 

@@ -3,7 +3,6 @@ current training code, and reproduced bit for bit where the machine matches the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -62,7 +61,7 @@ def _machine_difference(made: dict) -> str | None:
     if made["device"].get("cpu_model") != here:
         return f"the baseline's CPU is {made['device'].get('cpu_model')}, this one {here}"
     threads = made["torch"]["num_threads"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = device.usable_cores()
     if cores < threads:
         return f"the baseline ran {threads} threads, this machine has {cores} cores"
     versions = manifest.package_versions()
