@@ -71,8 +71,9 @@ def lr_x100(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every optimizer gets 100 times the configured learning rate (a unit slip in make_optimizer)."""
     plain = engine.make_optimizer
 
-    def hundredfold(params: list, hp: object) -> torch.optim.Optimizer:
-        return plain(params, dataclasses.replace(hp, lr=hp.lr * 100))
+    def hundredfold(params: list, hp: object, members: list | None = None) -> torch.optim.Optimizer:
+        faster = [dataclasses.replace(m, lr=m.lr * 100) for m in members or []]
+        return plain(params, dataclasses.replace(hp, lr=hp.lr * 100), faster or None)
 
     monkeypatch.setattr(engine, "make_optimizer", hundredfold)
 

@@ -42,13 +42,19 @@ def _members(method: str, pack: int) -> list[Member]:
     return members
 
 
-def _group(method: str, hp, checkpoints: Checkpoints | None = None, stop_at: int | None = None):
+def _group(method: str, hp, checkpoints: Checkpoints | None = None, stop_at: int | None = None, own=False):
     def on_step(step: int) -> None:
         if step == stop_at:
             raise Stop
 
+    members = _members(method, hp.pack)
+    if own:  # a tuning search's members: each its own step size, betas and penalty weight
+        for k, member in enumerate(members):
+            member.hyperparameters = dataclasses.replace(
+                hp, lr=hp.lr * (k + 1), beta1=0.1 * k, gp_lambda=k + 1.0
+            )
     return train_group(
-        METHODS.get(method), hp, _members(method, hp.pack), SIZE, 23, 16, CPU, log_every=4, on_step=on_step,
+        METHODS.get(method), hp, members, SIZE, 23, 16, CPU, log_every=4, on_step=on_step,
         track_every=10, checkpoints=checkpoints,
     )  # fmt: skip
 
@@ -58,16 +64,18 @@ def _group(method: str, hp, checkpoints: Checkpoints | None = None, stop_at: int
     [
         ("wgan-gp", {}),  # penalty draws from its own stream; n_critic 5
         ("pacgan2", {"architecture": "pacgan"}),  # batch norm running statistics, packing
+        ("wgan-gp", {"own": True}),  # per-member optimizer settings (the stacked Adam's state)
     ],
 )
 def test_resume_after_interruption_is_bitwise_the_uninterrupted_run(tmp_path, method, changes):
-    hp = dataclasses.replace(METHODS.get(method).defaults, **changes)
-    whole = _group(method, hp)
+    own = changes.get("own", False)
+    hp = dataclasses.replace(METHODS.get(method).defaults, **{k: v for k, v in changes.items() if k != "own"})
+    whole = _group(method, hp, own=own)
     saved = Checkpoints(tmp_path / "group.pt", every=5, identity="this group")
     with pytest.raises(Stop):
-        _group(method, hp, saved, stop_at=13)  # after the checkpoint at step 10, before 15
+        _group(method, hp, saved, stop_at=13, own=own)  # after the checkpoint at step 10, before 15
     assert torch.load(saved.path, weights_only=True)["step"] == 10
-    resumed = _group(method, hp, saved)
+    resumed = _group(method, hp, saved, own=own)
     for a, b in zip(whole, resumed, strict=True):
         assert b.resumed_from == 10 and a.resumed_from is None
         assert (a.loss_steps, a.d_losses, a.g_losses, a.curves) == (

@@ -350,3 +350,78 @@ def test_a_raising_generator_loss_leaves_the_critic_trainable() -> None:
     with pytest.raises(RuntimeError, match="broken objective"):
         training_step(nets, method, method.defaults, StreamDraws(members, 8, 2, CPU), 1, Health(2, CPU))
     assert all(p.requires_grad for p in critic.parameters())
+
+
+# Per-member settings, as a tuning search draws them: Adam (lr, betas) for GAN-NS and WGAN-GP (with
+# its penalty weight), RMSprop (lr) for WGAN (with its clipping bound).
+OWN_SETTINGS = {
+    "gan-ns": [
+        {"lr": 1e-3, "beta1": 0.5},
+        {"lr": 2e-4, "beta1": 0.0, "beta2": 0.9},
+        {"lr": 5e-3, "beta2": 0.99},
+    ],
+    "wgan-gp": [
+        {"lr": 1e-4, "gp_lambda": 10.0},
+        {"lr": 1e-3, "beta1": 0.5, "gp_lambda": 0.1},
+        {"gp_lambda": 1.0},
+    ],
+    "wgan": [{"lr": 5e-5, "clip": 0.01}, {"lr": 1e-3, "clip": 0.1}, {"lr": 3e-4, "clip": 0.01}],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_SETTINGS))
+def test_members_with_their_own_optimizer_settings_match_separate_runs(name: str) -> None:
+    method = METHODS.get(name)
+    own = [dataclasses.replace(method.defaults, **changes) for changes in OWN_SETTINGS[name]]
+    data = _data("grid-25")
+    members = [Member(seed, data, hyperparameters=hp) for seed, hp in zip((0, 3, 7), own, strict=True)]
+    together = train_group(method, method.defaults, members, SIZE, 6, 32, CPU, log_every=2)
+    for member, result in zip(members, together, strict=True):
+        alone = train(method, member.hyperparameters, data, SIZE, 6, 32, member.seed, CPU, log_every=2)
+        _assert_same_result(result, alone)
+        for key, value in result.critic.state_dict().items():  # the critic too: it holds clip and penalty
+            torch.testing.assert_close(value, alone.critic.state_dict()[key], rtol=1e-4, atol=1e-5)
+
+
+def test_the_stacked_optimizers_are_torch_optimizers_per_member() -> None:
+    # One step of each stacked optimizer against torch's own on each member's slice, same gradients.
+    from ganbench.engine.optim import StackedAdam, StackedRMSprop
+
+    grads = torch.randn(4, 3, 5, 2, generator=torch.Generator().manual_seed(0))
+    start = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(1))
+    lrs, beta1s, beta2s = [1e-3, 1e-2, 3e-4], [0.5, 0.0, 0.9], [0.999, 0.9, 0.99]
+
+    def adam(p: nn.Parameter, k: int) -> torch.optim.Optimizer:
+        return torch.optim.Adam([p], lrs[k], (beta1s[k], beta2s[k]))
+
+    def rmsprop(p: nn.Parameter, k: int) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop([p], lrs[k])
+
+    for make_stacked, make_own in (
+        (lambda p: StackedAdam([p], lrs, beta1s, beta2s), adam),
+        (lambda p: StackedRMSprop([p], lrs), rmsprop),
+    ):
+        stacked = nn.Parameter(start.clone())
+        own = [nn.Parameter(start[k].clone()) for k in range(3)]
+        opt, opts = make_stacked(stacked), [make_own(p, k) for k, p in enumerate(own)]
+        for g in grads:  # four steps: the bias corrections and moment decays at work
+            stacked.grad = g.clone()
+            opt.step()
+            for k, (p, o) in enumerate(zip(own, opts, strict=True)):
+                p.grad = g[k].clone()
+                o.step()
+        for k in range(3):
+            torch.testing.assert_close(stacked.detach()[k], own[k].detach(), rtol=1e-5, atol=1e-7)
+        assert not torch.allclose(stacked.detach()[0], start[0])  # it moved
+
+
+def test_members_that_differ_in_the_steps_structure_are_refused() -> None:
+    method = METHODS.get("wgan-gp")
+    data = _data("ring-8")
+    for change in ({"n_critic": 1}, {"gp_lambda": 0.0}, {"pack": 2}):
+        members = [
+            Member(0, data),
+            Member(1, data, hyperparameters=dataclasses.replace(method.defaults, **change)),
+        ]
+        with pytest.raises(ValueError, match="must share"):
+            train_group(method, method.defaults, members, SIZE, 1, 8, CPU)

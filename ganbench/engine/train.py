@@ -12,6 +12,7 @@ and a group started again resumes from its last checkpoint to the same result, b
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,12 @@ from torch import Tensor, nn
 
 from ganbench.data.base import Dataset
 from ganbench.engine.checkpoint import Checkpoints, load_checkpoint, restore, save_checkpoint
+from ganbench.engine.optim import StackedAdam, StackedRMSprop
 from ganbench.engine.stacked import CannotStack, Single, stack, stack_or_single, unstack
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
+from ganbench.models.base import PER_MEMBER, SWITCHED, step_structure
 from ganbench.models.packing import pack_members, packed_shape
 
 TrainStatus = Literal["ok", "diverged"]
@@ -86,11 +89,39 @@ class Streams:
         return cls(data, stream(seed, "noise", device), stream(seed, "penalty", device))
 
 
-def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
-    """The optimizer the method's hyperparameters name."""
+def make_optimizer(
+    params: list[nn.Parameter], hp: Hyperparameters, members: list[Hyperparameters] | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer `hp` names; with `members` (one setting per member of a stack) that differ in
+    step size or betas, its stacked form with each member's own values (ganbench.engine.optim).
+
+    Members that share their step size and betas get torch's own optimizer.
+    """
+    members = members or [hp]
+    if len({(s.lr, s.beta1, s.beta2) for s in members}) == 1:
+        hp = members[0]
+        if hp.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=hp.lr)
+        return torch.optim.Adam(params, lr=hp.lr, betas=(hp.beta1, hp.beta2))
+    lrs = [s.lr for s in members]
     if hp.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=hp.lr)
-    return torch.optim.Adam(params, lr=hp.lr, betas=(hp.beta1, hp.beta2))
+        return StackedRMSprop(params, lrs)
+    return StackedAdam(params, lrs, [s.beta1 for s in members], [s.beta2 for s in members])
+
+
+def stacked_settings(settings: list[Hyperparameters], device: torch.device) -> Hyperparameters:
+    """One Hyperparameters for the training step of members with these settings: shared values as
+    they are; a penalty weight or clipping bound that differs between members becomes a [K] tensor
+    (the regularizers read each member's own). Members must share `step_structure`."""
+    first = settings[0]
+    if any(step_structure(s) != step_structure(first) for s in settings):
+        raise ValueError("members of one stacked model must share every setting but " + ", ".join(PER_MEMBER))
+    varying = {
+        name: torch.tensor([getattr(s, name) for s in settings], dtype=torch.float32, device=device)
+        for name in SWITCHED
+        if len({getattr(s, name) for s in settings}) > 1
+    }
+    return dataclasses.replace(first, **varying) if varying else first
 
 
 def data_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -128,6 +159,9 @@ class Member:
     seed: int
     dataset: Dataset
     observer: Observer | None = None
+    # The member's own settings where they differ from the group's (a tuning search's configuration:
+    # only ganbench.models.base.PER_MEMBER values may differ); None: the group's.
+    hyperparameters: Hyperparameters | None = None
 
 
 class Draws(Protocol):
@@ -172,6 +206,8 @@ class Stack:
     critic: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    # The settings the step reads (`stacked_settings`: per-member penalty weights as [K] tensors)
+    settings: Hyperparameters | None = None
 
 
 class Health:
@@ -232,19 +268,26 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+def member_settings(hp: Hyperparameters, members: list[Member]) -> list[Hyperparameters]:
+    """Each member's settings: its own where it has them, else the group's `hp`."""
+    return [m.hyperparameters or hp for m in members]
+
+
 def build_group(
     hp: Hyperparameters, members: list[Member], size: NetworkSize, batch_size: int, device: torch.device
 ) -> tuple[list[tuple[nn.Module, nn.Module]], Stack, StreamDraws]:
     """Each member's own networks, their stack with its optimizers, and the members' draws."""
     shape = data_shape(members[0].dataset)
+    settings = member_settings(hp, members)
     plain = [build_networks(hp, size, shape, m.seed, device) for m in members]
     generator, _ = stack_or_single([g for g, _ in plain], (size.latent_dim,))
     critic, _ = stack_or_single([d for _, d in plain], packed_shape(shape, hp.pack))
     nets = Stack(
         generator,
         critic,
-        make_optimizer(list(generator.parameters()), hp),
-        make_optimizer(list(critic.parameters()), hp),
+        make_optimizer(list(generator.parameters()), hp, settings),
+        make_optimizer(list(critic.parameters()), hp, settings),
+        stacked_settings(settings, device),
     )
     # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step draws
     # m x batch_size real samples and latent codes (hp.pack = 1: plain batches).
@@ -262,7 +305,7 @@ def seconds_per_step(
     times = []
     for step in range(1, warmup + steps + 1):
         started = time.perf_counter()
-        training_step(nets, method, hp, draws, step, health)
+        training_step(nets, method, nets.settings, draws, step, health)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - started)
@@ -321,7 +364,7 @@ def train_group(
     else:
         track(0)
     for step in range(first, steps + 1):
-        d_loss, g_loss = training_step(nets, method, hp, draws, step, health)
+        d_loss, g_loss = training_step(nets, method, nets.settings, draws, step, health)
         if next_log < len(logged) and logged[next_log] == step:
             history[next_log, 0], history[next_log, 1] = d_loss, g_loss
             next_log += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -35,6 +36,21 @@ class Hyperparameters:
     # (PacGAN uses 2-4; the discriminator's input and batch grow with m)
     pack: int = field(default=1, metadata=at_least(1) | at_most(64))
     architecture: str = "mlp"
+
+
+# Settings that members of one stacked model may hold each their own value of: every member's
+# optimizer step and penalty weight read its own (ganbench.engine.optim; a penalty or clipping bound
+# may be a [K] tensor then). Whether a regularizer is on (non-zero) or off (zero) changes the step
+# itself, so zero and non-zero values of `gp_lambda` or `clip` never share a model.
+PER_MEMBER = ("lr", "beta1", "beta2", "gp_lambda", "clip")
+SWITCHED = ("gp_lambda", "clip")
+
+
+def step_structure(hp: Hyperparameters) -> dict[str, object]:
+    """What members of one stacked model must share: every setting but the per-member values, and
+    whether each regularizer is on."""
+    shared = {k: v for k, v in dataclasses.asdict(hp).items() if k not in PER_MEMBER}
+    return shared | {name: bool(getattr(hp, name)) for name in SWITCHED}
 
 
 @dataclass(frozen=True)

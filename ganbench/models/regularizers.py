@@ -16,6 +16,12 @@ from torch import Tensor, nn
 Uniform = Callable[[tuple[int, ...]], Tensor]
 
 
+def is_on(strength: float | Tensor) -> bool:
+    """Whether a regularizer's setting turns it on: a non-zero number, or a [K] tensor of per-member
+    values (members of one model share on or off: ganbench.models.base.SWITCHED)."""
+    return isinstance(strength, Tensor) or bool(strength)
+
+
 def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
     """Per member, E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = e x + (1 - e) G(z); [K].
 
@@ -30,8 +36,11 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, eps: Tensor)
 def penalty_from_hyperparameters(
     critic: nn.Module, real: Tensor, fake: Tensor, hp, uniform: Uniform
 ) -> Tensor | None:
-    """`gp_lambda` x the gradient penalty, or None when `gp_lambda` is 0 (no draws are made then)."""
-    if not hp.gp_lambda:
+    """`gp_lambda` x the gradient penalty, or None when `gp_lambda` is 0 (no draws are made then).
+
+    In a stacked model whose members differ in `gp_lambda`, it is a [K] tensor (all non-zero).
+    """
+    if not is_on(hp.gp_lambda):
         return None
     eps = uniform((real.shape[1],) + (1,) * (real.dim() - 2))
     return hp.gp_lambda * gradient_penalty(critic, real, fake, eps)
@@ -40,7 +49,9 @@ def penalty_from_hyperparameters(
 @torch.no_grad()
 def clip_from_hyperparameters(critic: nn.Module, hp) -> None:
     """Clamp every critic weight to [-clip, clip] after each critic step (Arjovsky et al. 2017,
-    Algorithm 1); nothing when `clip` is 0."""
-    if hp.clip:
-        for p in critic.parameters():
-            p.clamp_(-hp.clip, hp.clip)
+    Algorithm 1); nothing when `clip` is 0. A [K] tensor `clip` bounds each member by its own."""
+    if not is_on(hp.clip):
+        return
+    for p in critic.parameters():
+        bound = hp.clip.view(-1, *[1] * (p.dim() - 1)) if isinstance(hp.clip, Tensor) else hp.clip
+        p.clamp_(-bound, bound)

@@ -22,6 +22,7 @@ from ganbench.engine.train import data_shape, stacking_problem
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
+from ganbench.models.base import step_structure
 from ganbench.paths import Paths
 from ganbench.report import Report, build_report
 from ganbench.run import checkpoints, estimate, generators, guard, manifest
@@ -66,9 +67,10 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
     """Group the jobs that train as one stacked model, keeping the suite's order.
 
     Jobs of one method with the same settings and data shape share networks of one shape, so all
-    their seeds and datasets (ring-8 and grid-25 alike) train together. Networks the engine cannot
-    stack (a layer without a stacked form, such as a convolution) train one job at a time, and
-    `note` says so once per method and reason. Without `batch` every job trains alone.
+    their seeds and datasets (ring-8 and grid-25 alike) train together, and so do jobs whose settings
+    differ only in values each member may hold its own of (`ganbench.models.base.PER_MEMBER`).
+    Networks the engine cannot stack (a layer without a stacked form, such as a convolution) train
+    one job at a time, and `note` says so once per method and reason. Without `batch` every job trains alone.
     """
     if not batch:
         return [[job] for job in jobs]
@@ -82,7 +84,9 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
 
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        setup = job.setup()
+        # Jobs that differ only in per-member settings (a tuning search's step sizes, betas, penalty
+        # weights) share one model too: each member steps with its own values.
+        setup = job.setup() | {"hyperparameters": step_structure(job.hyperparameters)}
         groups.setdefault(json.dumps([setup, shape_of(job)], sort_keys=True), []).append(job)
     result: list[list[Job]] = []
     said: set[tuple[str, str]] = set()

@@ -160,7 +160,7 @@ def _train(
     """The jobs as one stacked model (a job alone is a stack of one)."""
     job = jobs[0]
     members = [
-        Member(j.seed, data, _observer(j, data, device) if j.train.track_every else None)
+        Member(j.seed, data, _observer(j, data, device) if j.train.track_every else None, j.hyperparameters)
         for j, data in zip(jobs, datasets, strict=True)
     ]
     return train_group(
