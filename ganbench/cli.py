@@ -281,7 +281,7 @@ def _ask(question: str) -> bool:
 
 
 def _flagged(records) -> str:
-    """`3 of 24 jobs flagged (undertrained 3), see the legend; ` or nothing when no job is flagged."""
+    """`3 of 24 jobs flagged (not-converged 3), see the legend; ` or nothing when no job is flagged."""
     jobs = records.drop_duplicates("key")
     flags = [f for value in jobs["flags"].fillna("") for f in str(value).split(";") if f]
     flagged = int((jobs["flags"].fillna("") != "").sum())

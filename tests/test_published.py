@@ -286,12 +286,19 @@ def test_the_pacgan_suite_follows_the_published_protocol():
         assert protocol_differences([job.config()], table.settings(job.dataset)) == [], job.key
 
 
-def test_undertrained_seeds_are_marked_beside_our_numbers(tmp_path):
+def test_flagged_seeds_are_marked_beside_our_numbers(tmp_path):
     table = _one_cell_table(tmp_path, [("gan-ns", 0.45, 0.09)])
     frame = _frame(table, {("gan-ns", "ring-8", "reverse-kl"): _seeds(0.45, 0.09)}, steps=1000)
-    frame["flags"] = ["undertrained"] + [""] * 9  # one seed of ten
+    frame["flags"] = ["off-modes"] + [""] * 9  # one seed of ten
     result = reproduce(frame, table)
-    assert result["flags"].tolist() == ["undertrained"]
+    assert result["flags"].tolist() == ["off-modes"]
     markdown = reproduce_markdown(result, table)
-    assert "0.45 ± 0.09 (n=10) †" in markdown and "† undertrained (some of our seeds)" in markdown
+    assert "0.45 ± 0.09 (n=10) †" in markdown and "† off-modes (some of our seeds)" in markdown
     assert r"(n=10) $^\dagger$" in reproduce_latex(result, table)
+    # A run made before off-modes/not-converged: its stored flags, with their own marks and legend.
+    frame["flags"] = ["undertrained;still-improving"] + [""] * 9
+    result = reproduce(frame, table)
+    markdown = reproduce_markdown(result, table)
+    assert "0.45 ± 0.09 (n=10) §¶" in markdown and "§ undertrained (some of our seeds)" in markdown
+    assert "¶ still-improving (some of our seeds): still improving over the last 20%" in markdown
+    assert r"(n=10) $^\S$$^\P$" in reproduce_latex(result, table)

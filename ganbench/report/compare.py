@@ -438,7 +438,7 @@ def _flag_group(found: FlaggedSeeds, every: tuple[FlaggedSeeds, ...]) -> str:
 
 
 def _flag_counts(every: tuple[FlaggedSeeds, ...]) -> list[str]:
-    """'- wgan ring-8: baseline 3 of 8 undertrained; candidate 0 of 8 flagged', a line per group."""
+    """'- wgan ring-8: baseline 3 of 8 off-modes; candidate 0 of 8 flagged', a line per group."""
 
     def counts(flags: Mapping[str, tuple[str, ...]], n: int) -> str:
         if not n:
@@ -453,7 +453,7 @@ def _flag_counts(every: tuple[FlaggedSeeds, ...]) -> list[str]:
 
 
 def _flag_lists(every: tuple[FlaggedSeeds, ...]) -> list[str]:
-    """'- wgan ring-8, baseline, undertrained: wgan__ring-8__seed0, ...', a line per group x side x flag."""
+    """'- wgan ring-8, baseline, off-modes: wgan__ring-8__seed0, ...', a line per group x side x flag."""
     return [
         f"- {_flag_group(f, every)}, {side}, {flag}: {', '.join(jobs)}"
         for f in every
@@ -628,7 +628,7 @@ def _flagged_seeds(base: dict[_Key, _Side], cand: dict[_Key, _Side]) -> tuple[Fl
 
 
 def _flag_rank(flag: str) -> tuple[int, str]:
-    """The FLAGS order (undertrained, still-improving); a flag unknown to this version after, by name."""
+    """The FLAGS order (new flags, then older runs' ones); a flag unknown to this version after, by name."""
     return (FLAGS.index(flag), "") if flag in FLAGS else (len(FLAGS), flag)
 
 

@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from ganbench.metrics.published import PublishedCell, PublishedTable
-from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
+from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.report.stats import holm, welch
-from ganbench.report.tables import LATEX
 
 DEFAULT_ALPHA = 0.05
 NOT_PROOFREAD = (
@@ -75,7 +74,7 @@ def _cell_row(frame: pd.DataFrame, table: PublishedTable, cell: PublishedCell) -
     ]
     finished = jobs[jobs.status == "ok"]
     ok = finished["value"].astype(float)
-    if "flags" in finished:  # convergence flags of our seeds (undertrained, still-improving)
+    if "flags" in finished:  # convergence flags of our seeds (validity.FLAGS, old ones included)
         seen = {f for flags in finished["flags"].fillna("") for f in str(flags).split(";") if f}
         row["flags"] = ";".join(f for f in FLAGS if f in seen)
     if ok.empty:
@@ -178,7 +177,7 @@ def reproduce_latex(
     result: pd.DataFrame, table: PublishedTable, alpha: float = DEFAULT_ALPHA, number_format: str = ".3g"
 ) -> str:
     """The comparison as a booktabs LaTeX tabular, the heading and reasons as comments above and below."""
-    shown = _display(result, number_format, r" $\pm$ ", LATEX.flags).replace("—", "--")
+    shown = _display(result, number_format, r" $\pm$ ", LATEX_SYMBOLS).replace("—", "--")
     latex = shown.style.hide(axis="index").to_latex(hrules=True, column_format="lll" + "c" * 6)
     comments = [f"% {line}" for line in [_heading(table, result, alpha), *_footer(result)]]
     return "\n".join(comments[:1]) + "\n" + latex + "\n".join(comments[1:]) + "\n"

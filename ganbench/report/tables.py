@@ -13,7 +13,7 @@ from ganbench import labels
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.mode_collapse import MODES_COVERED
-from ganbench.metrics.validity import FLAGS, LEGEND, SYMBOLS
+from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
 from ganbench.report.stats import welch
@@ -217,7 +217,7 @@ LATEX = _Markup(
     up=r"$\uparrow$",
     down=r"$\downarrow$",
     missing="--",
-    flags={"undertrained": r"$^\dagger$", "still-improving": r"$^\ddagger$"},
+    flags=LATEX_SYMBOLS,
     text=latex_text,
     minus="$-$",
     footnote=lambda number: f"$^{{{number}}}$",

@@ -260,7 +260,12 @@ def score(
         pack=job.hyperparameters.pack,
     )
     if isinstance(dataset, GaussianMixture):
-        record.flags = verdict(high_quality_fraction(ctx.samples, dataset), dict(curves or {}), w1_floor)
+        record.flags = verdict(
+            high_quality_fraction(ctx.samples, dataset),
+            dict(curves or {}),
+            w1_floor,
+            track_samples=job.eval.track_samples,
+        )
     for name in job.metrics:
         value = METRICS.get(name).compute(ctx)
         record.metrics[name] = MetricResult(
