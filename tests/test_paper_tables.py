@@ -497,6 +497,14 @@ LAYOUTS = {
             _row("wgan", "ring-8", "w1", 0.2, 0.1, 0, na_reason="x & y, 50%"),
         ]
     ),
+    # Every pair significant (std 0.01 over 3 seeds, means 0.2 apart: Welch p = 1.6e-5, x 3 after
+    # Holm): the line of significant contrasts, with a name to escape, among the notes.
+    "contrasts": pd.DataFrame(
+        [
+            _row(m, "ring-8", "w1", mean, 0.01, 3)
+            for m, mean in (("gan", 0.1), ("wgan", 0.3), ("my_plugin", 0.5))
+        ]
+    ),
 }
 
 
@@ -558,7 +566,7 @@ def test_every_layout_compiles_without_an_overfull_line(tmp_path: Path) -> None:
     assert f"TEXTWIDTH {TEXT_WIDTH_PT:.1f}pt" in log, "the stated text width is the article class's"
     # A table judged to fit is no wider than estimated: PT_PER_CHAR overestimates printed characters.
     measured = {name: float(width) for name, width in re.findall(r"WIDTH (\S+) ([0-9.]+)pt", log)}
-    assert set(measured) == {"one", "transposed", "n/a", "golden"}
+    assert set(measured) == {"one", "transposed", "n/a", "contrasts", "golden"}
     for name, width in measured.items() - {("golden", measured["golden"])}:
         cells = format_cells(LAYOUTS[name])
         estimate = estimated_width(paper_table(cells, PLAIN, transpose=name == "transposed"))
@@ -590,6 +598,13 @@ def test_a_report_s_summary_tex_compiles_with_its_caption_and_notes(tmp_path: Pa
     assert "\\caption{Ring-8: mean $\\pm$ std over the seeds that finished ok" in text
     assert "{\\footnotesize\\raggedright\nMean $\\pm$ std over the seeds that finished ok" in text
     assert "\\textbf{Bold}, per dataset and metric" in text
+    # The golden run's two contrasts (GAN against WGAN on modes, p = 0.49, and on W1, p = 0.29; Holm:
+    # 0.29 x 2 = 0.58, 0.49 kept at 0.58): none significant, said in the notes and under the Markdown.
+    line = (
+        "No pairwise difference is significant after Holm ({} = 0.05, 2 contrasts: every two rows of a column"
+    )
+    assert line.format("$\\alpha$") in text and "\\par\n}\n\\end{table}" in text
+    assert line.format("α") in (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
     if shutil.which("pdflatex") is None:
         pytest.skip("no LaTeX engine (pdflatex) installed")
     shutil.copy(tmp_path / "report" / "summary.tex", tmp_path / "summary.tex")
@@ -600,3 +615,4 @@ def test_a_report_s_summary_tex_compiles_with_its_caption_and_notes(tmp_path: Pa
         assert "Method Modes (of 8) ↑ W1 ↓" in shown
         assert "Mean ± std over the seeds that finished ok (n = 3 seeds per cell; (n/N): only n of N" in shown
         assert "Bold, per dataset and metric" in shown and "95% percentile bootstrap" in shown
+        assert line.format("α") + " with ≥ 2 seeds each, Welch’s t test, two-sided)." in shown

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -43,3 +45,24 @@ def welch(
     va, vb = se_a**2, se_b**2
     df = (va + vb) ** 2 / ((va**2 / (n_a - 1) if va else 0.0) + (vb**2 / (n_b - 1) if vb else 0.0))
     return float(result.statistic), df, float(result.pvalue)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One pairwise test in a table: rows `a` and `b` of one column, their means, the test's two-sided
+    p-value and, once `significant_contrasts` has corrected the family, Holm's adjusted p-value."""
+
+    column: str  # the column as the table names it ("Ring-8 W1 ↓")
+    a: str  # the rows as the table names them
+    b: str
+    mean_a: float
+    mean_b: float
+    p: float
+    p_holm: float = math.nan
+
+
+def significant_contrasts(contrasts: Sequence[Contrast], alpha: float = 0.05) -> list[Contrast]:
+    """The contrasts whose Holm-adjusted p-value (`holm` over all of `contrasts`: one family) is below
+    `alpha`, in the input's order, each with its `p_holm` set."""
+    adjusted = holm([c.p for c in contrasts])
+    return [dataclasses.replace(c, p_holm=p) for c, p in zip(contrasts, adjusted, strict=True) if p < alpha]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
-from ganbench.report.stats import welch
+from ganbench.report.stats import Contrast, significant_contrasts, welch
 
 SUMMARY_COLUMNS = [
     "method", "dataset", "settings", "metric", "unit", "higher_is_better",
@@ -395,8 +396,7 @@ def paper_table(cells: pd.DataFrame, markup: _Markup, transpose: bool = False) -
     shown = {(r.method, r.settings, r.dataset, r.metric): _cell(r, markup) for r in cells.itertuples()}
 
     def metric(dataset: str, name: str) -> str:
-        of = f" (of {int(modes[dataset, name])})" if pd.notna(modes[dataset, name]) else ""
-        return f"{text(title('metric', name))}{of} {markup.up if higher[name] else markup.down}"
+        return _metric_header(name, modes[dataset, name], higher[name], markup)
 
     def run(method: str, settings: str) -> list[str]:
         return [text(title("method", method))] + ([text(settings)] if sweep else [])
@@ -411,6 +411,79 @@ def paper_table(cells: pd.DataFrame, markup: _Markup, transpose: bool = False) -
         columns = [(text(title("dataset", dataset)), " ".join(run(*r))) for r in runs]
         rows = [[metric(*c)] + [shown.get((*r, *c), markup.missing) for r in runs] for c in measures]
     return pd.DataFrame(rows, columns=pd.MultiIndex.from_tuples(head + columns))
+
+
+def _metric_header(name: str, modes: float | None, higher_is_better: bool, markup: _Markup) -> str:
+    """A metric's header in `markup`: its title, the dataset's modes for a count of modes, its arrow."""
+    of = f" (of {int(modes)})" if modes is not None and pd.notna(modes) else ""
+    return f"{markup.text(title('metric', name))}{of} {markup.up if higher_is_better else markup.down}"
+
+
+def table_contrasts(cells: pd.DataFrame) -> list[Contrast]:
+    """Every pairwise contrast of the paper table, from `format_cells`, in table order.
+
+    Per column (dataset x metric), each two rows (method x settings) whose cells have at least 2 ok
+    seeds and a finite mean and std: Welch's t test (`welch`, two-sided) from the two cells' means,
+    standard errors and seed counts. Two means equal as shown (`_tie`, as for bold) are a tie, p = 1, so
+    that float noise between seeds that agree is no difference. Cells of n/a, of one seed or of none
+    are in no contrast. Columns and rows are named as the table shows them, in plain text: "Ring-8 W1
+    ↓", and a sweep's rows by method and settings ("WGAN n_critic=5").
+    """
+    sweep = bool((cells["settings"] != "").any())
+
+    def row_label(row: pd.Series) -> str:
+        return title("method", row["method"]) + (f" {row['settings']}" if sweep else "")
+
+    contrasts: list[Contrast] = []
+    for (dataset, metric), column in cells.groupby(["dataset", "metric"], sort=False):
+        finite = np.isfinite(column["mean"].astype(float)) & np.isfinite(column["se"].astype(float))
+        testable = column[(column["n"] >= 2) & finite]
+        if len(testable) < 2:
+            continue
+        first = testable.iloc[0]
+        header = _metric_header(metric, first["modes"], bool(first["higher_is_better"]), PLAIN)
+        for (_, a), (_, b) in itertools.combinations(testable.iterrows(), 2):
+            p = 1.0 if _tie(a, b) else welch(a["mean"], a["se"], a["n"], b["mean"], b["se"], b["n"])[2]
+            contrasts.append(
+                Contrast(
+                    f"{title('dataset', dataset)} {header}",
+                    row_label(a),
+                    row_label(b),
+                    float(a["mean"]),
+                    float(b["mean"]),
+                    p,
+                )
+            )
+    return contrasts
+
+
+def contrast_line(contrasts: list[Contrast], alpha: float = ALPHA, markup: _Markup | None = None) -> str:
+    """The line under the table on pairwise differences: the contrasts (`table_contrasts`, one family)
+    significant after Holm's correction at `alpha` (`significant_contrasts`), grouped by column, "A > B"
+    where A's mean is larger, with Holm-adjusted p to two significant digits ("p < 0.001" below
+    0.001); or that none is. '' where no contrast could be tested. In `markup` (Markdown by default).
+    """
+    if not contrasts:
+        return ""
+    text = (markup or MARKDOWN).text
+    count = f"{len(contrasts)} contrast{'' if len(contrasts) == 1 else 's'}"
+    family = (
+        f"α = {alpha:g}, {count}: every two rows of a column with ≥ 2 seeds each, Welch's t test, two-sided"
+    )
+    significant = significant_contrasts(contrasts, alpha)
+    if not significant:
+        return text(f"No pairwise difference is significant after Holm ({family}).")
+    columns: dict[str, list[str]] = {}
+    for c in significant:
+        sign = ">" if c.mean_a > c.mean_b else "<"
+        columns.setdefault(c.column, []).append(f"{c.a} {sign} {c.b} ({_p_text(c.p_holm)})")
+    listed = "; ".join(f"{column}: {', '.join(shown)}" for column, shown in columns.items())
+    return text(f"Significant after Holm ({family}; Holm-adjusted p; A > B: A's mean is larger): {listed}.")
+
+
+def _p_text(p: float) -> str:
+    """A p-value to two significant digits ("p = 0.0030", "p = 0.041"), "p < 0.001" below 0.001."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:#.2g}"
 
 
 def _groups(table: pd.DataFrame) -> list[tuple[str, int, int]]:
@@ -543,8 +616,10 @@ def summary_markdown(
     """
     if summary.empty:
         return "_no records_\n"
-    table = paper_table(format_cells(summary, number_format, domain), MARKDOWN)
+    cells = format_cells(summary, number_format, domain)
+    table = paper_table(cells, MARKDOWN)
     table.columns = [label if not group else f"{group}: {label}" for group, label in table.columns]
+    contrasts = contrast_line(table_contrasts(cells), markup=MARKDOWN)
     return (
         table.to_markdown(index=False)
         + "\n\n"
@@ -552,6 +627,7 @@ def summary_markdown(
         + "\n"
         + flag_legend(summary, MARKDOWN)
         + na_legend(summary, MARKDOWN)
+        + (f"\n{contrasts}\n" if contrasts else "")
     )
 
 
@@ -626,7 +702,8 @@ def summary_latex(
         f"% Needs {needs}.",
         *head,
     ]
-    return "\n".join(head) + "\n" + _float(summary, number_format, body)
+    contrasts = contrast_line(table_contrasts(cells), markup=LATEX)
+    return "\n".join(head) + "\n" + _float(summary, number_format, body, contrasts)
 
 
 def _stack(parts: list[str]) -> str:
@@ -636,9 +713,10 @@ def _stack(parts: list[str]) -> str:
     return "\\begin{tabular}{@{}c@{}}\n" + stacked + "\n\\end{tabular}\n"
 
 
-def _float(summary: pd.DataFrame, number_format: str | None, body: str) -> str:
+def _float(summary: pd.DataFrame, number_format: str | None, body: str, contrasts: str = "") -> str:
     """The table float: the caption above the tabulars (as journals set tables), the notes below them
-    as a small paragraph: the legend, then one line per convergence flag and per n/a reason."""
+    as a small paragraph: the legend, then one line per convergence flag and per n/a reason, then the
+    line on significant pairwise differences (`contrasts`, from `contrast_line`; none where '')."""
     datasets = [title("dataset", d) for d in dict.fromkeys(summary["dataset"])]
     named = ", ".join(datasets[:-1]) + " and " + datasets[-1] if len(datasets) > 1 else datasets[0]
     caption = latex_text(f"{named}: mean ± std over the seeds that finished ok ({_counts(summary)}).")
@@ -647,6 +725,7 @@ def _float(summary: pd.DataFrame, number_format: str | None, body: str) -> str:
         + "\\par\n"
         + flag_legend(summary, LATEX, end="\\par\n")
         + na_legend(summary, LATEX, end="\\par\n")
+        + (f"{contrasts}\\par\n" if contrasts else "")
     )
     return (
         "\\begin{table}[tbp]\n\\centering\n"
