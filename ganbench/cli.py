@@ -256,6 +256,80 @@ def run(
         raise typer.Exit(EXIT_JOBS_FAILED)
 
 
+@app.command()
+@user_errors
+def tune(
+    suite: Annotated[
+        str,
+        typer.Option(
+            "--suite", "-s", help="A suite with a [tune] table (README, Tuning at an equal budget)."
+        ),
+    ],
+    write_suite: Annotated[
+        Path | None,
+        typer.Option(help="Also write the chosen settings as a suite file here (its name: the file's stem)."),
+    ] = None,
+    methods: Annotated[
+        list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
+    ] = False,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(envvar="GANBENCH_THREADS", min=1, help="CPU threads per job group (README, Threads)."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
+    ] = False,
+) -> None:
+    """Tune every method at an equal budget on the suite's tuning seeds; rank and keep the best settings."""
+    from ganbench.run.driver import RunDeclined, RunInterrupted
+    from ganbench.run.driver import tune as tune_suite
+    from ganbench.run.progress import PlainProgress, RichProgress
+
+    shown = RichProgress(console) if console.is_terminal else PlainProgress()
+    try:
+        with shown as progress:
+            outcome, _, selection = tune_suite(
+                suite,
+                write_suite=write_suite,
+                methods=_split_names(methods),
+                steps=steps,
+                quick=quick,
+                device=device,
+                out=out,
+                progress=progress,
+                threads=threads,
+                confirm=None if yes or not _interactive() else _ask,
+            )
+    except RunDeclined as declined:
+        console.print(str(declined), markup=False, highlight=False)
+        return
+    except RunInterrupted as stop:
+        _stopped(stop)
+    from ganbench.tune import TUNING_TABLE, markdown
+
+    console.print(markdown(selection), markup=False, highlight=False)
+    wrote = f"; chosen settings in {write_suite}" if write_suite is not None else ""
+    console.print(
+        f"ran {len(outcome.ran)} jobs; every configuration in {outcome.root / TUNING_TABLE}{wrote}",
+        markup=False,
+    )
+    if outcome.failed:
+        errors.print(
+            f"{len(outcome.failed)} of {len(outcome.ran)} jobs failed (their reasons are in records.csv); "
+            f"retry them with: {_again(outcome.root)}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_JOBS_FAILED)
+
+
 def _stopped(stop: RunInterrupted) -> NoReturn:
     """One line for an interrupted run (what is stored, the command that resumes it), then exit."""
     again = "resume" if stop.stored else "start again"
@@ -486,8 +560,15 @@ def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check
     from ganbench.suite import load_suite
 
     suite = load_suite(str(file))
+    search = ""
+    if getattr(suite, "tune", None) is not None:
+        from ganbench.tune import search_suite
+
+        tried = search_suite(suite)
+        seeds = suite.tune.seed_range()
+        search = f"; its [tune] search: {len(tried.jobs())} jobs ({tried.shape()} {seeds[0]}-{seeds[-1]})"
     console.print(
-        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs ({suite.shape()})",
+        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs ({suite.shape()}){search}",
         markup=False,
         highlight=False,
     )

@@ -33,6 +33,7 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.registry import suggest
+from ganbench.tune import TuneSettings, check_seeds, parse_tune
 
 if TYPE_CHECKING:
     from ganbench.throughput.spec import ThroughputSuite
@@ -166,6 +167,11 @@ class Suite:
     # `[sweep]`: setting path ("train.steps", "method.gan.lr") -> the values every job runs at
     sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     first_seed: int = 0
+    # `[tune]`: the equal-budget search `ganbench tune` runs (ganbench.tune), None without one
+    tune: TuneSettings | None = None
+    # A tuning search's settings per method (ganbench.tune.search_suite): each runs as its own
+    # setting; a method not listed runs at `hyperparameters(method)`.
+    configurations: Mapping[str, tuple[Hyperparameters, ...]] = field(default_factory=dict)
 
     def jobs(self) -> list[Job]:
         """Expand into Jobs, method-major, then dataset, then each sweep setting, then each seed
@@ -189,9 +195,12 @@ class Suite:
         """(hyperparameters, dataset params, train, eval) of every sweep point of a method and dataset."""
         paths = [path for path in self.sweep if _sweeps(path, method, dataset)]
         points = []
-        for values in itertools.product(*(self.sweep[path] for path in paths)):
+        tried = self.configurations.get(method, (self.hyperparameters(method),))
+        for hyperparameters, values in itertools.product(
+            tried, itertools.product(*(self.sweep[p] for p in paths))
+        ):
             parts = {
-                "method": self.hyperparameters(method),
+                "method": hyperparameters,
                 "dataset": self.dataset_params[dataset],
                 "train": self.train,
                 "eval": self.eval,
@@ -203,8 +212,10 @@ class Suite:
         return points
 
     def settings_count(self, method: str, dataset: str) -> int:
-        """How many sweep points a method runs on a dataset (1 without a sweep)."""
-        return math.prod(len(v) for path, v in self.sweep.items() if _sweeps(path, method, dataset))
+        """How many settings a method runs on a dataset: sweep points x tuning configurations (1 with
+        neither)."""
+        tried = len(self.configurations.get(method, ((),)))
+        return tried * math.prod(len(v) for path, v in self.sweep.items() if _sweeps(path, method, dataset))
 
     def job_count(self) -> int:
         """len(self.jobs()), without expanding them."""
@@ -234,7 +245,7 @@ class _Top:
 
 
 _LIST_KEYS = {"methods": METHODS, "datasets": DATASETS, "metrics": METRICS}
-_TABLES = ("train", "eval", "quick", "method", "dataset", "sweep")
+_TABLES = ("train", "eval", "quick", "method", "dataset", "sweep", "tune")
 # What `[sweep]` may vary: a training or evaluation setting, or one method's or dataset's own.
 _SWEEP_TABLES = {"train": TrainSettings, "eval": EvalSettings, "method": Hyperparameters}
 
@@ -351,6 +362,12 @@ def _parse_suite(data: Mapping[str, Any], where: str, default_name: str) -> Suit
         dataset_params=dataset_params,
     )
     suite = dataclasses.replace(suite, sweep=_parse_sweep(suite, tables["sweep"], f"{where}: sweep"))
+    if "tune" in data:
+        if suite.sweep:
+            raise GanbenchError(f"{where}: a suite is either a [sweep] or a [tune] search, not both")
+        tune = parse_tune(data["tune"], suite.methods, suite.metrics, f"{where}: tune")
+        check_seeds(tune, suite.first_seed, suite.seeds, where)
+        suite = dataclasses.replace(suite, tune=tune)
     _check_modalities(suite, where)
     check_budget(suite, where)
     check_budget(with_overrides(suite, quick=True), f"{where}: quick")
@@ -538,6 +555,8 @@ def with_overrides(
             METHODS.get(name)
         changes["methods"] = tuple(dict.fromkeys(methods))
     replaced = dataclasses.replace(suite, **changes)
+    if replaced.tune is not None:
+        check_seeds(replaced.tune, replaced.first_seed, replaced.seeds, "--seeds/--first-seed")
     _check_modalities(replaced, "--methods")
     check_budget(replaced, "--seeds/--steps/--quick")
     return replaced

@@ -102,12 +102,20 @@ ALLOWED = {
     "models": {"data"},
     "engine": {"data", "models", "metrics"},  # tracking measures exact W1 during training
     "metrics": {"data", "models"},
-    "suite": {"data", "models", "metrics", "engine", "throughput"},  # job configs name the stream scheme
+    "tune": {"data", "models", "metrics"},  # a suite's [tune] table and the search's ranking
+    "suite": {
+        "data",
+        "models",
+        "metrics",
+        "engine",
+        "throughput",
+        "tune",
+    },  # job configs name the stream scheme
     "report": {"data", "models", "metrics", "engine", "run"},
-    "run": {"data", "models", "metrics", "engine", "suite", "report"},
+    "run": {"data", "models", "metrics", "engine", "suite", "report", "tune"},
     "throughput": {"data", "models", "metrics", "engine", "suite", "report", "run"},
     "catalog": {"data", "models", "metrics", "suite", "run"},
-    "cli": {"run", "report", "throughput", "suite", "catalog"},
+    "cli": {"run", "report", "throughput", "suite", "catalog", "tune"},
 }
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,7 +31,10 @@ from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.run.records import FINAL_STATUSES
 from ganbench.run.store import RunStore, default_out, stored_count
-from ganbench.suite import Job, Suite, load_suite, with_overrides
+from ganbench.suite import Job, Suite, find_suite, load_suite, with_overrides
+
+if TYPE_CHECKING:
+    from ganbench.tune import Selection
 
 
 class RunInterrupted(Exception):
@@ -209,6 +213,27 @@ def prepare(suite: Suite, progress: RunProgress | None = None) -> None:
             metric.prepare(progress.note)
 
 
+def load(
+    suite: str,
+    *,
+    methods: Sequence[str] | None = None,
+    seeds: int | None = None,
+    first_seed: int | None = None,
+    steps: int | None = None,
+    quick: bool = False,
+    keep_generators: bool = False,
+) -> Suite:
+    """The suite with the CLI's overrides applied (plugins loaded first: they register methods)."""
+    plugins.load()
+    loaded = load_suite(suite)
+    if not isinstance(loaded, Suite):
+        raise GanbenchError(f"'{loaded.name}' is a throughput suite: run it with `ganbench throughput`")
+    return with_overrides(
+        loaded, methods=methods, seeds=seeds, first_seed=first_seed, steps=steps, quick=quick,
+        keep_generators=keep_generators,
+    )  # fmt: skip
+
+
 def run(
     suite: str,
     *,
@@ -217,6 +242,51 @@ def run(
     first_seed: int | None = None,
     steps: int | None = None,
     quick: bool = False,
+    keep_generators: bool = False,
+    paths: Paths | None = None,
+    **options: Any,
+) -> tuple[RunOutcome, Report]:
+    """`ganbench run`: `load` the suite with the CLI's overrides, then `run_loaded` it (`options` are
+    its keywords: device, out, executor, progress, threads, confirm, batch_seeds)."""
+    if paths is not None:
+        paths.use()  # before loading: plugins and datasets read the paths
+    loaded = load(
+        suite, methods=methods, seeds=seeds, first_seed=first_seed, steps=steps, quick=quick,
+        keep_generators=keep_generators,
+    )  # fmt: skip
+    return run_loaded(loaded, **options)
+
+
+def tune(
+    suite: str,
+    *,
+    write_suite: Path | None = None,
+    methods: Sequence[str] | None = None,
+    steps: int | None = None,
+    quick: bool = False,
+    paths: Paths | None = None,
+    **options: Any,
+) -> tuple[RunOutcome, Report, Selection]:
+    """`ganbench tune`: run the suite's `[tune]` search (every method at each of its configurations on
+    the tuning seeds), rank the configurations, write `tuning.json` and `tuning.md` into the run
+    folder and, with `write_suite`, the chosen settings as a suite file (`options` as for `run`)."""
+    from ganbench import tune as tuning
+
+    if paths is not None:
+        paths.use()
+    loaded = load(suite, methods=methods, steps=steps, quick=quick)
+    search = tuning.search_suite(loaded)
+    outcome, report = run_loaded(search, **options)
+    selection = tuning.select(list(RunStore(outcome.root).records()), loaded, search, outcome.root)
+    tuning.write(selection, outcome.root)
+    if write_suite is not None:
+        tuning.write_suite(selection, find_suite(suite), write_suite)
+    return outcome, report, selection
+
+
+def run_loaded(
+    loaded: Suite,
+    *,
     device: DeviceChoice | str = DeviceChoice.auto,
     out: Path | None = None,
     batch_seeds: bool = True,
@@ -225,9 +295,8 @@ def run(
     paths: Paths | None = None,
     threads: int | None = None,
     confirm: Callable[[str], bool] | None = None,
-    keep_generators: bool = False,
 ) -> tuple[RunOutcome, Report]:
-    """`ganbench run`: load and override the suite, run what is not finished in `out`, report.
+    """Run what is not finished of a loaded suite in `out`, then report.
 
     `paths` (data root, Inception weights, cache folder) become this process's settings first, and
     `threads` its intra-op thread count (None: $GANBENCH_THREADS, else the free cores). Before a
@@ -237,14 +306,6 @@ def run(
     if paths is not None:
         paths.use()
     use_threads(threads)
-    plugins.load()
-    loaded = load_suite(suite)
-    if not isinstance(loaded, Suite):
-        raise GanbenchError(f"'{loaded.name}' is a throughput suite: run it with `ganbench throughput`")
-    loaded = with_overrides(
-        loaded, methods=methods, seeds=seeds, first_seed=first_seed, steps=steps, quick=quick,
-        keep_generators=keep_generators,
-    )  # fmt: skip
     executor = executor or LocalExecutor()
     if executor.local:
         resolve_device(device)  # `--device cuda` without CUDA fails here, before any folder is made
