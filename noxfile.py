@@ -1,10 +1,14 @@
-"""Task runner: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s demo`.
+"""Task runner: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s gpu`, `nox -s demo`.
 
 Environments are reused between runs (installing torch takes minutes). Inside an environment that
 already has ganbench installed, `nox --no-venv -s bench` runs a session without creating another.
 """
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import nox
 
@@ -73,3 +77,34 @@ def demo(session: nox.Session) -> None:
     """The quick mode-collapse suite end to end, into results/mode-collapse/."""
     _install(session)
     session.run("ganbench", "run", "--suite", "mode-collapse", "--quick", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU evidence in one go, for a machine with CUDA (about 10 minutes on one H200-class GPU).
+
+    1. `ganbench run --suite mode-collapse --device cuda`, with its wall time;
+    2. `ganbench throughput --suite throughput --device cuda`;
+    3. steps per second of each stacked group of `mode-collapse-pacgan`, plain and under
+       torch.compile (default and reduce-overhead, the CUDA-graph mode): tests/test_bench_gpu.py.
+    Everything goes under .benchmarks/gpu/, with summary.json holding the wall times.
+    """
+    _install(session)
+    out = Path(".benchmarks/gpu")
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    walls = {}
+    for name, command in (
+        ("mode-collapse", ["run", "--suite", "mode-collapse", "--yes"]),
+        ("throughput", ["throughput", "--suite", "throughput"]),
+    ):
+        started = time.perf_counter()
+        session.run("ganbench", *command, "--device", "cuda", "--out", str(out / f"{name}-{stamp}"))
+        walls[name] = round(time.perf_counter() - started, 1)
+        session.log(f"{name}: {walls[name]} s wall")
+    (out / "summary.json").write_text(json.dumps({"stamp": stamp, "wall_seconds": walls}, indent=2) + "\n")
+    session.run(
+        "python", "-m", "pytest", "tests/test_bench_gpu.py", "-m", "bench", "--benchmark-only",
+        f"--benchmark-json={out / f'pacgan-steps-{stamp}.json'}", "--benchmark-columns=min,median,max,rounds",
+        *session.posargs,
+    )  # fmt: skip

@@ -101,6 +101,36 @@ def test_pacgan_networks_steps_per_second(benchmark, mode: str, seeds: int) -> N
     assert statuses == ["ok"] * len(members)
 
 
+@pytest.mark.parametrize("mode", ["separate", "stacked"])
+@pytest.mark.parametrize("method", ["gan-ns", "wgan", "wgan-gp"])
+def test_tuning_search_of_8_configurations(benchmark, method: str, mode: str) -> None:
+    """30 steps of the `mode-collapse-tuning` search's 8 configurations of a method (one tuning seed on
+    grid-25): one stacked model with per-member step sizes, betas and penalty weights against 8
+    separate runs. The ratio of the medians is what stacking saves the search."""
+    from ganbench.tune import search_suite
+
+    search = search_suite(load_suite("mode-collapse-tuning"))
+    benchmark.group = f"tuning search, {method}, 8 configurations"
+    tried = search.configurations[method]
+    data = DATASETS.get("grid-25").build(DATASETS.get("grid-25").params())
+    members = [Member(search.first_seed, data, hyperparameters=hp) for hp in tried]
+    size = NetworkSize(search.train.latent_dim, search.train.width, search.train.depth)
+    m, batch, cpu = METHODS.get(method), search.train.batch_size, torch.device("cpu")
+
+    def separate() -> list[str]:
+        return [
+            train_group(m, j.hyperparameters, [j], size, BENCH_STEPS, batch, cpu)[0].status for j in members
+        ]
+
+    def stacked() -> list[str]:
+        return [r.status for r in train_group(m, tried[0], members, size, BENCH_STEPS, batch, cpu)]
+
+    statuses = benchmark.pedantic(
+        separate if mode == "separate" else stacked, rounds=3, iterations=1, warmup_rounds=1
+    )
+    assert len(members) == 8 and statuses == ["ok"] * 8
+
+
 def _suite_rounds(benchmark, tmp_path: Path, quick: bool, rounds: int, batch_seeds: bool = True) -> None:
     folders = (tmp_path / f"round{i}" for i in itertools.count())
 
@@ -111,7 +141,7 @@ def _suite_rounds(benchmark, tmp_path: Path, quick: bool, rounds: int, batch_see
         return run("mode-collapse", quick=quick, device="cpu", out=out, batch_seeds=batch_seeds)
 
     outcome, report = benchmark.pedantic(one_run, setup=fresh, rounds=rounds, iterations=1)
-    assert len(outcome.ran) == 24 and (report.records["status"] == "ok").all()
+    assert len(outcome.ran) == SUITE.job_count() and (report.records["status"] == "ok").all()
 
 
 def test_mode_collapse_quick_suite(benchmark, tmp_path: Path) -> None:
