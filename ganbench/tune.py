@@ -4,13 +4,14 @@ Lucic et al. 2018 ("Are GANs Created Equal?") compare GANs at an equal tuning bu
 gets the same number of hyperparameter configurations from a declared search space, settings are
 chosen on seeds that are not reported, and only then are methods compared on fresh seeds. Here every
 method gets `configurations` settings: the suite's own for it (its paper's, or its `[method.NAME]`
-table) and `configurations - 1` drawn at random from its `[tune.space.NAME]` (log-uniform or uniform
-ranges, or lists to choose from); all of them train `seeds` tuning seeds on every dataset at the
-suite's budget. The rule `select` ranks configurations by the mean of each metric over datasets and
-tuning seeds, in order (the next metric breaks ties), each in its own direction (`on-modes`, the
-share of jobs not flagged off-modes, counts as a metric, higher better); a configuration with a
-diverged or failed job ranks below every complete one. Configurations whose settings differ
-only in per-member values (step sizes, betas, penalty weights) train as one stacked model.
+table) and `configurations - 1` drawn from its `[tune.space.NAME]` (log-uniform or uniform ranges,
+or lists to choose from) as a Latin hypercube, so that a few draws still cover the space; all of
+them train `seeds` tuning seeds on every dataset at the suite's budget. The rule `select` ranks
+configurations by the mean of each metric over datasets and tuning seeds, in order (the next metric
+breaks ties), each in its own direction (`on-modes`, the share of jobs not flagged off-modes,
+counts as a metric, higher better); a configuration with a diverged or failed job ranks below every
+complete one. Configurations whose settings differ only in per-member values (step sizes, betas,
+penalty weights) train as one stacked model.
 """
 
 from __future__ import annotations
@@ -51,14 +52,17 @@ class Range:
     kind: RangeKind
     values: tuple[Any, ...]  # (low, high) for intervals; the choices for a list
 
-    def draw(self, rng: random.Random) -> Any:
+    def draw(self, rng: random.Random, stratum: int = 0, strata: int = 1) -> Any:
+        """A value from stratum `stratum` of `strata` equal parts of the range (a list's values are
+        dealt in turn: stratum k takes value k mod len), at random within it."""
         if self.kind == "choice":
-            return rng.choice(self.values)
+            return self.values[stratum % len(self.values)] if strata > 1 else rng.choice(self.values)
         low, high = self.values
+        share = (stratum + rng.random()) / strata
         if self.kind == "log_uniform":
-            value = math.exp(rng.uniform(math.log(low), math.log(high)))
+            value = math.exp(math.log(low) + share * (math.log(high) - math.log(low)))
         else:
-            value = rng.uniform(low, high)
+            value = low + share * (high - low)
         return float(f"{value:.{DIGITS}g}")
 
     def describe(self) -> str:
@@ -171,10 +175,24 @@ def _parse_range(value: Any, where: str, name: str) -> Range:
 
 def configurations(base: Hyperparameters, method: str, tune: TuneSettings) -> tuple[Hyperparameters, ...]:
     """The method's `tune.configurations` settings: `base` (the suite's own) first, then distinct draws
-    from its space (its own random stream, so adding a method leaves the others' draws as they were)."""
+    from its space (its own random stream, so adding a method leaves the others' draws as they were).
+
+    The draws are a Latin hypercube (McKay et al. 1979): each setting's range is cut into as many equal
+    parts as there are draws (log-equal for log-uniform ranges; a list's values dealt in turn), each
+    part is drawn once, and the parts are paired across settings at random. Eight plain random draws
+    can all land in one corner (a step size never above 5e-4 in a range up to 3e-3); these cannot, so
+    every method's search covers its space alike. A draw equal to an earlier one is drawn again at
+    random.
+    """
     space = tune.space.get(method, {})
     rng = random.Random(f"{tune.draw_seed}:{method}")
+    n = tune.configurations - 1
+    order = {name: rng.sample(range(n), n) for name in space}
     found = [base]
+    for i in range(n):
+        candidate = dataclasses.replace(base, **{k: r.draw(rng, order[k][i], n) for k, r in space.items()})
+        if candidate not in found:
+            found.append(candidate)
     for _ in range(100 * tune.configurations):
         if len(found) == tune.configurations:
             break

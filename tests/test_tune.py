@@ -86,6 +86,29 @@ def test_draws_are_reproducible_per_method_and_have_two_significant_digits(tmp_p
     assert 70 < sum(d < 1e-3 for d in draws) < 130
 
 
+def test_the_draws_are_a_latin_hypercube_covering_every_range() -> None:
+    space = {
+        "lr": {"log_uniform": [1e-4, 1e-2]},
+        "beta1": [0.0, 0.5, 0.9],
+        "gp_lambda": {"uniform": [1.0, 9.0]},
+    }
+    tune = parse_tune(
+        {"select": ["w1"], "configurations": 9, "space": {"wgan-gp": space}}, ("wgan-gp",), ("w1",), "t"
+    )
+    drawn = configurations(METHODS.get("wgan-gp").defaults, "wgan-gp", tune)[1:]
+    n = len(drawn)
+    # Each of the 8 equal (log-equal for lr) parts of a range holds exactly one draw: the i-th smallest
+    # lies in part i, up to rounding to two significant digits (0.05 of a part for gp_lambda's values
+    # up to 9 in parts of width 1; under 0.01 of a part for lr).
+    lr_at = sorted(math.log(hp.lr / 1e-4) / math.log(100) * n for hp in drawn)
+    gp_at = sorted((hp.gp_lambda - 1.0) / 8.0 * n for hp in drawn)
+    for positions in (lr_at, gp_at):
+        assert all(i - 0.06 <= at <= i + 1.06 for i, at in enumerate(positions)), positions
+    # A list's values are dealt in turn: 8 draws of 3 values give 3, 3 and 2.
+    counts = sorted(sum(hp.beta1 == v for hp in drawn) for v in (0.0, 0.5, 0.9))
+    assert counts == [2, 3, 3]
+
+
 def test_tuning_seeds_must_be_apart_from_the_reported_ones(tmp_path) -> None:
     path = write_tiny_suite(
         tmp_path, seeds=2, extra=TUNE.format(more="").replace("first_seed = 100", "first_seed = 1")
