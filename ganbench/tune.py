@@ -362,7 +362,7 @@ def markdown(selection: Selection) -> str:
     """Per method: every configuration tried, its scores (mean ± std over datasets and tuning seeds)
     and which one the rule chose."""
     rule = ", then ".join(
-        f"{'highest' if METRICS.get(n).higher_is_better else 'lowest'} mean {n}"
+        f"{'highest' if n == ON_MODES or METRICS.get(n).higher_is_better else 'lowest'} mean {n}"
         for n in selection.tune.select
     )
     tune = selection.tune

@@ -32,7 +32,7 @@ TUNE = """
 configurations = 3
 seeds = 1
 first_seed = 100
-select = ["modes-covered", "reverse-kl"]
+select = ["on-modes", "modes-covered", "reverse-kl"]
 
 [tune.space.gan]
 lr = {{ log_uniform = [1e-4, 1e-2] }}
