@@ -247,13 +247,7 @@ def run(
         f"ran {len(outcome.ran)} jobs{skipped}; {_flagged(report.records)}results in {outcome.root}",
         markup=False,
     )
-    if outcome.failed:
-        errors.print(
-            f"{len(outcome.failed)} of {len(outcome.ran)} jobs failed (their reasons are in records.csv); "
-            f"retry them with: {_again(outcome.root)}",
-            markup=False,
-        )
-        raise typer.Exit(EXIT_JOBS_FAILED)
+    _exit_if_failed(outcome)
 
 
 @app.command()
@@ -321,6 +315,11 @@ def tune(
         f"ran {len(outcome.ran)} jobs; every configuration in {outcome.root / TUNING_TABLE}{wrote}",
         markup=False,
     )
+    _exit_if_failed(outcome)
+
+
+def _exit_if_failed(outcome) -> None:
+    """One line naming the failed jobs and the command that retries them, then exit; nothing if none."""
     if outcome.failed:
         errors.print(
             f"{len(outcome.failed)} of {len(outcome.ran)} jobs failed (their reasons are in records.csv); "

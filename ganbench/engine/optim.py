@@ -30,7 +30,25 @@ def _along_members(value: Tensor, param: Tensor) -> Tensor:
     return value.view(-1, *([1] * (param.dim() - 1)))
 
 
-class StackedAdam(torch.optim.Optimizer):
+class _PerMember(torch.optim.Optimizer):
+    """The loop both stacked optimizers share: `_update` each parameter that has a gradient."""
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:  # noqa: ANN001 - torch's signature
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    state = self.state[p]
+                    if not state:
+                        state["step"] = torch.tensor(0.0)
+                    state["step"] += 1
+                    self._update(p, p.grad, state, group)
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+
+class StackedAdam(_PerMember):
     """Adam with a learning rate and betas per member (no weight decay, no AMSGrad)."""
 
     def __init__(
@@ -47,29 +65,19 @@ class StackedAdam(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None) -> None:  # noqa: ANN001 - torch's signature
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                step = state["step"].item()
-                lr, b1, b2 = (_along_members(group[k], p) for k in ("lr", "beta1", "beta2"))
-                grad = p.grad
-                state["exp_avg"].lerp_(grad, 1 - b1)
-                state["exp_avg_sq"].mul_(b2).addcmul_(grad, grad * (1 - b2))
-                step_size = lr / (1 - b1**step)
-                denom = (state["exp_avg_sq"].sqrt() / (1 - b2**step).sqrt()).add_(group["eps"])
-                p.sub_(step_size * state["exp_avg"] / denom)
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        if "exp_avg" not in state:
+            state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+        step = state["step"].item()
+        lr, b1, b2 = (_along_members(group[k], p) for k in ("lr", "beta1", "beta2"))
+        state["exp_avg"].lerp_(grad, 1 - b1)
+        state["exp_avg_sq"].mul_(b2).addcmul_(grad, grad * (1 - b2))
+        step_size = lr / (1 - b1**step)
+        denom = (state["exp_avg_sq"].sqrt() / (1 - b2**step).sqrt()).add_(group["eps"])
+        p.sub_(step_size * state["exp_avg"] / denom)
 
 
-class StackedRMSprop(torch.optim.Optimizer):
+class StackedRMSprop(_PerMember):
     """RMSprop with a learning rate per member (alpha 0.99, uncentred, no momentum: torch's defaults)."""
 
     def __init__(
@@ -79,18 +87,10 @@ class StackedRMSprop(torch.optim.Optimizer):
         params = list(params)
         super().__init__(params, {"lr": _per_member(lr, params[0].device), "alpha": alpha, "eps": eps})
 
-    @torch.no_grad()
-    def step(self, closure=None) -> None:  # noqa: ANN001 - torch's signature
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0)
-                    state["square_avg"] = torch.zeros_like(p)
-                state["step"] += 1
-                grad, alpha = p.grad, group["alpha"]
-                state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-                avg = state["square_avg"].sqrt().add_(group["eps"])
-                p.sub_(_along_members(group["lr"], p) * grad / avg)
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        if "square_avg" not in state:
+            state["square_avg"] = torch.zeros_like(p)
+        alpha = group["alpha"]
+        state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        avg = state["square_avg"].sqrt().add_(group["eps"])
+        p.sub_(_along_members(group["lr"], p) * grad / avg)
