@@ -604,23 +604,23 @@ def _short_compare(args: list[str], exit_code: int) -> tuple[Result, list[str]]:
 def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(tmp_path: Path) -> None:
     records = RunStore(CI_BASELINE).records()
     flagged = _flagged_keys(records)
-    assert flagged, "the ci suite's jobs are flagged undertrained (README): the case this test is about"
+    assert flagged, "the ci suite's jobs are flagged off-modes (README): the case this test is about"
     args = ["compare", str(CI_BASELINE), str(CI_BASELINE), "--correction", "holm"]
     result, lines = _short_compare(args, 0)
     assert lines[0] == "**ganbench compare**: PASS: 0 regressed, 0 missing, 0 improved, 15 unchanged"
     for method, keys in flagged.items():
         n = sum(rec.method == method for rec in records)
-        counts = f"{len(keys)} of {n} undertrained"
+        counts = f"{len(keys)} of {n} off-modes"
         assert f"- {method} ring-8: baseline {counts}; candidate {counts}" in lines
         assert not any(key in result.output for key in keys), "the short summary counts, never lists"
     verbose = CliRunner().invoke(app, [*args, "--verbose"])
     assert verbose.exit_code == 0
     for method, keys in flagged.items():
-        assert f"- {method} ring-8, baseline, undertrained: {', '.join(keys)}" in verbose.output
-        assert f"- {method} ring-8, candidate, undertrained: {', '.join(keys)}" in verbose.output
+        assert f"- {method} ring-8, baseline, off-modes: {', '.join(keys)}" in verbose.output
+        assert f"- {method} ring-8, candidate, off-modes: {', '.join(keys)}" in verbose.output
     # The JSON is data, not a summary: every flagged job, per side.
     payload = json.loads(CliRunner().invoke(app, [*args, "--format", "json"]).output)
-    listed = {found["method"]: found["baseline"]["undertrained"] for found in payload["flagged"]}
+    listed = {found["method"]: found["baseline"]["off-modes"] for found in payload["flagged"]}
     assert listed == flagged and all(row["note"] == "" for row in payload["rows"])
 
 
