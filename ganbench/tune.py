@@ -420,6 +420,11 @@ def write_suite(selection: Selection, source: Path, target: Path, name: str | No
     data = tomllib.loads(source.read_text(encoding="utf-8"))
     data.pop("tune", None)
     data["name"] = name or target.stem
+    # The search's own description says "search"; the written suite reports chosen settings.
+    data["description"] = (
+        f"{', '.join(selection.ranked)} on {', '.join(data.get('datasets', []))} at the settings "
+        f"chosen by `ganbench tune` from {source.name}"
+    )
     methods = {}
     for method in selection.ranked:
         defaults = dataclasses.asdict(METHODS.get(method).defaults)

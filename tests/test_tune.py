@@ -223,6 +223,10 @@ def test_a_search_runs_writes_its_choice_and_the_written_suite_reproduces_it(tmp
     assert suite.hyperparameters("wgan") == selection.chosen("wgan")
     assert suite.train.steps == 6 and suite.metrics == load_suite(str(path)).metrics
     assert "tuning seeds 100-100" in written.read_text().splitlines()[1]
+    # Its own description, not the search's.
+    assert suite.description != load_suite(str(path)).description
+    assert suite.description.startswith("gan, wgan on ")
+    assert f"chosen by `ganbench tune` from {path.name}" in suite.description
 
 
 def test_the_cli_tunes_and_refuses_a_suite_without_a_search_in_one_line(tmp_path, cli) -> None:
