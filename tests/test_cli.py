@@ -224,7 +224,7 @@ def test_validate_shipped_suites(cli: CliRunner) -> None:
         result = cli.invoke(app, ["validate", str(path)])
         assert result.exit_code == 0 and result.stdout.startswith(f"ok: {path}")
     result = cli.invoke(app, ["validate", str(ROOT / "suites" / "mode-collapse.toml")])
-    assert "24 jobs (4 methods x 2 datasets x 3 seeds)" in result.stdout
+    assert "100 jobs (5 methods x 2 datasets x 10 seeds)" in result.stdout
 
 
 def test_list_names_everything_without_heavy_imports() -> None:

@@ -27,11 +27,42 @@ def test_suites_are_found_by_name() -> None:
 
 def test_mode_collapse_suite_is_the_issue_grid() -> None:
     suite = load_suite("mode-collapse")
-    assert suite.methods == ("gan", "gan-ns", "wgan", "wgan-gp")
+    assert suite.methods == ("gan", "gan-ns", "pacgan2", "wgan", "wgan-gp")
     assert suite.datasets == ("ring-8", "grid-25")
-    assert suite.seeds == 3
+    assert suite.seeds >= 10 and suite.first_seed == 0  # PacGAN's count
     assert suite.eval.samples == 2500  # VEEGAN / PacGAN protocol
-    assert len(suite.jobs()) == 4 * 2 * 3
+    assert len(suite.jobs()) == 5 * 2 * suite.seeds
+    pacgan2 = suite.hyperparameters("pacgan2")
+    assert pacgan2.pack == 2 and pacgan2.architecture == "mlp"
+
+
+def test_mode_collapse_settings_come_from_its_shipped_tuning_search() -> None:
+    from ganbench.tune import search_suite
+
+    suite, tuning = load_suite("mode-collapse"), load_suite("mode-collapse-tuning")
+    # The same protocol and budget as the search, at reported seeds apart from its tuning seeds...
+    for part in ("methods", "datasets", "metrics", "seeds", "first_seed", "train", "eval", "quick"):
+        assert getattr(suite, part) == getattr(tuning, part), part
+    assert not set(tuning.tune.seed_range()) & set(range(suite.first_seed, suite.first_seed + suite.seeds))
+    # ...and every method's setting is one of the configurations the search tried.
+    tried = search_suite(tuning).configurations
+    for method in suite.methods:
+        assert suite.hyperparameters(method) in tried[method], method
+
+
+def test_mode_collapse_full_is_mode_collapse_trained_five_times_longer() -> None:
+    short, full = load_suite("mode-collapse"), load_suite("mode-collapse-full")
+    for part in ("methods", "datasets", "metrics", "seeds", "first_seed", "eval", "quick"):
+        assert getattr(full, part) == getattr(short, part), part
+    assert full.train.steps == 5 * short.train.steps == 40_000
+    # The same 20 tracked points, so the convergence test sees as many.
+    assert full.train.steps // full.train.track_every == short.train.steps // short.train.track_every == 20
+    same = ("batch_size", "latent_dim", "width", "depth")
+    assert [getattr(full.train, k) for k in same] == [getattr(short.train, k) for k in same]
+    assert all(full.hyperparameters(m) == short.hyperparameters(m) for m in short.methods)
+    # Its own search starts from those settings (configuration 1) and draws from the same space.
+    tuning = load_suite("mode-collapse-tuning")
+    assert full.tune == tuning.tune
 
 
 def test_jobs_expand_method_major_with_seeds_from_zero(tmp_path: Path) -> None:
