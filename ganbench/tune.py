@@ -275,9 +275,14 @@ def score_configurations(
     return scored
 
 
+def _higher_is_better(name: str) -> bool:
+    """A rule entry's direction: `on-modes` (a share of jobs on the modes) or the metric's own."""
+    return name == ON_MODES or METRICS.get(name).higher_is_better
+
+
 def choose(scored: list[Scored], select: tuple[str, ...]) -> list[Scored]:
     """The configurations ranked by the rule, best first."""
-    better_high = {name: name == ON_MODES or METRICS.get(name).higher_is_better for name in select}
+    better_high = {name: _higher_is_better(name) for name in select}
     return sorted(scored, key=lambda s: rank_key(s, select, better_high))
 
 
@@ -362,8 +367,7 @@ def markdown(selection: Selection) -> str:
     """Per method: every configuration tried, its scores (mean ± std over datasets and tuning seeds)
     and which one the rule chose."""
     rule = ", then ".join(
-        f"{'highest' if n == ON_MODES or METRICS.get(n).higher_is_better else 'lowest'} mean {n}"
-        for n in selection.tune.select
+        f"{'highest' if _higher_is_better(n) else 'lowest'} mean {n}" for n in selection.tune.select
     )
     tune = selection.tune
     lines = [
