@@ -32,6 +32,7 @@ from ganbench.engine import streams
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
+from ganbench.models.base import identity
 from ganbench.registry import suggest
 from ganbench.tune import TuneSettings, check_seeds, parse_tune
 
@@ -139,7 +140,7 @@ class Job:
             "method": self.method,
             "dataset": self.dataset,
             "seed": self.seed,
-            "hyperparameters": dataclasses.asdict(self.hyperparameters),
+            "hyperparameters": identity(self.hyperparameters),
             "dataset_params": dataclasses.asdict(self.dataset_params),
             "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k not in NOT_CONFIG},
             "eval": {k: v for k, v in dataclasses.asdict(self.eval).items() if k not in NOT_CONFIG},

@@ -31,6 +31,7 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
 from ganbench.metrics.validity import OFF_MODES
 from ganbench.models import METHODS, Hyperparameters
+from ganbench.models.base import identity
 from ganbench.registry import suggest
 
 MAX_CONFIGURATIONS = 256
@@ -256,7 +257,7 @@ def score_configurations(
     """Each configuration's means and spreads over its records (run.records.Record of one method)."""
     scored = []
     for index, hp in enumerate(tried, start=1):
-        own = [r for r in records if r.config.get("hyperparameters") == dataclasses.asdict(hp)]
+        own = [r for r in records if r.config.get("hyperparameters") == identity(hp)]
         means, stds = {}, {}
         for name in select:
             if name == ON_MODES:

@@ -33,8 +33,8 @@ def loop(method, hp, dataset, size, steps: int, batch_size: int, seed: int) -> s
     data, noise, penalty = (torch.Generator().manual_seed(seed * 3 + i) for i in range(3))
     generator, critic = build_networks(hp, size, data_shape(dataset), seed, torch.device("cpu"))
     opt_g, opt_d = (
-        make_optimizer(list(generator.parameters()), hp),
-        make_optimizer(list(critic.parameters()), hp),
+        make_optimizer(list(generator.parameters()), "g", [hp]),
+        make_optimizer(list(critic.parameters()), "d", [hp]),
     )
     draws = batch_size * hp.pack
     for _ in range(steps):
@@ -79,8 +79,8 @@ def vmapped(method, hp, dataset, size, steps: int, batch_size: int, seeds: list[
     streams = [[torch.Generator().manual_seed(s * 3 + i) for i in range(3)] for s in seeds]
     nets = [build_networks(hp, size, data_shape(dataset), s, torch.device("cpu")) for s in seeds]
     generator, critic = _Vmapped([g for g, _ in nets]), _Vmapped([d for _, d in nets])
-    opt_g = make_optimizer(list(generator.params.values()), hp)
-    opt_d = make_optimizer(list(critic.params.values()), hp)
+    opt_g = make_optimizer(list(generator.params.values()), "g", [hp])
+    opt_d = make_optimizer(list(critic.params.values()), "d", [hp])
     d_loss_fn, g_loss_fn = vmap(method.objective.discriminator_loss), vmap(method.objective.generator_loss)
     draws, packed = batch_size * hp.pack, vmap(partial(pack, m=hp.pack))
 

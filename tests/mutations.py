@@ -71,9 +71,9 @@ def lr_x100(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every optimizer gets 100 times the configured learning rate (a unit slip in make_optimizer)."""
     plain = engine.make_optimizer
 
-    def hundredfold(params: list, hp: object, members: list | None = None) -> torch.optim.Optimizer:
-        faster = [dataclasses.replace(m, lr=m.lr * 100) for m in members or []]
-        return plain(params, dataclasses.replace(hp, lr=hp.lr * 100), faster or None)
+    def hundredfold(params: list, role: str, members: list) -> torch.optim.Optimizer:
+        faster = [dataclasses.replace(m, lr=m.lr * 100, lr_d=m.lr_d * 100, lr_g=m.lr_g * 100) for m in members]
+        return plain(params, role, faster)
 
     monkeypatch.setattr(engine, "make_optimizer", hundredfold)
 

@@ -204,8 +204,8 @@ def test_dcgan_training_step_at_32_pixels(benchmark) -> None:
     cpu = torch.device("cpu")
     generator, discriminator = build_networks(hp, NetworkSize(100, 64, 0), (3, 32, 32), 0, cpu)
     opt_g, opt_d = (
-        make_optimizer(list(generator.parameters()), hp),
-        make_optimizer(list(discriminator.parameters()), hp),
+        make_optimizer(list(generator.parameters()), "g", [hp]),
+        make_optimizer(list(discriminator.parameters()), "d", [hp]),
     )
     real, codes = torch.randn(1, 64, 3, 32, 32), torch.randn(1, 64, 100)
 

@@ -240,8 +240,8 @@ def test_the_step_function_reads_nothing_back_to_the_host(name: str) -> None:
     nets = Stack(
         generator,
         critic,
-        make_optimizer(list(generator.parameters()), method.defaults),
-        make_optimizer(list(critic.parameters()), method.defaults),
+        make_optimizer(list(generator.parameters()), "g", [method.defaults]),
+        make_optimizer(list(critic.parameters()), "d", [method.defaults]),
     )
     draws, health, calls = StreamDraws(members, 32, 2, CPU), Health(len(members), CPU), []
     with _count_host_reads(calls):
@@ -346,8 +346,8 @@ def test_a_raising_generator_loss_leaves_the_critic_trainable() -> None:
     members = _members()[:2]
     plain = [build_networks(method.defaults, SIZE, (2,), m.seed, CPU) for m in members]
     generator, critic = stack([g for g, _ in plain], (2,)), stack([d for _, d in plain], (2,))
-    nets = Stack(generator, critic, make_optimizer(list(generator.parameters()), method.defaults),
-                 make_optimizer(list(critic.parameters()), method.defaults))  # fmt: skip
+    nets = Stack(generator, critic, make_optimizer(list(generator.parameters()), "g", [method.defaults]),
+                 make_optimizer(list(critic.parameters()), "d", [method.defaults]))  # fmt: skip
     with pytest.raises(RuntimeError, match="broken objective"):
         training_step(nets, method, method.defaults, StreamDraws(members, 8, 2, CPU), 1, Health(2, CPU))
     assert all(p.requires_grad for p in critic.parameters())
@@ -367,6 +367,11 @@ OWN_SETTINGS = {
         {"gp_lambda": 1.0},
     ],
     "wgan": [{"lr": 5e-5, "clip": 0.01}, {"lr": 1e-3, "clip": 0.1}, {"lr": 3e-4, "clip": 0.01}],
+    # The objective zoo's weights and two time-scale step sizes, each member its own.
+    "gan-r1": [{"r1_gamma": 10.0}, {"r1_gamma": 0.1, "lr_d": 1e-3}, {"r1_gamma": 1.0, "lr_g": 5e-4}],
+    "rpgan-r1r2": [{"r1_gamma": 1.0, "r2_gamma": 0.1}, {"r1_gamma": 0.1, "r2_gamma": 2.0}, {"lr": 1e-3}],
+    "dragan": [{"dragan_lambda": 10.0}, {"dragan_lambda": 0.5, "lr_g": 1e-3}, {"lr_d": 5e-4}],
+    "unrolled-gan": [{"lr_d": 1e-4}, {"lr_d": 1e-3, "lr_g": 2e-4}, {"lr": 3e-4, "lr_g": 0.0}],
 }
 
 
@@ -386,7 +391,7 @@ def test_members_with_their_own_optimizer_settings_match_separate_runs(name: str
 
 def test_the_stacked_optimizers_are_torch_optimizers_per_member() -> None:
     # One step of each stacked optimizer against torch's own on each member's slice, same gradients.
-    from ganbench.engine.optim import StackedAdam, StackedRMSprop
+    from ganbench.engine.optim import StackedAdam, StackedRMSprop, StackedSGD
 
     grads = torch.randn(4, 3, 5, 2, generator=torch.Generator().manual_seed(0))
     start = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(1))
@@ -398,9 +403,13 @@ def test_the_stacked_optimizers_are_torch_optimizers_per_member() -> None:
     def rmsprop(p: nn.Parameter, k: int) -> torch.optim.Optimizer:
         return torch.optim.RMSprop([p], lrs[k])
 
+    def sgd(p: nn.Parameter, k: int) -> torch.optim.Optimizer:
+        return torch.optim.SGD([p], lrs[k])
+
     for make_stacked, make_own in (
         (lambda p: StackedAdam([p], lrs, beta1s, beta2s), adam),
         (lambda p: StackedRMSprop([p], lrs), rmsprop),
+        (lambda p: StackedSGD([p], lrs), sgd),
     ):
         stacked = nn.Parameter(start.clone())
         own = [nn.Parameter(start[k].clone()) for k in range(3)]
@@ -419,7 +428,7 @@ def test_the_stacked_optimizers_are_torch_optimizers_per_member() -> None:
 def test_members_that_differ_in_the_steps_structure_are_refused() -> None:
     method = METHODS.get("wgan-gp")
     data = _data("ring-8")
-    for change in ({"n_critic": 1}, {"gp_lambda": 0.0}, {"pack": 2}):
+    for change in ({"n_critic": 1}, {"gp_lambda": 0.0}, {"pack": 2}, {"r1_gamma": 1.0}, {"unroll": 1}):
         members = [
             Member(0, data),
             Member(1, data, hyperparameters=dataclasses.replace(method.defaults, **change)),

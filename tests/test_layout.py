@@ -17,6 +17,7 @@ from ganbench.cli import app
 
 PACKAGE = Path(ganbench.__file__).parent
 SCHEMA2 = Path(__file__).parent / "data" / "schema2"
+SCHEMA4 = Path(__file__).parent / "data" / "schema4"
 
 
 def _module_name(path: Path) -> str:
@@ -231,3 +232,47 @@ def test_a_schema_2_throughput_folder_reads_as_throughput_records(schema2: Path,
     args = ["throughput", "--suite", str(schema2 / "tiny-throughput.toml"), "--out", str(schema2 / "tput")]
     result = CliRunner().invoke(app, [*args, "--device", "cpu"])
     assert result.exit_code == 2 and "older ganbench" in result.stderr
+
+
+# --- a folder of schema 4 written before the objective zoo's settings (lr_d, r1_gamma, unroll, ...) ---
+
+
+@pytest.fixture
+def schema4(tmp_path: Path) -> Path:
+    """A copy of the committed schema-4 folder: gan and wgan-gp on ring-8, 2 seeds, 20 steps, written by
+    the code before the settings that the objective zoo added existed."""
+    shutil.copytree(SCHEMA4, tmp_path / "schema4")
+    return tmp_path / "schema4"
+
+
+def test_a_folder_from_before_the_added_settings_resumes_and_grows(schema4: Path) -> None:
+    folder, suite = schema4 / "train", str(schema4 / "tiny.toml")
+    before = {p.name: p.read_bytes() for p in (folder / "jobs").iterdir()}
+    # Resumed as it is: every job is done, none is trained again, no record is rewritten.
+    result = CliRunner().invoke(app, ["run", "--suite", suite, "--out", str(folder), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in (folder / "jobs").iterdir()} == before
+    # A third seed joins the folder: its settings (with the new ones at their defaults) are the folder's.
+    args = ["run", "--suite", suite, "--seeds", "3", "--out", str(folder), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    added = {p.name for p in (folder / "jobs").iterdir()} - set(before)
+    assert added == {"gan__ring-8__seed2.json", "wgan-gp__ring-8__seed2.json"}
+    assert {name: (folder / "jobs" / name).read_bytes() for name in before} == before
+    # A setting of the new kind turned on is another setup: refused, the folder untouched.
+    changed = schema4 / "r1.toml"
+    changed.write_text((schema4 / "tiny.toml").read_text() + "\n[method.gan]\nr1_gamma = 1.0\n")
+    result = CliRunner().invoke(app, ["run", "--suite", str(changed), "--out", str(folder), "--device", "cpu"])
+    assert result.exit_code == 2 and "r1_gamma" in result.output, result.output
+
+
+def test_a_folder_from_before_the_added_settings_compares_equal_to_a_new_run(schema4: Path, tmp_path: Path) -> None:
+    # The training step of gan and wgan-gp is unchanged: the same seeds give the same numbers, bit for bit.
+    new = tmp_path / "new"
+    args = ["run", "--suite", str(schema4 / "tiny.toml"), "--out", str(new), "--device", "cpu"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    result = CliRunner().invoke(app, ["compare", str(schema4 / "train"), str(new), "--json"])
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.stdout)
+    assert verdict["summary"] == {"improved": 0, "unchanged": 8, "regressed": 0, "missing": 0, "new": 0}
+    assert all(row["baseline_mean"] == row["candidate_mean"] for row in verdict["rows"]), verdict["rows"]

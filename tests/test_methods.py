@@ -25,7 +25,7 @@ from ganbench.models.objectives import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from ganbench.models.regularizers import gradient_penalty, penalty_from_hyperparameters
+from ganbench.models.regularizers import PENALTIES, gradient_penalty, penalty_from_hyperparameters
 
 CPU = torch.device("cpu")
 SIZE = NetworkSize(latent_dim=2, width=8, depth=1)
@@ -133,7 +133,7 @@ def test_builtin_methods_have_their_papers_defaults_and_losses(name):
     assert objective.discriminator_loss(t(*D_REAL), t(*D_FAKE)).item() == pytest.approx(d_loss, rel=1e-6)
     assert objective.generator_loss(t(*D_FAKE)).item() == pytest.approx(g_loss, rel=1e-6)
     # The optimizer built for it carries those settings.
-    opt = train_module.make_optimizer([nn.Parameter(torch.zeros(2))], hp)
+    opt = train_module.make_optimizer([nn.Parameter(torch.zeros(2))], "d", [hp])
     assert isinstance(opt, {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[optimizer])
     assert opt.param_groups[0]["lr"] == lr
     if optimizer == "adam":
@@ -381,10 +381,10 @@ def test_gan_uses_minimax_and_gan_ns_the_non_saturating_generator_loss():
 
 def test_optimizer_follows_the_hyperparameters():
     params = [nn.Parameter(torch.zeros(2))]
-    wgan = train_module.make_optimizer(params, METHODS.get("wgan").defaults)
+    wgan = train_module.make_optimizer(params, "d", [METHODS.get("wgan").defaults])
     assert isinstance(wgan, torch.optim.RMSprop)
     assert wgan.param_groups[0]["lr"] == 5e-5
-    gp = train_module.make_optimizer(params, METHODS.get("wgan-gp").defaults)
+    gp = train_module.make_optimizer(params, "d", [METHODS.get("wgan-gp").defaults])
     assert isinstance(gp, torch.optim.Adam)
     assert gp.param_groups[0]["lr"] == 1e-4
     assert gp.param_groups[0]["betas"] == (0.0, 0.9)
@@ -473,11 +473,14 @@ def test_discriminator_calls_per_generator_step_follow_n_critic(name, ring, coun
     method = dataclasses.replace(METHODS.get(name), penalty=counting_penalty)
     hp = method.defaults
     run(method, ring, hp=hp, steps=2)
-    # per critic step: D(real), D(fake), and D(x_hat) when there is a gradient penalty;
-    # per generator step: n_critic of those, plus D(G(z))
-    per_critic = 2 + (1 if hp.gp_lambda else 0)
-    assert counted["d"][0] == 2 * (hp.n_critic * per_critic + 1)
-    assert penalties[0] == (2 * hp.n_critic if hp.gp_lambda else 0)
+    # per critic step: D(real), D(fake), and one more D call per penalty that is on (at interpolates,
+    # real, generated or perturbed samples); per generator step: n_critic of those, then D(G(z)),
+    # D(x) too for a relativistic loss, and `unroll` surrogate critic steps before them
+    terms = sum(1 for term in PENALTIES if getattr(hp, term.setting))
+    per_critic = 2 + terms
+    generator = 1 + method.objective.generator_reads_real + hp.unroll * per_critic
+    assert counted["d"][0] == 2 * (hp.n_critic * per_critic + generator)
+    assert penalties[0] == (2 * (hp.n_critic + hp.unroll) if terms else 0)
 
 
 def test_wgan_gp_critic_steps(ring, counted):

@@ -1,10 +1,11 @@
-"""Stacked optimizers: Adam and RMSprop whose step size and moment decays are each member's own.
+"""Stacked optimizers: Adam, RMSprop and SGD whose step size and moment decays are each member's own.
 
 A tuning search trains members with different optimizer settings as one stacked model
 (ganbench.engine.stacked): every parameter is [K, ...] with member k at index k, so per-member
 settings are [K] tensors broadcast over the rest of each parameter. The update is torch's own,
 written once per parameter tensor: Adam as in `torch.optim.Adam` (Kingma and Ba 2015, Algorithm 1,
-bias-corrected moments), RMSprop as in `torch.optim.RMSprop` (uncentred, no momentum). Member k
+bias-corrected moments), RMSprop as in `torch.optim.RMSprop` (uncentred, no momentum), SGD as
+`torch.optim.SGD` (no momentum). Member k
 therefore follows the run of torch's optimizer with its own settings, to float rounding. Members that
 share their settings keep torch's optimizers (`ganbench.engine.train.make_optimizer`).
 """
@@ -94,3 +95,14 @@ class StackedRMSprop(_PerMember):
         state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         avg = state["square_avg"].sqrt().add_(group["eps"])
         p.sub_(_along_members(group["lr"], p) * grad / avg)
+
+
+class StackedSGD(_PerMember):
+    """Plain gradient descent with a learning rate per member (no momentum: torch's default)."""
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: Sequence[float]) -> None:
+        params = list(params)
+        super().__init__(params, {"lr": _per_member(lr, params[0].device)})
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        p.sub_(_along_members(group["lr"], p) * grad)

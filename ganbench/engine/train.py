@@ -23,13 +23,14 @@ from torch import Tensor, nn
 
 from ganbench.data.base import Dataset
 from ganbench.engine.checkpoint import Checkpoints, load_checkpoint, restore, save_checkpoint
-from ganbench.engine.optim import StackedAdam, StackedRMSprop
+from ganbench.engine.optim import StackedAdam, StackedRMSprop, StackedSGD
 from ganbench.engine.stacked import CannotStack, Single, stack, stack_or_single, unstack
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
 from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
-from ganbench.models.base import PER_MEMBER, SWITCHED, step_structure
+from ganbench.models.base import PER_MEMBER, SWITCHED, OptimizerName, step_structure
 from ganbench.models.packing import pack_members, packed_shape
+from ganbench.models.regularizers import Uniform
 
 TrainStatus = Literal["ok", "diverged"]
 StepCallback = Callable[[int], None]  # called with the number of generator steps done
@@ -90,22 +91,25 @@ class Streams:
 
 
 def make_optimizer(
-    params: list[nn.Parameter], hp: Hyperparameters, members: list[Hyperparameters] | None = None
+    params: list[nn.Parameter], role: Literal["d", "g"], members: list[Hyperparameters]
 ) -> torch.optim.Optimizer:
-    """The optimizer `hp` names; with `members` (one setting per member of a stack) that differ in
-    step size or betas, its stacked form with each member's own values (ganbench.engine.optim).
+    """The optimizer the members' settings name for the critic ("d") or the generator ("g"), at each
+    member's own step size for that role (`Hyperparameters.lr_of`); where the members differ in step
+    size or betas, its stacked form with each member's own values (ganbench.engine.optim).
 
     Members that share their step size and betas get torch's own optimizer.
     """
-    members = members or [hp]
-    if len({(s.lr, s.beta1, s.beta2) for s in members}) == 1:
-        hp = members[0]
+    hp, lrs = members[0], [s.lr_of(role) for s in members]
+    if len({(lr, s.beta1, s.beta2) for lr, s in zip(lrs, members, strict=True)}) == 1:
         if hp.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=hp.lr)
-        return torch.optim.Adam(params, lr=hp.lr, betas=(hp.beta1, hp.beta2))
-    lrs = [s.lr for s in members]
+            return torch.optim.RMSprop(params, lr=lrs[0])
+        if hp.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lrs[0])
+        return torch.optim.Adam(params, lr=lrs[0], betas=(hp.beta1, hp.beta2))
     if hp.optimizer == "rmsprop":
         return StackedRMSprop(params, lrs)
+    if hp.optimizer == "sgd":
+        return StackedSGD(params, lrs)
     return StackedAdam(params, lrs, [s.beta1 for s in members], [s.beta2 for s in members])
 
 
@@ -227,24 +231,20 @@ def training_step(
     nets: Stack, method: Method, hp: Hyperparameters, draws: Draws, step: int, health: Health
 ) -> tuple[Tensor, Tensor]:
     """One generator step for every member: `n_critic` critic steps (loss plus the method's penalty,
-    then its constraint), then the generator step. Returns the last critic loss and the generator
-    loss, [K] each, on the device; a non-finite loss marks its member in `health`.
+    then its constraint), then the generator step (`generator_loss`). Returns the last critic loss
+    and the generator loss, [K] each, on the device; a non-finite loss marks its member in `health`.
 
     Members are independent slices of every operation, so a member gone non-finite does not touch
     the others; its own numbers are not used after the step `health` records.
     """
     d_loss_fn = torch.vmap(method.objective.discriminator_loss)
-    g_loss_fn = torch.vmap(method.objective.generator_loss)
     bad = torch.zeros_like(health.alive)
     d_loss = torch.zeros_like(health.diverged_at, dtype=torch.float32)
     for _ in range(hp.n_critic):
         real = pack_members(draws.real(), hp.pack)
         with torch.no_grad():
             fake = pack_members(nets.generator(draws.noise()), hp.pack)
-        d_loss = d_loss_fn(nets.critic(real), nets.critic(fake))
-        extra = method.penalty(nets.critic, real, fake, hp, draws.uniform)
-        if extra is not None:
-            d_loss = d_loss + extra
+        d_loss = critic_loss(nets.critic, method, hp, real, fake, draws.uniform, d_loss_fn)
         bad |= ~torch.isfinite(d_loss)
         nets.opt_d.zero_grad(set_to_none=True)
         d_loss.sum().backward()
@@ -256,7 +256,7 @@ def training_step(
     for p in critic_params:
         p.requires_grad_(False)
     try:
-        g_loss = g_loss_fn(nets.critic(pack_members(nets.generator(draws.noise()), hp.pack)))
+        g_loss = generator_loss(nets, method, hp, draws, d_loss_fn)
         bad |= ~torch.isfinite(g_loss)
         nets.opt_g.zero_grad(set_to_none=True)
         g_loss.sum().backward()
@@ -266,6 +266,126 @@ def training_step(
             p.requires_grad_(True)
     health.update(bad, step)
     return d_loss.detach(), g_loss.detach()
+
+
+def critic_loss(
+    critic: nn.Module, method: Method, hp: Hyperparameters, real: Tensor, fake: Tensor, uniform: Uniform,
+    d_loss_fn: Callable[[Tensor, Tensor], Tensor],
+) -> Tensor:  # fmt: skip
+    """Each member's critic loss on packed batches: the objective's, plus the method's penalty."""
+    loss = d_loss_fn(critic(real), critic(fake))
+    extra = method.penalty(critic, real, fake, hp, uniform)
+    return loss if extra is None else loss + extra
+
+
+def generator_loss(
+    nets: Stack,
+    method: Method,
+    hp: Hyperparameters,
+    draws: Draws,
+    d_loss_fn: Callable[[Tensor, Tensor], Tensor],
+) -> Tensor:
+    """Each member's generator loss on a fresh batch, [K]: judged by the critic, or with `unroll` k > 0
+    by the critic after k surrogate steps on that batch (Unrolled GAN), gradients flowing through them.
+
+    A relativistic objective (`generator_reads_real`) and the unrolled steps also draw a real batch.
+    """
+    fake = pack_members(nets.generator(draws.noise()), hp.pack)
+    objective = method.objective
+    real = pack_members(draws.real(), hp.pack) if hp.unroll or objective.generator_reads_real else None
+    critic = nets.critic
+    if hp.unroll:
+        critic = unrolled_critic(nets, method, hp, real, fake, draws.uniform, d_loss_fn)
+    g_loss_fn = torch.vmap(objective.generator_loss)
+    if objective.generator_reads_real:
+        return g_loss_fn(critic(real), critic(fake))
+    return g_loss_fn(critic(fake))
+
+
+class Surrogate(nn.Module):
+    """The critic's architecture evaluated at other weights (`torch.func.functional_call`): the
+    unrolled critic, whose weights are functions of the generator's."""
+
+    def __init__(self, critic: nn.Module, weights: dict[str, Tensor], buffers: dict[str, Tensor]) -> None:
+        super().__init__()
+        self._critic = [critic]  # a list: not registered as a submodule, so no one trains it by mistake
+        self.weights, self.state = weights, buffers
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.func.functional_call(self._critic[0], (self.weights, self.state), (x,))
+
+
+def unrolled_critic(
+    nets: Stack, method: Method, hp: Hyperparameters, real: Tensor, fake: Tensor, uniform: Uniform,
+    d_loss_fn: Callable[[Tensor, Tensor], Tensor],
+) -> Surrogate:  # fmt: skip
+    """The critic after `hp.unroll` surrogate steps of its own optimizer's update on (real, fake),
+    each step's graph kept (Metz et al. 2017, eq. 5-7: the generator's gradient includes how the
+    critic's update depends on it; their code unrolls with the same minibatch and with Adam's update).
+
+    The real weights, optimizer state and batch-norm or spectral-norm buffers are not changed (the
+    surrogate steps work on copies); the critic's constraint (weight clipping) is not applied to them.
+    """
+    names = [name for name, _ in nets.critic.named_parameters()]
+    originals = [p for _, p in nets.critic.named_parameters()]
+    weights = {name: p.detach().requires_grad_(True) for name, p in zip(names, originals, strict=True)}
+    buffers = {name: b.clone() for name, b in nets.critic.named_buffers()}
+    update = SurrogateUpdate(hp.optimizer, nets.opt_d, originals)
+    for _ in range(hp.unroll):
+        surrogate = Surrogate(nets.critic, weights, buffers)
+        loss = critic_loss(surrogate, method, hp, real, fake, uniform, d_loss_fn)
+        grads = torch.autograd.grad(loss.sum(), list(weights.values()), create_graph=True)
+        weights = {
+            name: update.step(k, w, g)
+            for k, (name, w, g) in enumerate(zip(names, weights.values(), grads, strict=True))
+        }
+    return Surrogate(nets.critic, weights, buffers)
+
+
+class SurrogateUpdate:
+    """The critic optimizer's update rule (`optimizer` names it: adam, rmsprop, sgd) as differentiable
+    tensor operations, continuing from the optimizer's moment estimates and step count and carrying
+    its own across the surrogate steps. Settings come from the optimizer's parameter group: scalars in
+    torch's own optimizers, [K] tensors in the stacked ones (ganbench.engine.optim)."""
+
+    def __init__(
+        self, optimizer: OptimizerName, torch_optimizer: torch.optim.Optimizer, params: list[Tensor]
+    ) -> None:
+        self.kind, self.group = optimizer, torch_optimizer.param_groups[0]
+        states = [torch_optimizer.state.get(p, {}) for p in params]
+        self.steps = [float(state.get("step", 0.0)) for state in states]
+        keys = {"adam": ("exp_avg", "exp_avg_sq"), "rmsprop": ("square_avg",), "sgd": ()}[optimizer]
+        self.moments = [
+            {key: state[key].detach() if key in state else torch.zeros_like(p) for key in keys}
+            for p, state in zip(params, states, strict=True)
+        ]
+
+    def _setting(self, name: str, like: Tensor) -> Tensor | float:
+        value = self.group[name]
+        return value.view(-1, *[1] * (like.dim() - 1)) if isinstance(value, Tensor) else value
+
+    def step(self, index: int, weight: Tensor, grad: Tensor) -> Tensor:
+        """Weight `index` after one more update with `grad` (a function of both, for autograd)."""
+        lr = self._setting("lr", weight)
+        if self.kind == "sgd":
+            return weight - lr * grad
+        # sqrt(v + eps^2) rather than sqrt(v): the same to float32 rounding, and differentiable where a
+        # weight's gradient has always been zero (v = 0, where sqrt's derivative is infinite).
+        eps, moments = self.group["eps"], self.moments[index]
+        if self.kind == "rmsprop":
+            alpha = self.group["alpha"]
+            moments["square_avg"] = alpha * moments["square_avg"] + (1 - alpha) * grad * grad
+            return weight - lr * grad / ((moments["square_avg"] + eps**2).sqrt() + eps)
+        if "betas" in self.group:  # torch.optim.Adam; the stacked Adam keeps beta1 and beta2 apart
+            beta1, beta2 = self.group["betas"]
+        else:
+            beta1, beta2 = self._setting("beta1", weight), self._setting("beta2", weight)
+        self.steps[index] += 1
+        t = self.steps[index]
+        moments["exp_avg"] = beta1 * moments["exp_avg"] + (1 - beta1) * grad
+        moments["exp_avg_sq"] = beta2 * moments["exp_avg_sq"] + (1 - beta2) * grad * grad
+        denom = (moments["exp_avg_sq"] + eps**2).sqrt() / (1 - beta2**t) ** 0.5 + eps
+        return weight - lr / (1 - beta1**t) * moments["exp_avg"] / denom
 
 
 def member_settings(hp: Hyperparameters, members: list[Member]) -> list[Hyperparameters]:
@@ -285,8 +405,8 @@ def build_group(
     nets = Stack(
         generator,
         critic,
-        make_optimizer(list(generator.parameters()), hp, settings),
-        make_optimizer(list(critic.parameters()), hp, settings),
+        make_optimizer(list(generator.parameters()), "g", settings),
+        make_optimizer(list(critic.parameters()), "d", settings),
         stacked_settings(settings, device),
     )
     # Under PacGAN packing the discriminator sees batch_size packs of m samples each, so a step draws

@@ -11,15 +11,20 @@ from torch import Tensor, nn
 
 from ganbench.config import above, at_least, at_most, below
 from ganbench.data.base import Modality
-from ganbench.models.regularizers import clip_from_hyperparameters, penalty_from_hyperparameters
+from ganbench.models.regularizers import Uniform, clip_from_hyperparameters, penalty_from_hyperparameters
 from ganbench.registry import Registry
 
-OptimizerName = Literal["adam", "rmsprop"]
+OptimizerName = Literal["adam", "rmsprop", "sgd"]
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Per-method training settings; a suite's `[method.NAME]` table overrides any of them."""
+    """Per-method training settings; a suite's `[method.NAME]` table overrides any of them.
+
+    Every setting added after the first ones lists a neutral default (0 or False: off, or "the same
+    as `lr`") in OPTIONAL, and a job's identity (`identity`) leaves it out while it holds that value,
+    so run folders and baselines written before it existed still resume and compare.
+    """
 
     optimizer: OptimizerName = "adam"
     lr: float = field(default=2e-4, metadata=above(0))
@@ -36,14 +41,52 @@ class Hyperparameters:
     # (PacGAN uses 2-4; the discriminator's input and batch grow with m)
     pack: int = field(default=1, metadata=at_least(1) | at_most(64))
     architecture: str = "mlp"
+    # Two time-scale step sizes (Heusel et al. 2017): the critic's and the generator's own; 0 means `lr`.
+    lr_d: float = field(default=0.0, metadata=at_least(0))
+    lr_g: float = field(default=0.0, metadata=at_least(0))
+    # R1 and R2 weights gamma: gamma / 2 E||grad D||^2 at real (R1) or generated (R2) samples
+    # (Mescheder et al. 2018, eq. 9 and 10); 0 disables each.
+    r1_gamma: float = field(default=0.0, metadata=at_least(0))
+    r2_gamma: float = field(default=0.0, metadata=at_least(0))
+    # DRAGAN's penalty weight around perturbed real samples (Kodali et al. 2017), 0 disables it; and
+    # the perturbation's size in standard deviations of the real batch (the authors' code: 0.5).
+    dragan_lambda: float = field(default=0.0, metadata=at_least(0))
+    dragan_spread: float = field(default=0.5, metadata=above(0) | at_most(100))
+    # Spectral normalization of every discriminator weight (Miyato et al. 2018).
+    spectral_norm: bool = False
+    # Unrolled GAN (Metz et al. 2017): the generator's loss after k surrogate critic steps; 0 disables.
+    unroll: int = field(default=0, metadata=at_least(0) | at_most(50))
+
+    def lr_of(self, role: Literal["d", "g"]) -> float:
+        """The critic's ("d") or the generator's ("g") step size: `lr_d` / `lr_g`, or `lr` where 0."""
+        own = self.lr_d if role == "d" else self.lr_g
+        return own if own else self.lr
+
+
+# Settings added after run folders of schema 4 existed: left out of a job's identity at their default.
+OPTIONAL = (
+    "lr_d", "lr_g", "r1_gamma", "r2_gamma", "dragan_lambda", "dragan_spread", "spectral_norm", "unroll",
+)  # fmt: skip
+
+
+def identity(hp: Hyperparameters) -> dict[str, object]:
+    """The settings as a job's configuration stores them: every setting, except an OPTIONAL one at its
+    default (a new setting left alone does not change any job's identity)."""
+    defaults = Hyperparameters()
+    return {k: v for k, v in dataclasses.asdict(hp).items() if k not in OPTIONAL or v != getattr(defaults, k)}
+
+
+def from_identity(stored: dict[str, object]) -> Hyperparameters:
+    """The settings a stored configuration names (OPTIONAL ones it leaves out at their defaults)."""
+    return Hyperparameters(**stored)
 
 
 # Settings that members of one stacked model may hold each their own value of: every member's
 # optimizer step and penalty weight read its own (ganbench.engine.optim; a penalty or clipping bound
 # may be a [K] tensor then). Whether a regularizer is on (non-zero) or off (zero) changes the step
-# itself, so zero and non-zero values of `gp_lambda` or `clip` never share a model.
-PER_MEMBER = ("lr", "beta1", "beta2", "gp_lambda", "clip")
-SWITCHED = ("gp_lambda", "clip")
+# itself, so zero and non-zero values of a SWITCHED setting never share a model.
+SWITCHED = ("gp_lambda", "clip", "r1_gamma", "r2_gamma", "dragan_lambda")
+PER_MEMBER = ("lr", "beta1", "beta2", "lr_d", "lr_g", *SWITCHED)
 
 
 def step_structure(hp: Hyperparameters) -> dict[str, object]:
@@ -62,16 +105,19 @@ class Objective:
     """
 
     discriminator_loss: Callable[[Tensor, Tensor], Tensor]  # (d(real), d(fake)) -> loss
-    generator_loss: Callable[[Tensor], Tensor]  # d(fake) -> loss
+    # d(fake) -> loss; or (d(real), d(fake)) -> loss where `generator_reads_real` (a relativistic loss
+    # compares each generated sample with a real one, so the generator step draws a real batch too)
+    generator_loss: Callable[..., Tensor]
     # Losses of one family share a scale and a meaning (cross-entropies in nats; Wasserstein critic
     # values in the critic's units), so figures put one family per panel, never two on one axis.
     family: str = "other"
+    generator_reads_real: bool = False
 
 
-# (critic, real, fake, hyperparameters, uniform draws) -> per-member extra critic loss [K], or None
-Penalty = Callable[..., Tensor | None]
-# (critic, hyperparameters) -> None: a change to the critic's weights after each of its steps
-Constraint = Callable[..., None]
+# (critic, real, fake, settings, uniform draws) -> per-member extra critic loss [K], or None
+Penalty = Callable[[nn.Module, Tensor, Tensor, Hyperparameters, Uniform], Tensor | None]
+# (critic, settings) -> None: a change to the critic's weights after each of its steps
+Constraint = Callable[[nn.Module, Hyperparameters], None]
 
 
 @dataclass(frozen=True)
@@ -79,8 +125,9 @@ class Method:
     """A registered way to train a GAN: its objective, defaults and the critic's extra terms.
 
     `penalty` and `constraint` are the hooks the training step calls on every critic step (see
-    ganbench.models.regularizers); the defaults apply `gp_lambda` and `clip` from the settings, so
-    a new objective with another regularizer replaces them in its own file.
+    ganbench.models.regularizers); the defaults apply every penalty whose setting is on (`gp_lambda`,
+    `r1_gamma`, `r2_gamma`, `dragan_lambda`) and `clip`, so a method is a name for an objective and
+    its settings; one with another kind of regularizer replaces them in its own file.
     """
 
     name: str

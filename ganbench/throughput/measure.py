@@ -266,8 +266,8 @@ def _build(
             m.to(memory_format=torch.channels_last) for m in (generator, discriminator)
         )
     opt_g, opt_d = (
-        make_optimizer(list(generator.parameters()), hp),
-        make_optimizer(list(discriminator.parameters()), hp),
+        make_optimizer(list(generator.parameters()), "g", [hp]),
+        make_optimizer(list(discriminator.parameters()), "d", [hp]),
     )
     if options.compile:
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
