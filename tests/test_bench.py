@@ -77,6 +77,33 @@ def test_suite_networks_steps_per_second(benchmark, method: str, mode: str, seed
     assert statuses == ["ok"] * len(members)
 
 
+ZOO = ["lsgan", "hinge", "sngan", "gan-r1", "rpgan-r1r2", "dragan", "unrolled-gan"]
+
+
+@pytest.mark.parametrize("mode", ["one-at-a-time", "stacked"])
+@pytest.mark.parametrize("method", ZOO)
+def test_objective_zoo_steps_per_second(benchmark, method: str, mode: str) -> None:
+    """30 generator steps of 10 seeds x (ring-8, grid-25) of each zoo method at its defaults, on the
+    mode-collapse suite's networks: one job after another (each a stack of one) against one stacked
+    model. Spectral norm (sngan) and unrolling (unrolled-gan, 5 steps) are the ones to watch."""
+    benchmark.group = f"objective zoo, {method}, 10 seeds x 2 datasets"
+    m, members, batch = METHODS.get(method), _members(10), SUITE.train.batch_size
+    cpu = torch.device("cpu")
+
+    def one_at_a_time() -> list[str]:
+        return [
+            train_group(m, m.defaults, [j], SUITE_SIZE, BENCH_STEPS, batch, cpu)[0].status for j in members
+        ]
+
+    def stacked() -> list[str]:
+        return [r.status for r in train_group(m, m.defaults, members, SUITE_SIZE, BENCH_STEPS, batch, cpu)]
+
+    run_mode = one_at_a_time if mode == "one-at-a-time" else stacked
+    statuses = benchmark.pedantic(run_mode, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["member_steps_per_s"] = len(members) * BENCH_STEPS / benchmark.stats.stats.median
+    assert statuses == ["ok"] * len(members)
+
+
 @pytest.mark.parametrize("seeds", [3, 10])
 @pytest.mark.parametrize("mode", ["loop", "stacked"])
 def test_pacgan_networks_steps_per_second(benchmark, mode: str, seeds: int) -> None:

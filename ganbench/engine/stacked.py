@@ -2,8 +2,9 @@
 
 Every layer with weights is rewritten explicitly in stacked form: a linear layer is one batched
 matmul over K weight matrices, batch norm normalizes each member over its own batch and keeps its
-own running statistics (so eval mode uses each member's own). Layers without weights (ReLU, a
-maxout's max over pieces, containers) are reused as they are, since they act on the last axes.
+own running statistics (so eval mode uses each member's own), a spectrally normalized linear layer
+keeps each member's own power-iteration vectors. Layers without weights (ReLU, a maxout's max over
+pieces, containers) are reused as they are, since they act on the last axes.
 Each member's loss is its own mean, so the gradient of the summed loss is every member's own
 gradient, and Adam and RMSprop are elementwise: K stacked members train exactly as K separate
 ones, up to floating-point summation order.
@@ -20,6 +21,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 
 class CannotStack(Exception):
@@ -88,8 +91,84 @@ class StackedBatchNorm1d(nn.Module):
         }
 
 
+def spectral_norm_of(layer: nn.Module) -> _SpectralNorm | None:
+    """torch's spectral norm of `layer`'s weight, when `layer` is a Linear layer with no other
+    parametrization (`torch.nn.utils.parametrizations.spectral_norm`); None otherwise."""
+    if not isinstance(layer, nn.Linear) or not parametrize.is_parametrized(layer, "weight"):
+        return None
+    parametrizations = layer.parametrizations
+    if list(parametrizations.keys()) != ["weight"] or len(parametrizations.weight) != 1:
+        return None
+    norm = parametrizations.weight[0]
+    return norm if isinstance(norm, _SpectralNorm) else None
+
+
+class StackedSpectralLinear(nn.Module):
+    """K spectrally normalized Linear layers (Miyato et al. 2018): y[k] = x[k] (W[k] / sigma[k])^T + b[k].
+
+    Each member keeps its own unnormalized weight (stored transposed, [K, in, out], as in
+    StackedLinear), bias and power-iteration vectors u [K, out] and v [K, in]. The forward mirrors
+    torch's `_SpectralNorm` (torch/nn/utils/parametrizations.py), batched over members: in training
+    mode it first runs its power iterations in place and without gradient (u = normalize(W v), then
+    v = normalize(W^T u)); then sigma = u^T W v with copies of u and v, differentiable in W only.
+    Eval mode runs no iteration.
+    """
+
+    def __init__(self, layers: list[nn.Linear]) -> None:
+        super().__init__()
+        norms = [spectral_norm_of(layer) for layer in layers]
+        if any(norm is None for norm in norms):
+            raise CannotStack("a parametrized layer other than torch's spectral norm of a Linear weight")
+        settings = {(norm.n_power_iterations, norm.eps, norm.dim) for norm in norms}
+        if len(settings) > 1 or norms[0].dim != 0:
+            raise CannotStack("spectral-normed Linear layers with different or unusual settings")
+        if any(layer.bias is None for layer in layers):
+            raise CannotStack("a Linear layer without bias")
+        self.n_power_iterations, self.eps = norms[0].n_power_iterations, norms[0].eps
+        originals = [layer.parametrizations.weight.original.detach().t() for layer in layers]
+        self.weight = nn.Parameter(torch.stack(originals))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+        self.register_buffer("u", torch.stack([norm._u for norm in norms]))
+        self.register_buffer("v", torch.stack([norm._v for norm in norms]))
+
+    @torch.no_grad()
+    def _power_method(self) -> None:
+        # torch's _SpectralNorm._power_method: u and v are updated in place (out=), so the update also
+        # reaches buffers passed in by torch.func.functional_call. self.weight[k] is W[k] transposed.
+        for _ in range(self.n_power_iterations):
+            wv = torch.einsum("ki,kio->ko", self.v, self.weight)
+            F.normalize(wv, dim=1, eps=self.eps, out=self.u)
+            wtu = torch.einsum("kio,ko->ki", self.weight, self.u)
+            F.normalize(wtu, dim=1, eps=self.eps, out=self.v)
+
+    def normalized_weight(self) -> Tensor:
+        """W[k] / sigma[k] for every member (transposed, [K, in, out]), from the current u and v."""
+        # Copies, as torch takes them: a later forward's in-place update must not change the u and v
+        # an earlier forward's graph saved (D(real) and D(fake) backpropagated together).
+        u = self.u.clone(memory_format=torch.contiguous_format)
+        v = self.v.clone(memory_format=torch.contiguous_format)
+        sigma = (u * torch.einsum("ki,kio->ko", v, self.weight)).sum(dim=1)  # u^T W v
+        return self.weight / sigma[:, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            self._power_method()
+        return torch.baddbmm(self.bias, x, self.normalized_weight())
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        # The names of the parameters and buffers of a Linear layer under torch's spectral_norm.
+        return {
+            "parametrizations.weight.original": self.weight[k].t(),
+            "bias": self.bias[k, 0],
+            "parametrizations.weight.0._u": self.u[k],
+            "parametrizations.weight.0._v": self.v[k],
+        }
+
+
 # Layer types with weights or buffers, and their stacked forms. A plugin whose networks use another
-# such layer registers its stacked form here (a module with `member_state(k)`).
+# such layer registers its stacked form here (a module with `member_state(k)`); a layer may instead
+# name its own as the class attribute `stacked_form` (ganbench.models.dirac: models do not import the
+# engine).
 STACKERS: dict[type[nn.Module], Callable[[list], nn.Module]] = {
     nn.Linear: StackedLinear,
     nn.BatchNorm1d: StackedBatchNorm1d,
@@ -97,7 +176,13 @@ STACKERS: dict[type[nn.Module], Callable[[list], nn.Module]] = {
 
 
 def _stack_into(template: nn.Module, members: list[nn.Module]) -> nn.Module:
-    stacker = STACKERS.get(type(template))
+    # A parametrized layer's class is made when the parametrization is registered (ParametrizedLinear),
+    # so STACKERS cannot name it: torch's spectral norm of a Linear weight is the one with a stacked form.
+    if parametrize.is_parametrized(template):
+        if spectral_norm_of(template) is None:
+            raise CannotStack(f"{type(template).__name__} has a parametrization without a stacked form")
+        return StackedSpectralLinear(members)
+    stacker = STACKERS.get(type(template)) or getattr(type(template), "stacked_form", None)
     if stacker is not None:
         return stacker(members)
     own = list(template.named_parameters(recurse=False)) + list(template.named_buffers(recurse=False))
@@ -141,8 +226,15 @@ def unstack(stacked: nn.Module, k: int, module: nn.Module) -> nn.Module:
             if member_state is not None:
                 target = module.get_submodule(name)
                 for key, value in member_state(k).items():
-                    getattr(target, key).copy_(value)
+                    _tensor_at(target, key).copy_(value)
     return module
+
+
+def _tensor_at(module: nn.Module, key: str) -> Tensor:
+    """`module`'s parameter or buffer `key`: its own ("weight") or a submodule's, by a dotted path
+    ("parametrizations.weight.0._u")."""
+    path, _, name = key.rpartition(".")
+    return getattr(module.get_submodule(path), name)
 
 
 class Single(nn.Module):

@@ -31,6 +31,7 @@ from ganbench.models import ARCHITECTURES, Hyperparameters, Method, NetworkSize
 from ganbench.models.base import PER_MEMBER, SWITCHED, OptimizerName, step_structure
 from ganbench.models.packing import pack_members, packed_shape
 from ganbench.models.regularizers import Uniform
+from ganbench.models.spectral import apply_spectral_norm
 
 TrainStatus = Literal["ok", "diverged"]
 StepCallback = Callable[[int], None]  # called with the number of generator steps done
@@ -142,6 +143,8 @@ def build_networks(
         torch.manual_seed(stream_seed(seed, "init"))
         build = ARCHITECTURES.get(hp.architecture).build
         generator, discriminator = build(size, data_shape, packed_shape(data_shape, hp.pack))
+        if hp.spectral_norm:  # its power-iteration vectors start from the same seeded stream
+            apply_spectral_norm(discriminator)
     return generator.to(device), discriminator.to(device)
 
 
