@@ -341,3 +341,30 @@ def test_an_unrolled_step_leaves_the_critic_and_its_optimizer_as_they_were() -> 
         assert all(torch.equal(v, moments[id(p)][k]) for k, v in nets.opt_d.state[p].items())
     # The critic step's gradients (left for its next zero_grad) are not added to either.
     assert all(torch.equal(p.grad, grads[i]) for i, p in enumerate(critic.parameters()))
+
+
+# --- every setting from a suite: a method table, a sweep ---
+
+
+def test_a_suite_turns_any_regularizer_on_for_any_method_and_sweeps_it(tmp_path) -> None:
+    from conftest import write_tiny_suite
+
+    from ganbench.run.driver import run
+    from ganbench.run.store import RunStore
+
+    extra = (
+        "[method.wgan]\nclip = 0.0\nspectral_norm = true\nlr_g = 1e-3\n"
+        '[sweep]\n"method.gan.r1_gamma" = [0.0, 1.0]\n"method.gan.unroll" = [0, 2]\n'
+    )
+    path = write_tiny_suite(tmp_path, seeds=1, steps=4, extra=extra)
+    run(str(path), out=tmp_path / "run", device="cpu")
+    records = {r.key: r for r in RunStore(tmp_path / "run").records()}
+    assert all(r.status == "ok" for r in records.values())
+    wgan = records["wgan__ring-8__seed0"].config["hyperparameters"]
+    assert (wgan["clip"], wgan["spectral_norm"], wgan["lr_g"]) == (0.0, True, 1e-3)
+    gan = sorted(
+        (r.config["hyperparameters"].get("r1_gamma", 0.0), r.config["hyperparameters"].get("unroll", 0))
+        for k, r in records.items()
+        if k.startswith("gan__")
+    )
+    assert gan == [(0.0, 0), (0.0, 2), (1.0, 0), (1.0, 2)]
