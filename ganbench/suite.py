@@ -514,11 +514,20 @@ def _check_modalities(suite: Suite, where: str) -> None:
         _check_architecture(suite.hyperparameters(method).architecture, method, suite.datasets, where)
     for dataset in suite.datasets:
         data_modality = DATASETS.get(dataset).modality
+        built = None
         for metric in suite.metrics:
-            if METRICS.get(metric).modality != data_modality:
+            spec = METRICS.get(metric)
+            if spec.modality != data_modality:
                 raise GanbenchError(
                     f"{where}: metric '{metric}' does not apply to dataset '{dataset}' ({data_modality})"
                 )
+            if spec.requires is not None:
+                built = built or DATASETS.get(dataset).build(suite.dataset_params[dataset])
+                reason = spec.requires(built)
+                if reason:
+                    raise GanbenchError(
+                        f"{where}: metric '{metric}' cannot score dataset '{dataset}': " + reason
+                    )
 
 
 def with_overrides(

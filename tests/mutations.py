@@ -72,7 +72,9 @@ def lr_x100(monkeypatch: pytest.MonkeyPatch) -> None:
     plain = engine.make_optimizer
 
     def hundredfold(params: list, role: str, members: list) -> torch.optim.Optimizer:
-        faster = [dataclasses.replace(m, lr=m.lr * 100, lr_d=m.lr_d * 100, lr_g=m.lr_g * 100) for m in members]
+        faster = [
+            dataclasses.replace(m, lr=m.lr * 100, lr_d=m.lr_d * 100, lr_g=m.lr_g * 100) for m in members
+        ]
         return plain(params, role, faster)
 
     monkeypatch.setattr(engine, "make_optimizer", hundredfold)

@@ -262,11 +262,15 @@ def test_a_folder_from_before_the_added_settings_resumes_and_grows(schema4: Path
     # A setting of the new kind turned on is another setup: refused, the folder untouched.
     changed = schema4 / "r1.toml"
     changed.write_text((schema4 / "tiny.toml").read_text() + "\n[method.gan]\nr1_gamma = 1.0\n")
-    result = CliRunner().invoke(app, ["run", "--suite", str(changed), "--out", str(folder), "--device", "cpu"])
+    result = CliRunner().invoke(
+        app, ["run", "--suite", str(changed), "--out", str(folder), "--device", "cpu"]
+    )
     assert result.exit_code == 2 and "r1_gamma" in result.output, result.output
 
 
-def test_a_folder_from_before_the_added_settings_compares_equal_to_a_new_run(schema4: Path, tmp_path: Path) -> None:
+def test_a_folder_from_before_the_added_settings_compares_equal_to_a_new_run(
+    schema4: Path, tmp_path: Path
+) -> None:
     # The training step of gan and wgan-gp is unchanged: the same seeds give the same numbers, bit for bit.
     new = tmp_path / "new"
     args = ["run", "--suite", str(schema4 / "tiny.toml"), "--out", str(new), "--device", "cpu"]

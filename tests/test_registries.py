@@ -22,6 +22,7 @@ from ganbench.data.images import CIFAR10_FOLDER
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext, Metric, MetricValue
 from ganbench.metrics.critic import CRITIC_GRAD_NORM
+from ganbench.metrics.dirac import EQUILIBRIUM_DISTANCE
 from ganbench.paths import DATA_ROOT_ENV, data_root
 
 MODALITIES = ("points", "images")
@@ -39,6 +40,10 @@ SAMPLE_SEED, CONTEXT_SEED = 0, 1
 # for 3 std in 2-D). Its bad sample is the oracle with every sample's offset from its nearest center
 # blown up 10x: within 3 std now means within 0.3 std before, a fraction of 1 - e^{-0.045} ~= 0.044.
 QUALITY_ONLY = {"high-quality-fraction"}
+
+# Point datasets that are not 2-D, and those that put all their mass at one point (nothing to draw).
+POINT_DIMS = {"dirac": 1}
+POINT_MASSES = {"dirac"}
 
 # Hand-known center counts at default parameters: ring-8 has 8 angles 2 pi k / 8, grid-25 is 5 x 5.
 CENTER_COUNTS = {"ring-8": 8, "grid-25": 25}
@@ -114,9 +119,10 @@ def evaluate(metric: Metric, samples: np.ndarray, dataset: Dataset) -> float:
     return result.value
 
 
-# Every metric of samples; the critic's gradient norm reads the trained critic instead (its own tests:
-# test_critic_metric.py).
-SAMPLE_METRICS = [n for n in METRICS.names() if METRICS.get(n).modality == "points" and n != CRITIC_GRAD_NORM]
+# Every metric of samples; the critic's gradient norm and the Dirac-GAN's distance read the trained critic
+# instead (their own tests: test_critic_metric.py, test_dirac.py).
+READ_CRITIC = (CRITIC_GRAD_NORM, EQUILIBRIUM_DISTANCE)
+SAMPLE_METRICS = [n for n in METRICS.names() if METRICS.get(n).modality == "points" and n not in READ_CRITIC]
 
 
 @pytest.mark.parametrize("name", SAMPLE_METRICS)
@@ -166,10 +172,11 @@ def test_dataset_declaration(name: str) -> None:
     assert callable(spec.build)
     assert dataclasses.is_dataclass(spec.params) and isinstance(spec.params, type)
     params = spec.params()  # every field has a default
-    # Frozen: a suite's parameters cannot change under a running job (and they hash, as cache keys).
-    field = dataclasses.fields(params)[0]
+    # Frozen: a suite's parameters cannot change under a running job (and they hash, as cache keys). A
+    # dataset without parameters (dirac) is frozen all the same: no attribute can be set.
+    attribute = next((field.name for field in dataclasses.fields(params)), "any_attribute")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(params, field.name, getattr(params, field.name))
+        setattr(params, attribute, getattr(params, attribute, None))
     assert spec.params() == params
 
 
@@ -184,8 +191,11 @@ def test_point_dataset_draws(name: str) -> None:
     dataset = spec.build(params)
     assert dataset.modality == "points"
     first, again, other = draw(dataset, 1000, 7), draw(dataset, 1000, 7), draw(dataset, 1000, 8)
-    assert first.shape == (1000, 2)
+    assert first.shape == (1000, POINT_DIMS.get(name, 2))
     assert torch.isfinite(first).all()
+    if name in POINT_MASSES:  # all mass at one point: every draw is that point, whatever the seed
+        assert torch.equal(first, other) and torch.equal(first, first[:1].expand_as(first))
+        return
     assert torch.equal(first, again), "the same seed must give the same draws"
     assert not torch.equal(first, other), "another seed must give other draws"
     assert not torch.equal(first[:500], first[500:]), "draws within one stream must differ"

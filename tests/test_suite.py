@@ -105,7 +105,10 @@ def test_job_config_is_complete_json(tmp_path: Path) -> None:
         ("[method.wgan]\nlearning_rate = 1.0\n", "method.wgan: unknown key 'learning_rate'"),
         ("[method.wgna]\nlr = 1.0\n", "unknown method 'wgna' (did you mean 'wgan'"),
         ("[dataset.ring-8]\nstd = -1.0\n", "dataset.ring-8.std must be > 0 (got -1.0)"),
-        ("[method.wgan]\noptimizer = 'adagrad'\n", "method.wgan.optimizer must be one of 'adam', 'rmsprop', 'sgd'"),
+        (
+            "[method.wgan]\noptimizer = 'adagrad'\n",
+            "method.wgan.optimizer must be one of 'adam', 'rmsprop', 'sgd'",
+        ),
         ("[method.wgan]\nn_critic = 'five'\n", "method.wgan.n_critic must be an integer (got 'five')"),
         ("[method.gan]\narchitecture = 'mpl'\n", "unknown architecture 'mpl' (did you mean 'mlp'?)"),
     ],

@@ -48,6 +48,7 @@ def w1_observer(
     left out of its two values (W1 uses all n).
     """
     whole = n - n % pack_size
+    own = getattr(dataset, "track", None)  # a dataset's own curves (ganbench.data.dirac: theta, psi)
     real = dataset.sample(n, stream(seed, "track-real")).to(device)
     z = torch.randn(n, latent_dim, generator=stream(seed, "track-noise")).to(device)
     real_numpy = real.double().cpu().numpy()
@@ -68,6 +69,8 @@ def w1_observer(
         if isinstance(dataset, GaussianMixture):
             values[MODES_CURVE] = float(modes_covered(fake_numpy, dataset))
             values[HQ_CURVE] = high_quality_fraction(fake_numpy, dataset)
+        if own is not None:
+            values.update(own(fake, discriminator))
         return values
 
     return observe

@@ -105,6 +105,9 @@ class Metric:
     # The values it can take, (low, high) with None for no bound: reports keep every interval inside.
     # A count of modes is bounded by the dataset's modes, which the report reads from the records.
     domain: tuple[float | None, float | None] = (None, None)
+    # Why it cannot score a dataset of its modality (None: it can), asked of the built dataset when a
+    # suite is loaded, so a pairing it cannot score is refused before anything trains.
+    requires: Callable[[Dataset], str | None] | None = None
 
     @property
     def title(self) -> str:
@@ -134,11 +137,12 @@ def register_metric(
     min_samples: int = 1,
     display_name: str = "",
     domain: tuple[float | None, float | None] = (None, None),
+    requires: Callable[[Dataset], str | None] | None = None,
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
     """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
     tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, an
     optional `prepare` step that runs before any training, and the most and fewest samples it can
-    score, its display name and its domain (the values it can take)."""
+    score, its display name, its domain (the values it can take) and what it requires of a dataset."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
@@ -157,6 +161,7 @@ def register_metric(
             min_samples,
             display_name,
             domain,
+            requires,
         )
         METRICS.add(name, metric)
         return compute

@@ -61,6 +61,11 @@ def reverse_kl(samples: np.ndarray, mixture: GaussianMixture) -> float:
     return labels_kl_to_uniform(nearest, mixture.n_modes)
 
 
+def needs_modes(dataset: object) -> str | None:
+    """Why a dataset cannot be scored for mode collapse (None: it is a mixture with known modes)."""
+    return None if isinstance(dataset, GaussianMixture) else "it needs a Gaussian mixture with known modes"
+
+
 def _mixture(ctx: EvalContext) -> GaussianMixture:
     if not isinstance(ctx.dataset, GaussianMixture):
         raise GanbenchError("mode-collapse metrics need a Gaussian-mixture dataset with known modes")
@@ -78,6 +83,7 @@ def _mixture(ctx: EvalContext) -> GaussianMixture:
     rel_tol=0.0,
     abs_tol=1.0,
     display_name="Modes",
+    requires=needs_modes,
     domain=NON_NEGATIVE,  # and at most the dataset's modes
 )
 def _modes_covered(ctx: EvalContext) -> MetricValue:
@@ -95,6 +101,7 @@ def _modes_covered(ctx: EvalContext) -> MetricValue:
     rel_tol=0.0,
     abs_tol=0.02,
     display_name="HQ fraction",
+    requires=needs_modes,
     domain=FRACTION,
 )
 def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
@@ -112,6 +119,7 @@ def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
     rel_tol=0.1,
     abs_tol=0.02,
     display_name="Reverse KL",
+    requires=needs_modes,
     domain=NON_NEGATIVE,  # a KL divergence
 )
 def _reverse_kl(ctx: EvalContext) -> MetricValue:

@@ -313,9 +313,11 @@ def _losses_frame(sources: _Sources, keys: set[str]) -> pd.DataFrame:
 
 def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     """curves.csv, correlations.csv/.md, figures/training-curves.png/.pdf and, on Gaussian
-    mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over training)."""
+    mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over training);
+    on the Dirac-GAN, figures/phase-plane.png/.pdf (theta against psi)."""
     from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE
     from ganbench.report import figures
+    from ganbench.report.phase_plane import phase_plane
 
     table = correlations(curves)
     folder = store.root / FIGURES_DIR
@@ -341,6 +343,7 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
         outputs += figures.training_curves(
             mixtures, series, folder / "convergence", per_method, _curve_domains()
         )
+    outputs += phase_plane(curves, folder / "phase-plane")
     return outputs
 
 

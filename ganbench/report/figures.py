@@ -267,7 +267,8 @@ def make_sample_figure(
     colors = method_colors(list(dict.fromkeys(frame["method"])))
 
     def draw(ax, method: str, dataset: str, samples: np.ndarray) -> None:
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color=colors[method], linewidths=0, zorder=2)
+        y = samples[:, 1] if samples.shape[1] > 1 else np.zeros(len(samples))  # 1-D points on the x axis
+        ax.scatter(samples[:, 0], y, s=2, alpha=0.5, color=colors[method], linewidths=0, zorder=2)
         c = centers(dataset)
         if c is not None and len(c):  # a plugin's 2-D dataset may have no centers: axes then fit the samples
             # Under the samples: a cross shows through only where a mode is missed or thinly covered.
@@ -366,7 +367,8 @@ def make_metric_figure(
             if cell.n > 0:
                 yerr = None
                 if not pd.isna(cell.ci_low):
-                    yerr = [[cell.mean - cell.ci_low], [cell.ci_high - cell.mean]]
+                    # max(0, .): seeds that agree give an interval equal to the mean up to rounding
+                    yerr = [[max(0.0, cell.mean - cell.ci_low)], [max(0.0, cell.ci_high - cell.mean)]]
                 ax.errorbar(
                     x + 0.12,
                     cell.mean,

@@ -161,8 +161,8 @@ class RunStore:
         problem = None
         if samples.dtype.kind not in "biuf":
             problem = f"{samples.dtype} is not a number type"
-        elif modality == "points" and (samples.ndim != 2 or samples.shape[1] != 2):
-            problem = f"shape {samples.shape} is not (n, 2) points"
+        elif modality == "points" and (samples.ndim != 2 or samples.shape[1] not in (1, 2)):
+            problem = f"shape {samples.shape} is not (n, 2) or (n, 1) points"
         elif modality == "images" and (samples.ndim != 4 or samples.shape[1] not in (1, 3)):
             problem = f"shape {samples.shape} is not (n, 1 or 3 channels, height, width) images"
         del samples  # closes the memory map
