@@ -50,6 +50,29 @@ def test_mode_collapse_settings_come_from_its_shipped_tuning_search() -> None:
         assert suite.hyperparameters(method) in tried[method], method
 
 
+def test_the_zoo_suite_comes_from_its_search_on_the_mode_collapse_protocol() -> None:
+    from ganbench.tune import search_suite
+
+    zoo, tuning, main = (
+        load_suite("mode-collapse-zoo"),
+        load_suite("mode-collapse-zoo-tuning"),
+        load_suite("mode-collapse"),
+    )
+    for part in ("methods", "datasets", "metrics", "seeds", "first_seed", "train", "eval", "quick"):
+        assert getattr(zoo, part) == getattr(tuning, part), part
+    # The protocol, budget, seeds and search of the main suite: one table can hold both runs.
+    for part in ("datasets", "metrics", "seeds", "first_seed", "train", "eval", "quick"):
+        assert getattr(zoo, part) == getattr(main, part), part
+    reference = load_suite("mode-collapse-tuning").tune
+    assert (tuning.tune.configurations, tuning.tune.seeds, tuning.tune.first_seed, tuning.tune.select) == (
+        reference.configurations, reference.seeds, reference.first_seed, reference.select,
+    )  # fmt: skip
+    assert not set(zoo.methods) & set(main.methods)
+    tried = search_suite(tuning).configurations
+    for method in zoo.methods:
+        assert zoo.hyperparameters(method) in tried[method], method
+
+
 def test_mode_collapse_full_is_mode_collapse_trained_five_times_longer() -> None:
     short, full = load_suite("mode-collapse"), load_suite("mode-collapse-full")
     for part in ("methods", "datasets", "metrics", "seeds", "first_seed", "eval", "quick"):
