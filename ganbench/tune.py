@@ -257,7 +257,7 @@ def score_configurations(
     """Each configuration's means and spreads over its records (run.records.Record of one method)."""
     scored = []
     for index, hp in enumerate(tried, start=1):
-        own = [r for r in records if r.config.get("hyperparameters") == identity(hp)]
+        own = [r for r in records if identity(r.config.get("hyperparameters", {})) == identity(hp)]
         means, stds = {}, {}
         for name in select:
             if name == ON_MODES:

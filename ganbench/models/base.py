@@ -69,16 +69,13 @@ OPTIONAL = (
 )  # fmt: skip
 
 
-def identity(hp: Hyperparameters) -> dict[str, object]:
+def identity(hp: Hyperparameters | dict[str, object]) -> dict[str, object]:
     """The settings as a job's configuration stores them: every setting, except an OPTIONAL one at its
-    default (a new setting left alone does not change any job's identity)."""
-    defaults = Hyperparameters()
-    return {k: v for k, v in dataclasses.asdict(hp).items() if k not in OPTIONAL or v != getattr(defaults, k)}
-
-
-def from_identity(stored: dict[str, object]) -> Hyperparameters:
-    """The settings a stored configuration names (OPTIONAL ones it leaves out at their defaults)."""
-    return Hyperparameters(**stored)
+    default (a new setting left alone does not change any job's identity). Also normalizes a stored
+    form (a dict, with or without those defaults written out), so both forms of one setting match."""
+    stored = dataclasses.asdict(hp) if isinstance(hp, Hyperparameters) else hp
+    defaults = dataclasses.asdict(Hyperparameters())
+    return {k: v for k, v in stored.items() if k not in OPTIONAL or v != defaults[k]}
 
 
 # Settings that members of one stacked model may hold each their own value of: every member's
