@@ -208,7 +208,8 @@ def test_bad_suite_file_is_one_line_naming_file_and_key(cli: CliRunner, tmp_path
         assert result.exit_code == 2
         assert result.stderr == (
             f"error: {suite}: method.wgan: unknown key 'clipp' (did you mean 'clip'?); "
-            "valid: optimizer, lr, beta1, beta2, n_critic, clip, gp_lambda, pack, architecture\n"
+            "valid: optimizer, lr, beta1, beta2, n_critic, clip, gp_lambda, pack, architecture, lr_d, lr_g, "
+            "r1_gamma, r2_gamma, dragan_lambda, dragan_spread, spectral_norm, unroll\n"
         )
 
 

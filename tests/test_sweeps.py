@@ -178,7 +178,7 @@ def test_quick_and_steps_give_every_job_one_budget(tmp_path: Path) -> None:
         ('"method.nope.lr" = [0.1, 0.2]', "unknown method 'nope'"),
         ('"method.lr" = [0.1, 0.2]', "write method.<name>.<setting>"),
         ('"steps" = [1, 2]', "a sweep varies train.<setting>"),
-        ('"method.gan.optimizer" = ["adam", "sgd"]', "must be one of"),
+        ('"method.gan.optimizer" = ["adam", "adagrad"]', "must be one of"),
         ('"method.gan.architecture" = ["mlp", "a/b"]', "cannot label a job"),
         ('"method.gan.architecture" = ["mlp", "dcgan"]', "uses architecture 'dcgan', which does not apply"),
     ],
