@@ -42,29 +42,29 @@ def test_entry_point_plugins_register_a_method_a_metric_and_an_executor(
 ) -> None:
     listed = ganbench("list", site=installed, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    for line in ("lsgan", "center-distance", "processes"):
+    for line in ("lsgan-pearson", "center-distance", "processes"):
         assert any(row.split()[:1] == [line] for row in listed.stdout.splitlines()), line
     assert "lower is better" in next(r for r in listed.stdout.splitlines() if "center-distance" in r)
     without = ganbench("list", site=None, cwd=tmp_path)
-    assert without.returncode == 0 and "lsgan" not in without.stdout
+    assert without.returncode == 0 and "lsgan-pearson" not in without.stdout
 
 
 def test_a_plugin_run_in_worker_processes_then_reported_and_compared_without_the_plugin(
     installed: Path, tmp_path: Path
 ) -> None:
-    suite = write_tiny_suite(tmp_path, methods=("lsgan", "gan"), seeds=2, steps=10)
+    suite = write_tiny_suite(tmp_path, methods=("lsgan-pearson", "gan"), seeds=2, steps=10)
     text = suite.read_text(encoding="utf-8").replace('"w1"]', '"w1", "center-distance"]')
     suite.write_text(text, encoding="utf-8")
     assert ganbench("validate", str(suite), site=installed, cwd=tmp_path).returncode == 0
     missing = ganbench("validate", str(suite), site=None, cwd=tmp_path)
-    assert missing.returncode == 2 and "unknown method 'lsgan'" in missing.stderr
+    assert missing.returncode == 2 and "unknown method 'lsgan-pearson'" in missing.stderr
 
     out = tmp_path / "run"
     args = ["run", "--suite", str(suite), "--out", str(out), "--device", "cpu", "--executor", "processes"]
     result = ganbench(*args, site=installed, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "jobs").glob("*.json"))]
-    assert sorted(r["method"] for r in records) == ["gan"] * 2 + ["lsgan"] * 2
+    assert sorted(r["method"] for r in records) == ["gan"] * 2 + ["lsgan-pearson"] * 2
     for record in records:
         assert record["status"] == "ok", record["reason"]
         value = record["metrics"]["center-distance"]
@@ -81,7 +81,7 @@ def test_a_plugin_run_in_worker_processes_then_reported_and_compared_without_the
     rows = json.loads(compared.stdout)["rows"]
     assert {r["metric"] for r in rows} >= {"center-distance"} and {r["method"] for r in rows} == {
         "gan",
-        "lsgan",
+        "lsgan-pearson",
     }
 
 
