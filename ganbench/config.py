@@ -10,16 +10,13 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from ganbench.errors import GanbenchError
+
+# The network and batch bounds (ganbench.limits), re-exported for the settings modules that import them here.
+from ganbench.limits import MAX_BATCH, MAX_DEPTH, MAX_LATENT_DIM, MAX_WIDTH  # noqa: F401
 from ganbench.registry import suggest
 
 T = TypeVar("T")
 
-# Upper bounds of the network and batch sizes (training and throughput suites alike): far above any
-# published protocol, so a value beyond one is a typo, refused before anything is created.
-MAX_BATCH = 65_536
-MAX_LATENT_DIM = 4_096
-MAX_WIDTH = 16_384
-MAX_DEPTH = 64
 
 # A suite's name becomes a folder under results/: letters, digits, '.', '_', '-'; no '..'.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

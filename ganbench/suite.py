@@ -30,6 +30,7 @@ from ganbench.config import (
 from ganbench.data import DATASETS
 from ganbench.engine import streams
 from ganbench.errors import GanbenchError
+from ganbench.limits import MAX_FIRST_SEED, MAX_JOBS, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.models.base import identity
@@ -41,17 +42,6 @@ if TYPE_CHECKING:
 
 # Editable installs read the repository's suites/; wheels carry a copy in ganbench/_suites.
 SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
-
-
-# Upper bounds of the settings that memory or time grow with: each is far above any published protocol,
-# so a value beyond it is a typo, refused before anything is created rather than dying mid-run.
-MAX_STEPS = 10_000_000  # 25x PacGAN's 400,000, the longest protocol here; loss logs grow with steps
-MAX_SAMPLES = 1_000_000  # 20x the 50,000 samples of the standard FID protocol
-MAX_SEEDS = 1_000
-MAX_FIRST_SEED = 1_000_000
-MAX_JOBS = 100_000  # methods x datasets x seeds
-# No tensor of samples may exceed this (images x channels x side^2 x 4 bytes): 32 GiB.
-MAX_TENSOR_BYTES = 32 * 2**30
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ganbench import paths
 from ganbench.config import at_least, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
 from ganbench.errors import GanbenchError
+from ganbench.limits import MAX_IMAGE_SIZE
 
 # torchvision is imported inside the functions that use it: it adds seconds to every `ganbench`
 # command, most of which never touch an image dataset.
@@ -81,10 +82,6 @@ class ImageData:
 
 
 # ------------------------------------------------------------------------------------------- params
-
-
-# Memory grows with the side squared; 1024 is the largest side GAN benchmarks use (FFHQ, CelebA-HQ).
-MAX_IMAGE_SIZE = 1024
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import torch
 
 from ganbench.config import above, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
+from ganbench.limits import MAX_SCALE
 
 
 class GaussianMixture:
@@ -41,9 +42,8 @@ class GaussianMixture:
         return self.centers
 
 
-# The mixtures are unit-scale benchmarks; up to 1e6 their squared distances stay far inside float32's
-# range (3.4e38), so W1, KL and the figures' axes stay finite.
-MAX_SCALE = 1e6
+# The mixtures are unit-scale benchmarks; up to MAX_SCALE (1e6) their squared distances stay far inside
+# float32's range (3.4e38), so W1, KL and the figures' axes stay finite.
 
 
 @dataclass(frozen=True)

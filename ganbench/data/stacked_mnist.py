@@ -10,8 +10,9 @@ import torch
 
 from ganbench.config import at_least, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
-from ganbench.data.images import MAX_IMAGE_SIZE, ImageData, load_mnist, to_float
+from ganbench.data.images import ImageData, load_mnist, to_float
 from ganbench.errors import GanbenchError
+from ganbench.limits import MAX_IMAGE_SIZE
 
 # Three digits, one per channel: 10^3 modes (Metz et al. 2017, VEEGAN, PacGAN).
 DIGITS = 3

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ganbench.config import above, at_least, at_most, below
 from ganbench.data.base import Modality
+from ganbench.limits import MAX_N_CRITIC, MAX_PACK
 from ganbench.models.regularizers import Uniform, clip_from_hyperparameters, penalty_from_hyperparameters
 from ganbench.registry import Registry
 
@@ -32,14 +33,14 @@ class Hyperparameters:
     beta1: float = field(default=0.5, metadata=at_least(0) | below(1))
     beta2: float = field(default=0.999, metadata=at_least(0) | below(1))
     # discriminator/critic steps per generator step (WGAN uses 5; 100 is a typo, not a protocol)
-    n_critic: int = field(default=1, metadata=at_least(1) | at_most(100))
+    n_critic: int = field(default=1, metadata=at_least(1) | at_most(MAX_N_CRITIC))
     # weight clipping bound for the critic after each of its steps; 0 disables it
     clip: float = field(default=0.0, metadata=at_least(0))
     # gradient-penalty weight; 0 disables it
     gp_lambda: float = field(default=0.0, metadata=at_least(0))
     # PacGAN packing degree m: the discriminator judges m samples at once; 1 disables it
     # (PacGAN uses 2-4; the discriminator's input and batch grow with m)
-    pack: int = field(default=1, metadata=at_least(1) | at_most(64))
+    pack: int = field(default=1, metadata=at_least(1) | at_most(MAX_PACK))
     architecture: str = "mlp"
     # Two time-scale step sizes (Heusel et al. 2017): the critic's and the generator's own; 0 means `lr`.
     lr_d: float = field(default=0.0, metadata=at_least(0))
