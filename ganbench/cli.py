@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from ganbench import paths
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
+from ganbench.terminal import printable
 from ganbench.throughput.spec import Dtype, Options
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class OneLineErrors(TyperGroup):
                 sys.exit(err.exit_code)
             where = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
             message = err.format_message().rstrip(".")
-            errors.print(f"error: {message}{where}", markup=False, highlight=False)
+            _error(f"error: {message}{where}")
             sys.exit(err.exit_code)
         except typer.Abort:
             sys.exit(EXIT_INTERRUPTED)
@@ -84,7 +85,7 @@ def _load_plugins(ctx: typer.Context) -> None:
     try:
         plugins.load()
     except GanbenchError as err:
-        errors.print(f"error: {err}", markup=False, highlight=False)
+        _error(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -117,16 +118,26 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except GanbenchError as err:
-            errors.print(f"error: {err}", markup=False, highlight=False)
+            _error(f"error: {err}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except OSError as err:  # an unwritable --out, a full disk: one line, not a traceback
-            errors.print(f"error: {err}", markup=False, highlight=False)
+            _error(f"error: {err}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run's own handling
-            errors.print(f"interrupted: {command.__name__.rstrip('_')} stopped", markup=False)
+            # Every command keeps what it finished (records are written whole, files atomically), and
+            # running it again resumes or rewrites: say so, with the command.
+            _error(
+                f"interrupted: {command.__name__.rstrip('_')} stopped; what it finished is kept; run it again"
+                f" with: {shlex.join(['ganbench', *sys.argv[1:]])}"
+            )
             raise typer.Exit(_interrupt_code(err)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error(line: str) -> None:
+    """One line on stderr, control characters shown as escapes (it may quote files and arguments)."""
+    errors.print(printable(line), markup=False, highlight=False)
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:
@@ -321,18 +332,17 @@ def tune(
 def _exit_if_failed(outcome) -> None:
     """One line naming the failed jobs and the command that retries them, then exit; nothing if none."""
     if outcome.failed:
-        errors.print(
+        _error(
             f"{len(outcome.failed)} of {len(outcome.ran)} jobs failed (their reasons are in records.csv); "
             f"retry them with: {_again(outcome.root)}",
-            markup=False,
         )
         raise typer.Exit(EXIT_JOBS_FAILED)
 
 
 def _stopped(stop: RunInterrupted) -> NoReturn:
     """One line for an interrupted run (what is stored, the command that resumes it), then exit."""
-    again = "resume" if stop.stored else "start again"
-    errors.print(f"{stop}; {again} with: {_again(stop.root)}", markup=False, highlight=False)
+    again = "resume" if stop.stored is not None else "start again"
+    _error(f"{stop}; {again} with: {_again(stop.root)}")
     # The driver raised `stop` while handling the KeyboardInterrupt (or Terminated): its context.
     raise typer.Exit(_interrupt_code(stop.__context__ or stop)) from None
 
@@ -411,14 +421,19 @@ def eval_(
     ] = None,
 ) -> None:
     """Score a generator or samples ganbench did not train, or a run's kept generators, into a run folder."""
+
+    from ganbench.run.driver import RunInterrupted
     from ganbench.run.evaluate import Source, evaluate
 
     source = Source(generator, latent_dim, tuple(checkpoint or ()), tuple(samples or ()), from_run)
-    root, report, failed = evaluate(
-        source, suite=suite, dataset=dataset, metrics=_split_names(metrics), label=label, seeds=seeds,
-        out=out, device=str(device), paths=paths.Paths(data_root, inception_weights, cache_dir),
-        say=lambda line: console.print(line, markup=False, highlight=False),
-    )  # fmt: skip
+    try:
+        root, report, failed = evaluate(
+            source, suite=suite, dataset=dataset, metrics=_split_names(metrics), label=label, seeds=seeds,
+            out=out, device=str(device), paths=paths.Paths(data_root, inception_weights, cache_dir),
+            say=lambda line: console.print(printable(line), markup=False, highlight=False),
+        )  # fmt: skip
+    except RunInterrupted as stop:
+        _stopped(stop)
     console.print(report.markdown, markup=False, highlight=False)
     console.print(f"results in {root}", markup=False)
     if failed:

@@ -417,7 +417,7 @@ def _sweep_class(suite: Suite, parts: list[str]) -> type:
     return _SWEEP_TABLES[parts[0]]
 
 
-def _sample_bytes(dataset: str, params: Any) -> int:
+def sample_bytes(dataset: str, params: Any) -> int:
     """Bytes of one float32 sample of `dataset`: 2 numbers for points, channels x side^2 for images."""
     if DATASETS.get(dataset).modality == "points":
         return 2 * 4
@@ -437,14 +437,20 @@ def check_budget(suite: Suite, where: str) -> None:
         for _, params, train, evaluation in suite._settings(method, dataset)
     }  # each sweep point once: a sweep over n settings checks n, not n x methods
     for dataset, params, track_every, evaluation in points:
-        _check_point(suite, dataset, params, track_every, evaluation, where)
+        check_evaluation(dataset, params, evaluation, suite.metrics, where, track_every)
 
 
-def _check_point(
-    suite: Suite, dataset: str, params: Any, track_every: int, evaluation: EvalSettings, where: str
+def check_evaluation(
+    dataset: str,
+    params: Any,
+    evaluation: EvalSettings,
+    metrics: Sequence[str],
+    where: str,
+    track_every: int = 0,
 ) -> None:
-    """The memory bounds of one dataset at one sweep point (see `check_budget`)."""
-    per_sample = _sample_bytes(dataset, params)
+    """The memory bounds of scoring one dataset (at one sweep point; `ganbench eval` too): the
+    sample tensors and each metric's own sample limit (see `check_budget`)."""
+    per_sample = sample_bytes(dataset, params)
     for name, count in (
         ("samples", evaluation.samples),
         ("reference_samples", evaluation.reference_samples),
@@ -455,7 +461,7 @@ def _check_point(
                 f"{where}: eval.{name} = {count:,} samples of {dataset} take {gib:.0f} GiB; "
                 f"at most {MAX_TENSOR_BYTES // 2**30} GiB ({most:,} samples)"
             )
-    for metric in suite.metrics:
+    for metric in metrics:
         limit = METRICS.get(metric).max_samples
         counts = [("eval.samples", evaluation.samples)]
         if track_every:

@@ -16,7 +16,7 @@ from ganbench.data.base import Dataset
 
 # `_decode` is the folder dataset's own decoder (GRAY/RGB via torchvision, BMP via PIL): samples in a
 # folder must decode exactly as the real images of a folder dataset do.
-from ganbench.data.images import _decode, to_float
+from ganbench.data.images import _decode, image_size, to_float
 from ganbench.errors import GanbenchError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -39,13 +39,11 @@ class _Expected:
     name: str
     modality: str
     shape: tuple[int, ...]
+    most: tuple[int, str] | None = None  # the most samples, and the bound that sets it
 
     @classmethod
-    def of(cls, dataset: Dataset, name: str) -> _Expected:
-        shape = getattr(dataset, "image_shape", None) if dataset.modality == "images" else None
-        if shape is None:  # points, or an image dataset without `image_shape`: one true sample shows it
-            shape = tuple(dataset.sample(1, torch.Generator()).shape[1:])
-        return cls(name, dataset.modality, tuple(int(s) for s in shape))
+    def of(cls, dataset: Dataset, name: str, most: tuple[int, str] | None = None) -> _Expected:
+        return cls(name, dataset.modality, sample_shape(dataset), most)
 
     def layout(self) -> str:
         if self.modality == "points":
@@ -57,16 +55,22 @@ class _Expected:
 
 
 def load_samples(
-    path: Path | str, dataset: Dataset, need: int = 1, *, name: str = "the dataset"
+    path: Path | str,
+    dataset: Dataset,
+    need: int = 1,
+    *,
+    name: str = "the dataset",
+    most: tuple[int, str] | None = None,
 ) -> np.ndarray:
     """Samples from `path`, checked against `dataset`, in the form ganbench's metrics take.
 
     Points come back float64 (N, d); images float32 (N, C, H, W) in [-1, 1] (uint8 files through
-    `to_float`, float files as they are). `need` is the fewest samples the metrics can score; `name`
-    names the dataset in messages. Every problem raises one `GanbenchError` line naming the file.
+    `to_float`, float files as they are). `need` is the fewest samples the metrics can score, `most`
+    the most (and the bound that sets it), checked from the file's header before its data is read;
+    `name` names the dataset in messages. Every problem raises one `GanbenchError` line naming the file.
     """
     path = Path(path).expanduser()
-    expect = _Expected.of(dataset, name)
+    expect = _Expected.of(dataset, name, most)
     if expect.modality not in ("points", "images"):
         raise GanbenchError(f"{path}: cannot load samples for {name}, whose modality is {expect.modality!r}")
     if path.is_dir():
@@ -83,6 +87,14 @@ def load_samples(
     if expect.modality == "points":
         return _check_points(array, path, expect, need)
     return _check_images(array, path, expect, need)
+
+
+def sample_shape(dataset: Dataset) -> tuple[int, ...]:
+    """One sample's shape: (d,) for points, (C, H, W) for images."""
+    shape = getattr(dataset, "image_shape", None) if dataset.modality == "images" else None
+    if shape is None:  # points, or an image dataset without `image_shape`: one true sample shows it
+        shape = tuple(dataset.sample(1, torch.Generator()).shape[1:])
+    return tuple(int(s) for s in shape)
 
 
 def check_shape(shape: tuple[int, ...], dataset: Dataset, what: str, *, name: str = "the dataset") -> None:
@@ -120,9 +132,10 @@ def _read_numpy(path: Path, expect: _Expected) -> np.ndarray:
         raise GanbenchError(
             f"{path}: not a readable .npy/.npz file ({_short(str(exc))}); expected {expect.layout()}"
         ) from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # noqa: BLE001 - a hostile header raises many types (tokenize errors too)
         raise GanbenchError(
-            f"{path}: not a readable .npy/.npz file ({_short(str(exc))}); expected {expect.layout()}"
+            f"{path}: not a readable .npy/.npz file ({_short(str(exc)) or type(exc).__name__}); expected"
+            f" {expect.layout()}"
         ) from exc
     if isinstance(loaded, np.ndarray):
         return loaded
@@ -135,15 +148,48 @@ def _read_numpy(path: Path, expect: _Expected) -> np.ndarray:
         else:
             held = f"holds arrays {_short(', '.join(names), 120)}" if names else "holds no arrays"
             raise GanbenchError(f"{path}: {held}; expected exactly one array, or one named 'samples'")
+        # A .npz member is decompressed whole when read: its header (a few bytes that can claim any
+        # shape) is checked first, so no claimed size is ever allocated before it is accepted.
+        shape, dtype = _npz_header(npz, key, path)
+        if dtype.hasobject:
+            raise GanbenchError(
+                f"{path}: array {key!r} holds Python objects (loading it would unpickle them, which ganbench"
+                f" never does); expected {expect.layout()}"
+            )
+        _check_header(shape, dtype, path, expect)
         try:
             return npz[key]
-        except ValueError as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise GanbenchError(
-                f"{path}: array {key!r} is not numeric (loading it would unpickle it, which ganbench never"
-                f" does); expected {expect.layout()}"
+                f"{path}: array {key!r} is unreadable or truncated ({_short(str(exc))})"
             ) from exc
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise GanbenchError(f"{path}: array {key!r} is unreadable ({_short(str(exc))})") from exc
+
+
+def _npz_header(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype that a .npz member's .npy header claims, read without reading its data."""
+    try:
+        with npz.zip.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    except Exception as exc:  # noqa: BLE001 - as for a .npy file: a hostile header raises many types
+        raise GanbenchError(
+            f"{path}: array {key!r} has no readable .npy header ({_short(str(exc))})"
+        ) from exc
+    return tuple(shape), dtype
+
+
+def _check_header(shape: tuple[int, ...], dtype: np.dtype, path: Path, expect: _Expected) -> None:
+    """Refuse an array from its claimed shape and dtype alone: the layout and the count's bound."""
+    if expect.modality == "points":
+        _check_point_layout(shape, path, expect)
+    else:
+        if dtype != np.uint8 and dtype.kind != "f":
+            raise GanbenchError(f"{path}: dtype {dtype}; expected {IMAGE_DTYPES}")
+        _check_layout(shape, path, expect)
+    _check_most(shape[0], path, expect)
 
 
 def _torch_reason(exc: Exception) -> str:
@@ -191,6 +237,12 @@ def _check_count(n: int, path: Path, need: int) -> None:
         raise GanbenchError(f"{path}: holds {n:,} samples; the metrics need at least {need:,}")
 
 
+def _check_most(n: int, path: Path, expect: _Expected) -> None:
+    if expect.most is not None and n > expect.most[0]:
+        most, bound = expect.most
+        raise GanbenchError(f"{path}: holds {n:,} samples; at most {most:,} ({bound})")
+
+
 def _check_finite(array: np.ndarray, path: Path, expect: _Expected) -> None:
     bad = array.size - int(np.count_nonzero(np.isfinite(array)))
     if bad:
@@ -205,6 +257,7 @@ def _check_points(array: np.ndarray, path: Path, expect: _Expected, need: int) -
         raise GanbenchError(f"{path}: dtype {array.dtype}; expected float {expect.layout()}")
     _check_point_layout(tuple(array.shape), path, expect)
     _check_count(array.shape[0], path, need)
+    _check_most(array.shape[0], path, expect)
     points = np.array(array, dtype=np.float64, order="C")  # a copy: never a view of the mapped file
     _check_finite(points, path, expect)
     if points.size and np.abs(points).max() > POINT_LIMIT:
@@ -249,6 +302,7 @@ def _check_images(array: np.ndarray, path: Path, expect: _Expected, need: int) -
         raise GanbenchError(f"{path}: dtype {array.dtype}; expected {IMAGE_DTYPES}")
     _check_layout(tuple(array.shape), path, expect)
     _check_count(array.shape[0], path, need)
+    _check_most(array.shape[0], path, expect)
     if array.dtype == np.uint8:  # every uint8 is a valid pixel: nothing more to check
         return to_float(torch.from_numpy(np.array(array))).numpy()
     _check_finite(array, path, expect)
@@ -283,8 +337,15 @@ def _load_folder(folder: Path, expect: _Expected, need: int) -> np.ndarray:
             f"{folder}: no {'/'.join(FOLDER_SUFFIXES)} files in it or below; expected {expect.layout()}"
         )
     _check_count(len(files), folder, need)
+    _check_most(len(files), folder, expect)
     images = torch.empty((len(files), channels, height, width), dtype=torch.uint8)
     for i, file in enumerate(files):
+        claimed = image_size(file)  # from the header: a file of another size is refused before decoding
+        if claimed[0] * claimed[1] != height * width:
+            raise GanbenchError(
+                f"{file}: got a {claimed[1]}x{claimed[0]} image (height x width), {expect.name} has"
+                f" {height}x{width}; ganbench does not resize: resize the images to {height}x{width} first"
+            )
         image = _decode(file, channels)
         if tuple(image.shape[1:]) != (height, width):
             raise GanbenchError(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import re
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from ganbench import paths
 from ganbench.config import at_least, at_most
 from ganbench.data.base import DATASETS, DatasetSpec, Modality
 from ganbench.errors import GanbenchError
-from ganbench.limits import MAX_IMAGE_SIZE
+from ganbench.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE
 
 # torchvision is imported inside the functions that use it: it adds seconds to every `ganbench`
 # command, most of which never touch an image dataset.
@@ -338,11 +340,43 @@ def load_cifar10(split: str, root: Path | None = None, size: int = 32, download:
 # ------------------------------------------------------------------------------------------ folder
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) that an image file's header claims, read without decoding its pixels; one line
+    for a file PIL cannot identify or one that claims more than MAX_IMAGE_PIXELS (a decompression bomb:
+    a few hundred bytes can claim gigabytes of pixels)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # PIL warns from 89 million pixels and raises from twice that; ganbench's own bound is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as pil:
+                width, height = pil.size
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))  # PIL names the claimed count
+        claimed = f"{int(found.group(1)):,}" if found else f"more than {2 * Image.MAX_IMAGE_PIXELS:,}"
+        raise GanbenchError(
+            f"image {path} claims {claimed} pixels in its header; at most {MAX_IMAGE_PIXELS:,}"
+            " (a decompression bomb, or not an image for a GAN benchmark)"
+        ) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL's errors for unreadable headers
+        raise GanbenchError(
+            f"cannot decode image {path} ({_one_line(str(exc)) or type(exc).__name__})"
+        ) from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise GanbenchError(
+            f"image {path} claims {width:,}x{height:,} pixels in its header; at most {MAX_IMAGE_PIXELS:,}"
+            " pixels (a decompression bomb, or not an image for a GAN benchmark)"
+        )
+    return width, height
+
+
 def _decode(path: Path, channels: int) -> torch.Tensor:
-    """One image file -> uint8 (channels, H, W)."""
+    """One image file -> uint8 (channels, H, W), its header's size checked before any pixel is decoded."""
     from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2 import functional as F
 
+    image_size(path)
     try:
         if path.suffix.lower() == ".bmp":
             # torchvision.io decodes only jpeg, png, webp and gif; PIL (a torchvision dependency) reads BMP.

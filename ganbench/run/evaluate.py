@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ganbench import plugins
-from ganbench.config import check_field
+from ganbench.config import build, check_field
 from ganbench.data import DATASETS
 from ganbench.data.base import Dataset
 from ganbench.device import resolve_device
@@ -34,16 +34,27 @@ from ganbench.engine.streams import SCHEME
 from ganbench.engine.train import generate
 from ganbench.errors import GanbenchError
 from ganbench.labels import settings_of_key
+from ganbench.limits import MAX_SAMPLES, MAX_SEEDS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
 from ganbench.models import Hyperparameters
 from ganbench.paths import Paths
 from ganbench.registry import NAME_PATTERN
 from ganbench.report import Report, build_report
 from ganbench.run import generators, guard, manifest
+from ganbench.run.driver import RunInterrupted
 from ganbench.run.records import Record, spec_of
-from ganbench.run.store import RunStore, default_out
+from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.run.worker import dataset_info, score, stored_samples
-from ganbench.suite import NOT_CONFIG, EvalSettings, Job, Suite, TrainSettings, load_suite
+from ganbench.suite import (
+    NOT_CONFIG,
+    EvalSettings,
+    Job,
+    Suite,
+    TrainSettings,
+    check_evaluation,
+    load_suite,
+    sample_bytes,
+)
 
 # Latent codes in the test batch a generator runs on before anything is written: two, so that a batch
 # dimension squeezed away or a BatchNorm layer left in training mode shows.
@@ -67,7 +78,7 @@ class _Task:
 
     job: Job
     config: dict[str, Any]
-    draw: Callable[[torch.device], np.ndarray]  # the float32 samples to score
+    draw: Callable[[torch.device, Dataset], np.ndarray]  # the float32 samples to score
     extra: dict[str, Any]
 
 
@@ -91,11 +102,21 @@ def evaluate(
     kinds = [bool(source.generator), bool(source.samples), source.from_run is not None]
     if sum(kinds) != 1:
         raise GanbenchError("give exactly one of --generator, --samples and --from-run")
+    if seeds is not None:
+        if not source.generator:
+            raise GanbenchError(
+                "--seeds is for --generator (sample files and kept generators have their own)"
+            )
+        if isinstance(seeds, bool) or not 1 <= seeds <= MAX_SEEDS:
+            raise GanbenchError(f"--seeds must be 1..{MAX_SEEDS:,} (got {seeds})")
     where = resolve_device(device)
     if source.from_run is not None:
         tasks = _from_run(source.from_run, metrics)
     else:
         tasks = _new_source(source, suite, dataset, metrics, label, seeds)
+    for task in tasks:  # the bounds `run` enforces, before anything is written
+        job = task.job
+        check_evaluation(job.dataset, job.dataset_params, job.eval, job.metrics, f"{job.key}:")
     for name in dict.fromkeys(m for task in tasks for m in task.job.metrics):
         if METRICS.get(name).prepare is not None:
             METRICS.get(name).prepare(say)  # weights and classifiers found before anything is written
@@ -110,15 +131,22 @@ def evaluate(
         session = manifest.capture(where)
         store.write_manifest(session)
         store.add_to_plan([task.job.key for task in tasks])
-        for index, task in enumerate(tasks, start=1):
-            if task.job.key in stored and stored[task.job.key].status != "failed":
-                continue  # scored before: the same command resumes
-            record, samples = _score(task, where, session)
-            store.save(record, samples)
-            if record.status == "failed":
-                failed.append(record.key)
-            say(f"scored {index}/{len(tasks)}: {record.key} ({record.status})")
-    return root, build_report([root], root), failed
+        phase = "scoring"
+        try:
+            for index, task in enumerate(tasks, start=1):
+                if task.job.key in stored and stored[task.job.key].status != "failed":
+                    continue  # scored before: the same command resumes
+                record, samples = _score(task, where, session)
+                store.save(record, samples)
+                if record.status == "failed":
+                    failed.append(record.key)
+                say(f"scored {index}/{len(tasks)}: {record.key} ({record.status})")
+            phase = "the report"
+            report = build_report([root], root)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is stored, and the command that resumes
+            # The folder exists (its plan is written): 0 stored is still a folder the command resumes.
+            raise RunInterrupted(root, stored_count(root) or 0, len(tasks), phase) from None
+    return root, report, failed
 
 
 def _score(task: _Task, device: torch.device, session: dict[str, Any]) -> tuple[Record, np.ndarray | None]:
@@ -133,13 +161,17 @@ def _score(task: _Task, device: torch.device, session: dict[str, Any]) -> tuple[
     record.dataset = dataset_info(dataset)
     samples = None
     try:
-        samples = task.draw(device)
+        samples = task.draw(device, dataset)
         if not np.isfinite(samples).all():
             record.diverge(None, "samples are NaN or infinite")
         else:
             score(samples, dataset, job, device, record)
-    except Exception as err:  # noqa: BLE001 - as for trained jobs: recorded, and the others go on
-        record.fail(err)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - as for trained jobs: recorded, the others go on
+        # SystemExit too: a generator's `sys.exit()` must not end ganbench silently with a plan and no record.
+        record.fail(
+            err if isinstance(err, Exception) else RuntimeError(f"the generator called sys.exit({err.code})")
+        )
+        samples = None  # what failed is not kept: the folder keeps only samples its reader accepts
     record.eval_seconds = record.wall_seconds = time.perf_counter() - started
     return record, None if samples is None else stored_samples(samples, dataset)
 
@@ -206,14 +238,33 @@ def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Tas
     """One task per file or folder (seed i is the i-th), each loaded and checked now."""
     from ganbench.data.external import load_samples
 
-    data = DATASETS.get(dataset).build(plan.params(dataset))
-    need = max(METRICS.get(name).min_samples for name in plan.metrics_for(dataset))
+    params = plan.params(dataset)
+    data = DATASETS.get(dataset).build(params)
+    wanted = plan.metrics_for(dataset)
+    need = max(METRICS.get(name).min_samples for name in wanted)
+    most = _most_samples(dataset, params, wanted)
     tasks = []
     for seed, path in enumerate(paths):
-        samples = load_samples(path, data, need, name=dataset).astype(np.float32)
+        samples = load_samples(path, data, need, name=dataset, most=most).astype(np.float32)
         job = plan.job(dataset, seed, len(samples))
-        tasks.append(_Task(job, _config(job, {"kind": "samples"}), lambda _, s=samples: s, _input(path)))
+        tasks.append(_Task(job, _config(job, {"kind": "samples"}), lambda *_, s=samples: s, _input(path)))
     return tasks
+
+
+def _most_samples(dataset: str, params: Any, metrics: Sequence[str]) -> tuple[int, str]:
+    """The most samples of `dataset` these metrics may score, and the bound that sets it (as `run`'s)."""
+    bounds = [
+        (MAX_SAMPLES, "eval.samples' bound"),
+        (
+            MAX_TENSOR_BYTES // sample_bytes(dataset, params),
+            f"{MAX_TENSOR_BYTES // 2**30} GiB of float32 samples",
+        ),
+    ]
+    for name in metrics:
+        limit = METRICS.get(name).max_samples
+        if limit is not None:
+            bounds.append((limit, f"what metric '{name}' can score"))
+    return min(bounds)
 
 
 def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: int | None) -> list[_Task]:
@@ -228,10 +279,10 @@ def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: in
             raise GanbenchError(
                 f"--seeds {seeds} but {len(source.checkpoints)} --checkpoint files: one seed each"
             )
-        networks = [_network(make, path) for path in source.checkpoints] or [_network(make, None)]
+        networks = [_network(make, path, spec) for path in source.checkpoints] or [_network(make, None, spec)]
         # Checkpoints are loaded strictly into networks of one factory: one network shows them all.
         built = {name: DATASETS.get(name).build(plan.params(name)) for name in datasets}
-        _probe(networks[0], latent, spec, built)
+        _probe(networks[0], latent, f"--generator {spec}", built)
     count = len(source.checkpoints) or seeds or (plan.suite.seeds if plan.suite else 1)
     described = {"kind": "generator", "generator": source.generator, "latent_dim": latent}
     tasks = []
@@ -254,30 +305,71 @@ def _from_run(run: Path, metrics: Sequence[str] | None) -> list[_Task]:
             f"{run} keeps no generators (run it with --keep-generators or [eval] keep_generators)"
         )
     tasks = []
+    built: dict[tuple[str, Any], Dataset] = {}  # each dataset once, for the generators' test batches
     for record in kept:
         config = dict(record.config)
         wanted = tuple(metrics) if metrics else tuple(config["metrics"])
         dataset_spec = DATASETS.get(record.cell)
-        params = dataset_spec.params(**config["dataset_params"])
-        evaluation = EvalSettings(**{k: v for k, v in config["eval"].items() if k in _fields(EvalSettings)})
+        where = f"{run}: record {record.key}"
+        # A record's settings are checked as a suite's are: a kept folder is input like any other.
+        params = build(dataset_spec.params, config["dataset_params"], f"{where} dataset_params")
+        evaluation = build(
+            EvalSettings,
+            {k: v for k, v in config["eval"].items() if k in _fields(EvalSettings)},
+            f"{where} eval",
+        )
         _check_metrics(wanted, dataset_spec.modality)
         job = Job(config["suite"], record.method, record.cell, record.seed, Hyperparameters(), params,
                   TrainSettings(), evaluation, wanted, settings_of_key(record.key))  # fmt: skip
-        network, latent = generators.load(run / generators.GENERATORS_DIR / f"{record.key}.pt")
+        path = run / generators.GENERATORS_DIR / f"{record.key}.pt"
+        network, latent = generators.load(path)
+        if (record.cell, params) not in built:
+            built[record.cell, params] = dataset_spec.build(params)
+        _probe(network, latent, f"kept generator {path}", {record.cell: built[record.cell, params]})
         config["metrics"] = list(wanted)
         source = {"source": {"run": str(run.resolve()), "key": record.key}}
         tasks.append(_Task(job, config, _drawer(network, evaluation.samples, latent, record.seed), source))
     return tasks
 
 
-def _drawer(network: nn.Module, n: int, latent: int, seed: int) -> Callable[[torch.device], np.ndarray]:
-    """Samples as a trained job draws them: the seed's `eval-noise` stream (`engine.train.generate`)."""
+def _drawer(
+    network: nn.Module, n: int, latent: int, seed: int
+) -> Callable[[torch.device, Dataset], np.ndarray]:
+    """Samples as a trained job draws them: the seed's `eval-noise` stream (`engine.train.generate`),
+    each call's output checked (one sample of the dataset's shape per latent code)."""
 
-    def draw(device: torch.device) -> np.ndarray:
+    def draw(device: torch.device, dataset: Dataset) -> np.ndarray:
+        from ganbench.data.external import sample_shape
+
+        checked = _Checked(network, sample_shape(dataset))
         with torch.no_grad():
-            return generate(network.to(device), n, latent, seed, device).numpy().astype(np.float32)
+            return generate(checked.to(device), n, latent, seed, device).numpy().astype(np.float32)
 
     return draw
+
+
+class _Checked(nn.Module):
+    """A generator whose every call must return one tensor row of `shape` per latent code: a network
+    that drops rows or changes shape on large batches fails its record instead of being scored."""
+
+    def __init__(self, network: nn.Module, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.network, self.shape = network, shape
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        try:
+            out = self.network(codes)
+        except SystemExit as err:  # `sys.exit()` inside forward: a failure of this record, not of ganbench
+            raise RuntimeError(f"the generator called sys.exit({err.code})") from None
+        expected = (len(codes), *self.shape)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"the generator returned a {type(out).__name__}, not a tensor")
+        if tuple(out.shape) != expected:
+            raise ValueError(
+                f"the generator returned shape {tuple(out.shape)} for {len(codes)} latent codes;"
+                f" expected {expected}"
+            )
+        return out
 
 
 def _suite(name: str | None) -> Suite | None:
@@ -368,9 +460,12 @@ def _factory(spec: str) -> Callable[[], Any]:
     return factory
 
 
-def _network(factory: Callable[[], Any], checkpoint: Path | None) -> nn.Module:
+def _network(factory: Callable[[], Any], checkpoint: Path | None, spec: str) -> nn.Module:
     """A fresh network from the factory, with the checkpoint's state dict (weights_only) loaded strictly."""
-    network = factory()
+    try:
+        network = factory()
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - whatever the factory raised (sys.exit too): one line
+        raise GanbenchError(f"--generator {spec}: the factory failed ({_reason(err)})") from None
     if not isinstance(network, nn.Module):
         raise GanbenchError(f"the generator factory returned {type(network).__name__}, not a torch.nn.Module")
     if checkpoint is not None:
@@ -390,28 +485,35 @@ def _network(factory: Callable[[], Any], checkpoint: Path | None) -> nn.Module:
     return network.eval()
 
 
-def _probe(network: nn.Module, latent: int, spec: str, datasets: dict[str, Dataset]) -> None:
+def _probe(network: nn.Module, latent: int, name: str, datasets: dict[str, Dataset]) -> None:
     """Run the generator on a test batch before anything is written: a latent size it does not take,
     or samples of another shape than each dataset's, is one line now, not a failed job per seed."""
     from ganbench.data.external import check_shape
 
     try:
         samples = _run(network, latent)
-    except Exception as err:  # noqa: BLE001 - whatever the network raised, one line
-        reason = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - whatever the network raised (sys.exit too), one line
+        reason = _reason(err)
         takes = _latent_size(network)
         if takes is not None and takes != latent and _runs(network, takes):
             raise GanbenchError(
-                f"--generator {spec} takes latent codes of size {takes}, not --latent-dim {latent} ({reason})"
+                f"{name} takes latent codes of size {takes}, not --latent-dim {latent} ({reason})"
             ) from None
         raise GanbenchError(
-            f"--generator {spec} fails on {PROBE_BATCH} latent codes of size {latent} ({reason})"
+            f"{name} fails on {PROBE_BATCH} latent codes of size {latent} ({reason})"
         ) from None
     if not isinstance(samples, torch.Tensor):
-        raise GanbenchError(f"--generator {spec} returned a {type(samples).__name__}, not a tensor")
-    what = f"--generator {spec} (samples of {PROBE_BATCH} latent codes)"
-    for name, dataset in datasets.items():
-        check_shape(tuple(samples.shape), dataset, what, name=name)
+        raise GanbenchError(f"{name} returned a {type(samples).__name__}, not a tensor")
+    what = f"{name} (samples of {PROBE_BATCH} latent codes)"
+    for dataset_name, dataset in datasets.items():
+        check_shape(tuple(samples.shape), dataset, what, name=dataset_name)
+
+
+def _reason(err: BaseException) -> str:
+    """An exception in a few words on one line: its type and message."""
+    if isinstance(err, SystemExit):
+        return f"it called sys.exit({err.code})"
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
 
 
 def _run(network: nn.Module, latent: int) -> Any:
@@ -426,7 +528,7 @@ def _runs(network: nn.Module, latent: int) -> bool:
     """Whether the network takes latent codes of this size."""
     try:
         _run(network, latent)
-    except Exception:  # noqa: BLE001 - any failure means: not this size either
+    except (Exception, SystemExit):  # noqa: BLE001 - any failure means: not this size either
         return False
     return True
 

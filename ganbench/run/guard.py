@@ -147,7 +147,12 @@ def _names(swept: tuple[str, ...]) -> str:
 
 
 def _shared(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in PER_JOB + PER_METHOD + PER_DATASET}
+    shared = {k: v for k, v in config.items() if k not in PER_JOB + PER_METHOD + PER_DATASET}
+    source = config.get("source")
+    if isinstance(source, dict) and source.get("kind") == "samples" and isinstance(shared.get("eval"), dict):
+        # `eval --samples a.npy --samples b.npy`: each file's count is its own job's, checked per job.
+        shared["eval"] = {k: v for k, v in shared["eval"].items() if k != "samples"}
+    return shared
 
 
 def _part(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

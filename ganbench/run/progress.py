@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ganbench.terminal import printable
+
 if TYPE_CHECKING:
     from ganbench.run.records import Record
     from ganbench.suite import Job
@@ -99,7 +101,7 @@ class RichProgress:
             self.bars.stop()
 
     def note(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False)
+        self.console.print(printable(message), markup=False, highlight=False)
 
     def run_started(self, root: Path, total: int, skipped: int) -> None:
         self.console.print(folder_line(root, total, skipped), markup=False, highlight=False)
@@ -155,7 +157,7 @@ class PlainProgress:
         print(line, file=self.stream or sys.stdout, flush=True)
 
     def note(self, message: str) -> None:
-        self._print(message)
+        self._print(printable(message))
 
     def run_started(self, root: Path, total: int, skipped: int) -> None:
         self.total, self.done = total, 0
