@@ -28,7 +28,7 @@ from ganbench.paths import Paths
 from ganbench.report import Report, build_report
 from ganbench.run import checkpoints, estimate, generators, guard, manifest
 from ganbench.run.executors import Executor, LocalExecutor
-from ganbench.run.progress import RunProgress, Silent
+from ganbench.run.progress import RunProgress, Silent, group_label
 from ganbench.run.records import FINAL_STATUSES
 from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.suite import Job, Suite, find_suite, load_suite, with_overrides
@@ -40,13 +40,31 @@ if TYPE_CHECKING:
 class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM during a run: every job finished before it is stored; the same command resumes.
 
-    `stored` is None when the run stopped before its folder was made (nothing to resume).
+    `stored` is None when the run stopped before its folder was made (nothing to resume);
+    `saved` lists the groups with a training checkpoint (their jobs and its step), which the same
+    command continues from.
     """
 
-    def __init__(self, root: Path, stored: int | None, total: int, phase: str = "training") -> None:
+    def __init__(
+        self, root: Path, stored: int | None, total: int, phase: str = "training",
+        saved: Sequence[tuple[list[Job], int]] = (),
+    ) -> None:  # fmt: skip
         where = "nothing was written" if stored is None else f"{stored} of {total} jobs are stored in {root}"
+        if saved:
+            groups = " and ".join(f"{g[0].method} ({group_label(g)}) at step {step:,}" for g, step in saved)
+            kind = "a training checkpoint" if len(saved) == 1 else "training checkpoints"
+            where = (
+                f"{stored or 0} of {total} jobs are stored in {root}, and {kind} of {groups}, "
+                "from which the same command continues"
+            )
         super().__init__(f"interrupted during {phase}: {where}")
         self.root, self.stored, self.total, self.phase = root, stored, total, phase
+        self.saved = list(saved)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether the same command continues this run (jobs or a checkpoint are stored)."""
+        return bool(self.stored) or bool(self.saved)
 
 
 class RunDeclined(Exception):
@@ -86,12 +104,23 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
             shapes[key] = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
         return shapes[key]
 
+    keys: dict[tuple[Any, ...], str] = {}
+
+    def group_key(job: Job) -> str:
+        # Every seed of a sweep point holds the same settings objects: its key is written once (the
+        # jobs keep those objects alive, so their ids stand for them here).
+        held = (job.hyperparameters, job.dataset_params, job.train, job.eval)
+        parts = (job.suite, job.method, job.dataset, job.metrics, *map(id, held))
+        if parts not in keys:
+            # Jobs that differ only in per-member settings (a tuning search's step sizes, betas,
+            # penalty weights) share one model too: each member steps with its own values.
+            setup = job.setup() | {"hyperparameters": step_structure(job.hyperparameters)}
+            keys[parts] = json.dumps([setup, shape_of(job)], sort_keys=True)
+        return keys[parts]
+
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        # Jobs that differ only in per-member settings (a tuning search's step sizes, betas, penalty
-        # weights) share one model too: each member steps with its own values.
-        setup = job.setup() | {"hyperparameters": step_structure(job.hyperparameters)}
-        groups.setdefault(json.dumps([setup, shape_of(job)], sort_keys=True), []).append(job)
+        groups.setdefault(group_key(job), []).append(job)
     result: list[list[Job]] = []
     said: set[tuple[str, str]] = set()
     for group in groups.values():
@@ -330,5 +359,7 @@ def run_loaded(
         phase = "the report"
         report = build_report([root], root)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-        raise RunInterrupted(root, stored_count(root), len(loaded.jobs()), phase) from None
+        jobs = loaded.jobs()
+        saved = checkpoints.stored(root / checkpoints.CHECKPOINTS_DIR, jobs)
+        raise RunInterrupted(root, stored_count(root), len(jobs), phase, saved) from None
     return outcome, report

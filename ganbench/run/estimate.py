@@ -2,7 +2,8 @@
 
 Each distinct group (method, settings, number of members, data shape) trains a few throwaway steps
 (`ganbench.engine.train.seconds_per_step`); the total is the median step time x steps, summed over
-groups run one after another; a group resuming from a checkpoint counts only its remaining steps.
+groups run one after another; a group resuming from a checkpoint counts only its remaining steps
+(a checkpoint the group cannot use, by the worker's own check `checkpoints.usable`, counts for nothing).
 Evaluation and start-up come on top, so the estimate is a floor.
 """
 
@@ -15,10 +16,9 @@ from pathlib import Path
 import torch
 
 from ganbench.data import DATASETS
-from ganbench.engine.checkpoint import saved_step
 from ganbench.engine.train import Member, seconds_per_step
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run.checkpoints import checkpoint_path
+from ganbench.run import checkpoints
 from ganbench.suite import Job
 
 # Runs whose groups all train fewer steps than this start without an estimate (smoke checks, CI).
@@ -92,7 +92,7 @@ def estimate(
     groups: list[list[Job]], device: torch.device, checkpoint_folder: Path | None = None
 ) -> Estimate:
     """Measure each distinct group once (groups of the same setup and size share the figure); a
-    group with a checkpoint in `checkpoint_folder` counts only the steps it has left."""
+    group with a usable checkpoint in `checkpoint_folder` counts only the steps it has left."""
     measured: dict[str, float] = {}
     result = []
     for group in groups:
@@ -106,8 +106,9 @@ def estimate(
             measured[key] = seconds_per_step(
                 method, first.hyperparameters, members, size, first.train.batch_size, device
             )
-        done = 0
-        if checkpoint_folder is not None:
-            done = saved_step(checkpoint_path(checkpoint_folder, [j.config() for j in group]))
+        configs, every = [j.config() for j in group], first.train.checkpoint_every
+        saved = checkpoints.in_folder(checkpoint_folder, configs, every) if checkpoint_folder else None
+        # The worker's own check: a file it will not resume from counts for nothing (the worker warns).
+        done = checkpoints.usable(saved, group, device)[0] if saved is not None else 0
         result.append(GroupEstimate(first.method, len(group), first.train.steps, measured[key], done))
     return Estimate(tuple(result), str(device))

@@ -157,8 +157,12 @@ def dataset_id(job: Job) -> str:
 def _train(
     jobs: list[Job], datasets: list[Dataset], device: torch.device, progress: RunProgress
 ) -> list[TrainResult]:
-    """The jobs as one stacked model (a job alone is a stack of one)."""
+    """The jobs as one stacked model (a job alone is a stack of one), resumed from their checkpoint
+    only when it fits the group (one that does not is removed with a warning: training starts at 0)."""
     job = jobs[0]
+    saved = checkpoints.for_group([j.config() for j in jobs], job.train.checkpoint_every)
+    if saved is not None:
+        saved = checkpoints.drop_unusable(saved, jobs, datasets, device)
     members = [
         Member(j.seed, data, _observer(j, data, device) if j.train.track_every else None, j.hyperparameters)
         for j, data in zip(jobs, datasets, strict=True)
@@ -174,7 +178,7 @@ def _train(
         log_every=job.train.log_every,
         on_step=lambda done: progress.step(done, job.train.steps),
         track_every=job.train.track_every,
-        checkpoints=checkpoints.for_group([j.config() for j in jobs], job.train.checkpoint_every),
+        checkpoints=saved,
     )
 
 
