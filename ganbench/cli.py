@@ -341,7 +341,7 @@ def _exit_if_failed(outcome) -> None:
 
 def _stopped(stop: RunInterrupted) -> NoReturn:
     """One line for an interrupted run (what is stored, the command that resumes it), then exit."""
-    again = "resume" if stop.stored is not None else "start again"
+    again = "resume" if stop.resumable else "start again"
     _error(f"{stop}; {again} with: {_again(stop.root)}")
     # The driver raised `stop` while handling the KeyboardInterrupt (or Terminated): its context.
     raise typer.Exit(_interrupt_code(stop.__context__ or stop)) from None

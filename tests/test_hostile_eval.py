@@ -344,7 +344,7 @@ def test_ctrl_c_during_eval_says_what_is_stored_and_how_to_resume(
     assert result.exit_code == EXIT_INTERRUPTED
     (line,) = result.stderr.splitlines()
     assert "interrupted during scoring: 0 of 1 jobs are stored in" in line
-    assert line.endswith(f"resume with: ganbench {' '.join(args)}")
+    assert line.endswith(f"start again with: ganbench {' '.join(args)}")  # no record yet
 
 
 def test_ctrl_c_in_report_says_the_command_that_writes_it_again(
