@@ -253,7 +253,7 @@ def test_unreadable_and_unknown_files_are_refused(tmp_path: Path, ring, mnist) -
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:200])
     _refused(tmp_path / "cut.npy", ring, "not a readable .npy/.npz file")
     (tmp_path / "garbage.pt").write_bytes(b"PK\x03\x04 truncated zip")
-    _refused(tmp_path / "garbage.pt", ring, "cannot load it with torch.load")
+    _refused(tmp_path / "garbage.pt", ring, "not a zip-format torch file")
     torch.save({"samples": torch.zeros(5, 2)}, tmp_path / "dict.pt")
     _refused(
         tmp_path / "dict.pt", ring, r"holds a dict, not a tensor; expected one tensor of points \(N, 2\)"

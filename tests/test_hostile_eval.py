@@ -146,6 +146,11 @@ def _sample_file(kind: str, folder: Path) -> Path:
         path = folder / "bomb.npz"
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("samples.npy", _npy_header((10**11, 2)))
+    elif kind == "pt-bomb":  # a torch file whose zip member inflates to 8 MB of zeros
+        path = folder / "bomb.pt"
+        torch.save(torch.zeros(300, 2), path)
+        with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("bomb/data/9", b"\0" * 8 * 2**20)
     else:  # "npz-truncated": a member whose data ends early
         path = folder / "cut.npz"
         with zipfile.ZipFile(path, "w") as archive:
@@ -164,6 +169,7 @@ def _sample_file(kind: str, folder: Path) -> Path:
         ),
         ("npz-bomb", "modes-covered", f"holds {10**11:,} samples; at most {MAX_SAMPLES:,}"),
         ("npz-truncated", "modes-covered", "unreadable or truncated"),
+        ("pt-bomb", "w1", "its archive claims 8,"),
     ],
 )
 def test_sample_files_beyond_the_bounds_or_lying_are_refused_from_their_header(

@@ -200,8 +200,30 @@ def _torch_reason(exc: Exception) -> str:
     return _short(f"{type(exc).__name__}: {exc}") if str(exc).strip() else type(exc).__name__
 
 
+def _check_torch_archive(path: Path, expect: _Expected) -> None:
+    """Refuse a torch file whose archive claims more bytes than the most samples allowed could take,
+    before torch reads it: a zip member can be a compressed bomb, as a .npz member can."""
+    if not zipfile.is_zipfile(path):
+        raise GanbenchError(
+            f"{path}: not a zip-format torch file (torch.save has written zip files since torch 1.6;"
+            f" resave it with torch.save); expected one tensor of {expect.layout()}"
+        )
+    if expect.most is None:
+        return
+    # float64 is the widest dtype a sample tensor holds; 1 MiB covers the pickle and the zip's own records.
+    allowed = expect.most[0] * int(np.prod(expect.shape)) * 8 + 2**20
+    with zipfile.ZipFile(path) as archive:
+        claimed = sum(info.file_size for info in archive.infolist())
+    if claimed > allowed:
+        raise GanbenchError(
+            f"{path}: its archive claims {claimed:,} bytes; at most {expect.most[0]:,} samples"
+            f" ({expect.most[1]}) take {allowed:,}"
+        )
+
+
 def _read_torch(path: Path, expect: _Expected) -> np.ndarray:
     """The one tensor of a torch file, loaded without running pickled code, as a numpy array."""
+    _check_torch_archive(path, expect)
     try:
         # torch warns on stderr about odd pickle protocols; loaded or refused is all that counts here.
         with warnings.catch_warnings():
