@@ -36,3 +36,9 @@ MAX_SCALE = 1e6
 # Published tables: a printed mean or spread beyond this is a typo (and squaring it overflows float64
 # in Welch's test, whose variances are spread^2 x runs).
 MAX_PUBLISHED_VALUE = 1e100
+
+# Figures: matplotlib's tick and layout arithmetic overflows float64 on an axis that reaches 1e308 (a
+# stored metric value of 1e308 crashed `report`); a value beyond this, in magnitude, is left out of the
+# figures with a note in the caption (the tables still show it). Its square stays finite, so the
+# standard-deviation bands of values within it do too.
+MAX_PLOTTED_VALUE = 1e100

@@ -22,6 +22,7 @@ from ganbench.report.intervals import Domain
 from ganbench.report.records import in_registry_order, records_frame
 from ganbench.report.tables import (
     check_number_format,
+    markdown_text,
     registry_domain,
     select,
     summarize,
@@ -212,13 +213,19 @@ def against_published(
 
 
 def _not_ok_lines(frame: pd.DataFrame, sources: _Sources) -> str:
-    """Markdown lines naming every planned job without a record and every job not `ok`."""
+    """Markdown lines naming every planned job without a record and every job not `ok` (keys and
+    reasons come from the records: escaped, so that no line break or `|` in them makes Markdown)."""
     cells = set(zip(frame["method"], frame["dataset"], strict=True))
     lines = [
-        f"- {key}: missing (planned, no record)" for key in sources.missing() if cell_of_key(key) in cells
+        f"- {markdown_text(key)}: missing (planned, no record)"
+        for key in sources.missing()
+        if cell_of_key(key) in cells
     ]
     jobs = frame.drop_duplicates("key")
-    lines += [f"- {r.key}: {r.status}: {r.reason}" for r in jobs[jobs.status != "ok"].itertuples()]
+    lines += [
+        f"- {markdown_text(r.key)}: {r.status}: {markdown_text(r.reason)}"
+        for r in jobs[jobs.status != "ok"].itertuples()
+    ]
     return ("\nJobs without a result:\n" + "\n".join(lines) + "\n") if lines else ""
 
 
@@ -315,6 +322,7 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     """curves.csv, correlations.csv/.md, figures/training-curves.png/.pdf and, on Gaussian
     mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over training);
     on the Dirac-GAN, figures/phase-plane.png/.pdf (theta against psi)."""
+    from ganbench.data.dirac import PSI, THETA
     from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE
     from ganbench.report import figures
     from ganbench.report.phase_plane import phase_plane
@@ -343,7 +351,8 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
         outputs += figures.training_curves(
             mixtures, series, folder / "convergence", per_method, _curve_domains()
         )
-    outputs += phase_plane(curves, folder / "phase-plane")
+    # Its axes are square around the furthest point: a theta or psi no axis can hold is left out.
+    outputs += phase_plane(figures.drawable_frame(curves, [THETA, PSI])[0], folder / "phase-plane")
     return outputs
 
 

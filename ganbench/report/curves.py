@@ -10,7 +10,7 @@ from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 from ganbench.labels import labelled_key
 from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.report.records import in_registry_order
-from ganbench.report.tables import SUPERSCRIPTS
+from ganbench.report.tables import SUPERSCRIPTS, markdown_text
 from ganbench.run.records import Record
 
 CURVE_COLUMNS = ["key", "method", "dataset", "settings", "seed", "step"]
@@ -101,9 +101,10 @@ def correlations_markdown(table: pd.DataFrame) -> str:
     reasons = _na_reasons(table)
     for row in table.itertuples(index=False):
         values = row._asdict()
-        cells = {"method": values["method"], "dataset": values["dataset"]}
+        # Names and settings come from the records: escaped for a table cell.
+        cells = {"method": markdown_text(values["method"]), "dataset": markdown_text(values["dataset"])}
         if swept:
-            cells["settings"] = values["settings"]
+            cells["settings"] = markdown_text(values["settings"])
         reason = values.get("na_reason")
         reason = reason if isinstance(reason, str) else ""  # NaN where read back from a CSV
         for col in CORRELATED.values():

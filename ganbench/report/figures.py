@@ -8,11 +8,14 @@ Each figure is built by a `make_*` function that returns the matplotlib Figure (
 and written by the public function of the same name without the prefix. Every figure says in its
 caption what its marks, bars and bands are and over how many seeds; legends sit outside the axes
 (to the right of the figure), captions below them, so that nothing covers data; a metric's axis
-never leaves the values the metric can take.
+never leaves the values the metric can take. A value no axis can hold (infinite, or beyond
+MAX_PLOTTED_VALUE) is left out, and the caption says so; text from records is never read as math.
+Each file is rendered in memory and written atomically: the old file or the new one, never a part.
 """
 
 from __future__ import annotations
 
+import io
 import textwrap
 import warnings
 import zlib
@@ -25,6 +28,8 @@ import pandas as pd
 from ganbench import labels
 from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
+from ganbench.files import write_atomic
+from ganbench.limits import MAX_PLOTTED_VALUE
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
 from ganbench.models.objectives import CROSS_ENTROPY_FAMILY, WASSERSTEIN_FAMILY
@@ -43,6 +48,7 @@ SERIES_TITLES = {
     "modes_covered": "modes covered",
     "high_quality_fraction": "HQ fraction",
 }
+OFF_SCALE = f" Values infinite or beyond ±{MAX_PLOTTED_VALUE:g} are left out (the tables show them)."
 
 
 def _pyplot():
@@ -53,7 +59,34 @@ def _pyplot():
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
+    # Names, settings and units come from records: a '$' in them is text, never the start of math
+    # (an unbalanced one made matplotlib raise while drawing). No figure here writes math.
+    matplotlib.rcParams["text.parse_math"] = False
     return plt, sns
+
+
+def drawable(values: Iterable[float] | np.ndarray) -> np.ndarray:
+    """`values` as floats, NaN where a figure cannot draw them: not finite, or beyond MAX_PLOTTED_VALUE
+    in magnitude (matplotlib's axis arithmetic overflows float64 near 1e308)."""
+    data = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(data) <= MAX_PLOTTED_VALUE, data, np.nan)
+
+
+def off_scale(values: Iterable[float] | np.ndarray) -> bool:
+    """Whether `drawable` leaves out any of `values` (a NaN is no value: n/a, nothing to leave out)."""
+    data = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    return bool(np.any(~np.isnan(data) & np.isnan(drawable(data))))
+
+
+def drawable_frame(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[pd.DataFrame, bool]:
+    """`frame` with every value of `columns` (those it has) that `drawable` leaves out made NaN, and
+    whether any was."""
+    present = [c for c in columns if c in frame.columns]
+    left_out = any(off_scale(frame[c].astype(float)) for c in present)
+    if not left_out:
+        return frame, False
+    return frame.assign(**{c: drawable(frame[c].astype(float)) for c in present}), True
 
 
 def method_colors(methods: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -187,12 +220,20 @@ def _line_handles(methods: Sequence[str], settings: Sequence[str], colors: Mappi
 
 
 def _save(fig, stem: Path) -> list[Path]:
-    """Write `fig` as PNG and PDF beside `stem` (the tight box takes in legend and caption) and close it."""
+    """Write `fig` as PNG and PDF beside `stem` (the tight box takes in legend and caption) and close it.
+
+    Each file is rendered in memory, then written with `write_atomic`: a full disk leaves the old
+    file (or none), never a truncated one, and is an OSError, not one of matplotlib's errors.
+    """
     plt, _ = _pyplot()
     paths = [stem.with_suffix(f".{ext}") for ext in FORMATS]
-    for path in paths:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        for path in paths:
+            rendered = io.BytesIO()
+            fig.savefig(rendered, format=path.suffix[1:], dpi=110, bbox_inches="tight")
+            write_atomic(path, rendered.getvalue())
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -265,11 +306,18 @@ def make_sample_figure(
 ):
     """The Figure of `sample_grid`."""
     colors = method_colors(list(dict.fromkeys(frame["method"])))
+    left_out: list[bool] = []
 
     def draw(ax, method: str, dataset: str, samples: np.ndarray) -> None:
-        y = samples[:, 1] if samples.shape[1] > 1 else np.zeros(len(samples))  # 1-D points on the x axis
-        ax.scatter(samples[:, 0], y, s=2, alpha=0.5, color=colors[method], linewidths=0, zorder=2)
+        points = drawable(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1))
+        keep = ~np.isnan(points).any(axis=1)
+        left_out.append(off_scale(samples.reshape(-1)))
+        points = points[keep]
+        y = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))  # 1-D points on the x axis
+        ax.scatter(points[:, 0], y, s=2, alpha=0.5, color=colors[method], linewidths=0, zorder=2)
         c = centers(dataset)
+        if c is not None and len(c):
+            c = c[~np.isnan(drawable(np.asarray(c, dtype=np.float64))).any(axis=1)]
         if c is not None and len(c):  # a plugin's 2-D dataset may have no centers: axes then fit the samples
             # Under the samples: a cross shows through only where a mode is missed or thinly covered.
             ax.scatter(c[:, 0], c[:, 1], marker="x", color="black", s=14, linewidths=0.7, zorder=1)
@@ -279,9 +327,9 @@ def make_sample_figure(
 
     fig = _sample_panels(frame, load_samples, sample_seed, (1.9, 2.1), draw)
     _layout(fig)
-    _caption(
-        fig, "Generated samples, one panel per job; black crosses (under the samples): the mixture's modes."
-    )
+    caption = "Generated samples, one panel per job; black crosses (under the samples): the mixture's modes."
+    note = f" Samples infinite or beyond ±{MAX_PLOTTED_VALUE:g} are left out." if any(left_out) else ""
+    _caption(fig, caption + note)
     return fig
 
 
@@ -351,7 +399,7 @@ def make_metric_figure(
     shape = (1, len(datasets)) if width * len(datasets) <= 12 else (len(datasets), 1)
     fig, axes = plt.subplots(*shape, squeeze=False, figsize=(width * shape[1], 3.0 * shape[0]))
     unit = stats["unit"].iloc[0] if len(stats) else ""
-    drew_reference = False
+    drew_reference = left_out = False
     for ax, dataset in zip(axes.flat, datasets, strict=True):
         cells = stats[stats.dataset == dataset]
         swept = swept_setting(cells["settings"])
@@ -360,18 +408,22 @@ def make_metric_figure(
         for x, cell in enumerate(cells.itertuples(index=False)):
             color = colors[cell.method]
             rows = (data.dataset == dataset) & (data.method == cell.method) & (data.settings == cell.settings)
-            seeds = data[rows].sort_values("seed")["value"].dropna()
+            stored = data[rows].sort_values("seed")["value"].astype(float)
+            seeds = drawable(stored)
+            seeds = seeds[~np.isnan(seeds)]
+            mean, low, high = drawable([cell.mean, cell.ci_low, cell.ci_high])
+            left_out |= off_scale([*stored, cell.mean, cell.ci_low, cell.ci_high])
             # Seeds as dots left of the tick, the mean and its interval right of it: neither covers the other.
             offsets = np.linspace(-0.07, 0.07, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
             ax.scatter(x - 0.15 + offsets, seeds, s=12, color=color, alpha=0.75, linewidths=0, clip_on=False)
-            if cell.n > 0:
+            if cell.n > 0 and not np.isnan(mean):
                 yerr = None
-                if not pd.isna(cell.ci_low):
+                if not (np.isnan(low) or np.isnan(high)):
                     # max(0, .): seeds that agree give an interval equal to the mean up to rounding
-                    yerr = [[max(0.0, cell.mean - cell.ci_low)], [max(0.0, cell.ci_high - cell.mean)]]
+                    yerr = [[max(0.0, mean - low)], [max(0.0, high - mean)]]
                 ax.errorbar(
                     x + 0.12,
-                    cell.mean,
+                    mean,
                     yerr=yerr,
                     fmt="D",
                     color=color,
@@ -383,7 +435,7 @@ def make_metric_figure(
                 )
             else:
                 ax.annotate(
-                    "no ok seed",
+                    "no ok seed" if cell.n == 0 else "mean off scale",
                     (x, 0.5),
                     xycoords=ax.get_xaxis_transform(),
                     ha="center",
@@ -391,7 +443,7 @@ def make_metric_figure(
                     fontsize=7,
                     rotation=90,
                 )
-            shown += [*seeds, cell.mean, cell.ci_low, cell.ci_high]
+            shown += [*seeds, mean, low, high]
             # With one swept setting its value alone, named in the axis label; else the whole label.
             # Several settings: one per line, so that neighbouring ticks do not run into each other.
             setting = (
@@ -402,7 +454,7 @@ def make_metric_figure(
             name = method_title(cell.method) + (f"\n{setting}" if setting else "")
             ticks.append(name + (f"\nn = {cell.n}" if n_varies else ""))
         line = reference(dataset) if reference is not None else None
-        if line is not None:
+        if line is not None and not np.isnan(drawable([line])[0]):
             ax.axhline(line, color="gray", linestyle="--", linewidth=1)
             shown.append(line)
             drew_reference = True
@@ -419,7 +471,7 @@ def make_metric_figure(
     caption += "; no bars where n = 1" if 1 in ns else ""
     caption += "; dots: seeds"
     caption += f"; dashed line: {reference_label}." if drew_reference else "."
-    _caption(fig, caption)
+    _caption(fig, caption + (OFF_SCALE if left_out else ""))
     return fig
 
 
@@ -467,6 +519,7 @@ def make_throughput_figure(frame: pd.DataFrame, blocks: Mapping[tuple[str, str],
     fig, axes = plt.subplots(rows, columns, squeeze=False, figsize=(width * columns, 3.0 * rows))
     unit = data["unit"].iloc[0] if len(data) else ""
     counts: set[int] = set()
+    left_out = False
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         cells = data[data.dataset == dataset]
         top = 0.0
@@ -480,9 +533,15 @@ def make_throughput_figure(frame: pd.DataFrame, blocks: Mapping[tuple[str, str],
                 ax.annotate(word, (x, 0.5), xycoords=ax.get_xaxis_transform(), ha="center", color="gray",
                             fontsize=7, rotation=90)  # fmt: skip
                 continue
+            stored = blocks.get((cell.key, metric), [])
+            left_out |= off_scale([cell.value, *stored])
+            if np.isnan(drawable([cell.value])[0]):
+                ax.annotate("off scale", (x, 0.5), xycoords=ax.get_xaxis_transform(), ha="center",
+                            color="gray", fontsize=7, rotation=90)  # fmt: skip
+                continue
             color = colors[cell.method]
             ax.bar(x, cell.value, width=0.6, color=color, alpha=0.85, edgecolor="black", linewidth=0.5)
-            values = [v for v in blocks.get((cell.key, metric), []) if np.isfinite(v)]
+            values = [v for v in drawable(stored) if not np.isnan(v)]
             top = max(top, cell.value, *values)
             if len(values) > 1:
                 counts.add(len(values))
@@ -510,7 +569,7 @@ def make_throughput_figure(frame: pd.DataFrame, blocks: Mapping[tuple[str, str],
     else:
         caption = "Bars: one value per measurement (no timed blocks)."
     caption += " Axes start at zero; n/a: the figure cannot be computed for the method (see the table)."
-    _caption(fig, caption)
+    _caption(fig, caption + (OFF_SCALE if left_out else ""))
     return fig
 
 
@@ -549,14 +608,17 @@ def make_sweep_figure(
     """The Figure of `sweep_plot`, or None when no dataset has exactly one numeric swept setting."""
     plt, _ = _pyplot()
     stats = _with_settings(summary[summary.metric == metric])
-    stats = stats[stats.settings != ""]
+    stats, left_out = drawable_frame(stats[stats.settings != ""], ["mean", "ci_low", "ci_high"])
     panels = []
     for dataset in dict.fromkeys(stats["dataset"]):
         cells = stats[stats.dataset == dataset]
         name = swept_setting(cells["settings"])
         if name is not None:
-            x = [float(labels.parse_label(s)[name]) for s in cells["settings"]]
-            panels.append((dataset, name, cells.assign(x=x).sort_values("x", kind="stable")))
+            x = drawable([float(labels.parse_label(s)[name]) for s in cells["settings"]])
+            left_out |= bool(np.isnan(x).any())
+            cells = cells.assign(x=x).dropna(subset=["x"]).sort_values("x", kind="stable")
+            if len(cells):
+                panels.append((dataset, name, cells))
     if not panels:
         return None
     methods = list(dict.fromkeys(stats["method"]))
@@ -568,7 +630,7 @@ def make_sweep_figure(
         shown: list[float] = []
         for method in methods:
             rows = cells[(cells.method == method) & (cells.n > 0)]
-            if rows.empty:
+            if rows.empty or rows["mean"].isna().all():
                 continue
             plotted.append(method)
             ns += list(rows["n"])
@@ -605,7 +667,7 @@ def make_sweep_figure(
     _legend(fig, _line_handles(colors_shown, [], colors))
     caption = f"Line: mean over {_n_text(ns)} seeds per setting; band: {INTERVAL}"
     caption += " (none where n = 1)." if 1 in ns else "."
-    _caption(fig, caption)
+    _caption(fig, caption + (OFF_SCALE if left_out else ""))
     return fig
 
 
@@ -665,6 +727,7 @@ def _curve_figure(
     columns datasets; a line per method x settings (mean over seeds) with a one-std band."""
     plt, _ = _pyplot()
     frame, methods, datasets, settings, colors, styles = _lines(frame)
+    frame, left_out = drawable_frame(frame, [*dict.fromkeys(column for column, _, _ in rows), "step"])
     fig, axes = plt.subplots(
         len(rows), len(datasets), squeeze=False, sharex="col", figsize=(3.3 * len(datasets), 2.1 * len(rows))
     )
@@ -698,7 +761,7 @@ def _curve_figure(
     caption = f"Line: mean over {_n_text(ns)} seeds; band: one standard deviation over the seeds"
     caption += ", kept inside the metric's range" if any(d != (None, None) for d in domains.values()) else ""
     caption += "; line style: settings." if any(settings) else "."
-    _caption(fig, caption + _samples_note(frame))
+    _caption(fig, caption + _samples_note(frame) + (OFF_SCALE if left_out else ""))
     return fig
 
 
@@ -738,6 +801,7 @@ def make_loss_figure(losses: pd.DataFrame):
     """The Figure of `loss_curves`."""
     plt, _ = _pyplot()
     losses, methods, datasets, settings, colors, styles = _lines(losses)
+    losses, left_out = drawable_frame(losses, ["d_loss", "g_loss", "step"])
     columns = [(dataset, column) for dataset in datasets for column in ("d_loss", "g_loss")]
     fig, axes = plt.subplots(
         len(methods),
@@ -774,7 +838,7 @@ def make_loss_figure(losses: pd.DataFrame):
         "quantities, and a weight-clipped critic's values are far smaller than a gradient-penalty one's."
     )
     caption += " Line style: settings." if any(settings) else ""
-    _caption(fig, caption)
+    _caption(fig, caption + (OFF_SCALE if left_out else ""))
     return fig
 
 

@@ -14,10 +14,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
     Sorted ascending p_(1) <= ... <= p_(m), the adjusted p_(i) is max over j <= i of
     min(1, (m - j + 1) p_(j)): the smallest is multiplied by m, the next by m - 1, and so on, kept
     monotone. Rejecting where adjusted p < alpha controls the family-wise error rate at alpha.
+    A NaN p-value (a test that could not be made) is no member of the family: it stays NaN and
+    changes no other adjusted value (sorting NaN would depend on the input's order).
     """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
+    family = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    m = len(family)
+    order = sorted(family, key=lambda i: p_values[i])
+    adjusted = [math.nan] * len(p_values)
     running = 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p_values[i]))
@@ -30,21 +33,29 @@ def welch(
 ) -> tuple[float, float, float]:
     """Welch's t statistic, its Welch-Satterthwaite degrees of freedom and the two-sided p-value.
 
-    From summary statistics (scipy's `ttest_ind_from_stats` with unequal variances). Two spreads of
-    zero leave no noise to test against: equal means give p = 1, different means p = 0.
+    From summary statistics (as scipy's `ttest_ind_from_stats` with unequal variances). Two spreads of
+    zero leave no noise to test against: equal means give p = 1, different means p = 0. Where the test
+    cannot be computed (a mean or standard error not finite, a difference of means that overflows,
+    fewer than 2 values on a side), all three are NaN: the caller reports the test as not made.
     """
+    # Python floats: their arithmetic overflows to inf quietly (numpy's would warn on a 1e308).
+    mean_a, se_a, mean_b, se_b = float(mean_a), float(se_a), float(mean_b), float(se_b)
+    finite = all(math.isfinite(v) for v in (mean_a, se_a, mean_b, se_b, mean_a - mean_b))
+    if not finite or min(n_a, n_b) < 2:
+        return math.nan, math.nan, math.nan
     if se_a == 0 and se_b == 0:
         if mean_a == mean_b:
             return 0.0, math.nan, 1.0
         return math.copysign(math.inf, mean_a - mean_b), math.nan, 0.0
-    from scipy.stats import ttest_ind_from_stats
+    from scipy.stats import t as student
 
-    result = ttest_ind_from_stats(
-        mean_a, se_a * math.sqrt(n_a), n_a, mean_b, se_b * math.sqrt(n_b), n_b, equal_var=False
-    )
-    va, vb = se_a**2, se_b**2
+    # In units of the larger standard error, so that no square overflows or underflows float64:
+    # t and the degrees of freedom do not depend on the unit.
+    unit = max(se_a, se_b)
+    va, vb = (se_a / unit) ** 2, (se_b / unit) ** 2
+    t = (mean_a - mean_b) / unit / math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va**2 / (n_a - 1) if va else 0.0) + (vb**2 / (n_b - 1) if vb else 0.0))
-    return float(result.statistic), df, float(result.pvalue)
+    return t, df, min(1.0, 2 * float(student.sf(abs(t), df)))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from ganbench import labels
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.mode_collapse import MODES_COVERED
+from ganbench.metrics.published import UNPRINTABLE
 from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
 from ganbench.report.intervals import METHOD, Domain, bootstrap_interval
@@ -81,7 +83,9 @@ def summarize(
         frame = frame.assign(settings="")
     keys = [*CELL, "metric"]
     ok = frame[frame["status"] == "ok"]
-    stats = ok.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count")
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: rescued just below
+        stats = ok.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count")
+    _rescue_overflow(stats, ok, keys)
     stored = frame.groupby(keys, sort=False)["key"].nunique().rename("jobs")
     summary = stored.to_frame().join(stats).reset_index()
     summary["n"] = summary["n"].fillna(0).astype(int)
@@ -102,6 +106,23 @@ def summarize(
     summary["flags"] = _cell_flags(ok, summary)
     summary["na_reason"] = _not_applicable(ok, summary)
     return summary[SUMMARY_COLUMNS]
+
+
+def _rescue_overflow(stats: pd.DataFrame, ok: pd.DataFrame, keys: list[str]) -> None:
+    """Recompute in place each mean and std that overflowed float64 although its values are finite
+    (three seeds of 1e308 sum to inf): in units of the largest value, so that the table shows them."""
+    broken = ~np.isfinite(stats["mean"]) | ((stats["n"] > 1) & ~np.isfinite(stats["std"]))
+    groups = ok.groupby(keys, sort=False)["value"]
+    for cell in stats.index[broken]:
+        values = groups.get_group(cell).dropna().to_numpy(dtype=np.float64)
+        if not len(values) or not np.isfinite(values).all():
+            continue  # an infinite value: its mean is not a number to rescue
+        unit = float(np.abs(values).max())
+        with np.errstate(over="ignore"):  # a spread beyond float64 stays inf
+            stats.loc[cell, "mean"] = float(np.mean(values / unit)) * unit
+            stats.loc[cell, "std"] = (
+                float(np.std(values / unit, ddof=1)) * unit if len(values) > 1 else np.nan
+            )
 
 
 def _not_applicable(ok: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -157,6 +178,9 @@ ALPHA = 0.05
 MAX_DECIMALS = 6
 # Significant digits of a cell without spread (one seed, or seeds that agree).
 NO_SPREAD_DIGITS = 3
+# From this magnitude on a rounded number is written with an exponent: float64 holds 15 to 17
+# significant digits, so the integer digits beyond them would be noise (and a cell 309 characters wide).
+LARGE = 1e15
 
 # Page fit of summary.tex. The text width of LaTeX's article class at 10 pt (size10.clo: 345 pt).
 TEXT_WIDTH_PT = 345.0
@@ -179,8 +203,19 @@ PACKAGES = {"booktabs": "rules", "graphicx": r"\resizebox"}
 
 
 def latex_text(text: str) -> str:
-    """`text` (a name, title, settings label or legend) escaped for LaTeX text mode."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+    """`text` (a name, title, settings label, legend, or a string from a table file or a record) escaped
+    for LaTeX text mode: its special characters written as text, control characters and line breaks
+    as spaces (a line break would end a `%` comment and start LaTeX code)."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in UNPRINTABLE.sub(" ", str(text)))
+
+
+def markdown_text(text: str) -> str:
+    """`text` escaped for a Markdown table cell or line: `|` (a column break), backslashes, backticks
+    and `*` as backslash escapes, a `<` that could open an HTML tag as `&lt;`, control characters and
+    line breaks (a new row or paragraph) as spaces."""
+    text = UNPRINTABLE.sub(" ", str(text))
+    text = re.sub(r"([\\|`*])", r"\\\1", text)
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
 
 
 _LATEX_SPECIAL = {
@@ -211,7 +246,7 @@ class _Markup:
     footnote: Callable[[int], str] = lambda number: str(number).translate(SUPERSCRIPTS)  # n/a's mark
 
 
-MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—", flags=SYMBOLS)
+MARKDOWN = _Markup(pm=" ± ", bold="**{}**", up="↑", down="↓", missing="—", flags=SYMBOLS, text=markdown_text)
 LATEX = _Markup(
     pm=r" $\pm$ ",
     bold=r"\textbf{{{}}}",
@@ -262,7 +297,10 @@ def _exponent(value: float, digits: int) -> int:
 
 
 def fixed(value: float, decimals: int) -> str:
-    """`value` rounded to `decimals` places; negative decimals round to tens, hundreds, ... (an integer)."""
+    """`value` rounded to `decimals` places; negative decimals round to tens, hundreds, ... (an integer),
+    written with an exponent from LARGE on (the same digits: 1e308 is "1.00e+308", not 309 digits)."""
+    if decimals < 0 and np.isfinite(value) and abs(value) >= LARGE:
+        return f"{value:.{max(0, _exponent(abs(value), 17) + decimals)}e}"
     text = f"{value:.{decimals}f}" if decimals >= 0 else f"{round(float(value), decimals):.0f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
 
@@ -356,7 +394,8 @@ def _tie(row: pd.Series, best: pd.Series) -> bool:
 
 
 def _number(text: str, markup: _Markup) -> str:
-    return markup.minus + text[1:] if text.startswith("-") else text
+    # Escaped: a --number-format may print '%' ('.1%') or a fill character ('$>8.2f').
+    return markup.minus + markup.text(text[1:]) if text.startswith("-") else markup.text(text)
 
 
 def _cell(row, markup: _Markup) -> str:
@@ -425,9 +464,10 @@ def table_contrasts(cells: pd.DataFrame) -> list[Contrast]:
     Per column (dataset x metric), each two rows (method x settings) whose cells have at least 2 ok
     seeds and a finite mean and std: Welch's t test (`welch`, two-sided) from the two cells' means,
     standard errors and seed counts. Two means equal as shown (`_tie`, as for bold) are a tie, p = 1, so
-    that float noise between seeds that agree is no difference. Cells of n/a, of one seed or of none
-    are in no contrast. Columns and rows are named as the table shows them, in plain text: "Ring-8 W1
-    ↓", and a sweep's rows by method and settings ("WGAN n_critic=5").
+    that float noise between seeds that agree is no difference. Cells of n/a, of one seed or of none,
+    and two cells whose test cannot be computed (`welch` gives NaN), are in no contrast. Columns and
+    rows are named as the table shows them, in plain text: "Ring-8 W1 ↓", and a sweep's rows by method
+    and settings ("WGAN n_critic=5").
     """
     sweep = bool((cells["settings"] != "").any())
 
@@ -444,6 +484,8 @@ def table_contrasts(cells: pd.DataFrame) -> list[Contrast]:
         header = _metric_header(metric, first["modes"], bool(first["higher_is_better"]), PLAIN)
         for (_, a), (_, b) in itertools.combinations(testable.iterrows(), 2):
             p = 1.0 if _tie(a, b) else welch(a["mean"], a["se"], a["n"], b["mean"], b["se"], b["n"])[2]
+            if np.isnan(p):  # a difference of means beyond float64: no test, so not in Holm's family
+                continue
             contrasts.append(
                 Contrast(
                     f"{title('dataset', dataset)} {header}",
@@ -680,7 +722,7 @@ def summary_latex(
         fitted = [_fitted(cells[cells["dataset"] == dataset]) for dataset in datasets]
         parts = [part for part, _ in fitted]
         shown = [
-            f"% {title('dataset', dataset)}{f' ({how})' if how else ''}\n{part.latex}"
+            f"% {latex_text(title('dataset', dataset))}{f' ({how})' if how else ''}\n{part.latex}"
             for dataset, (part, how) in zip(datasets, fitted, strict=True)
         ]
         body = shown[0] if len(shown) == 1 else _stack(shown)

@@ -16,13 +16,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ganbench.errors import GanbenchError
+from ganbench.limits import MAX_PUBLISHED_VALUE, MAX_SEEDS
 from ganbench.registry import suggest
 
 FOLDER = Path(__file__).parent
 SpreadKind = Literal["standard-error", "std"]
 SPREAD_KINDS: tuple[SpreadKind, ...] = ("standard-error", "std")
 ROW_KEYS = ("label", "method", "dataset")  # a row's keys that are not metrics
-KINDS = {"year": int, "proofread": bool}  # [source] keys that are not strings
+TOP_KEYS = ("name", "description", "source", "spread", "protocol", "scale", "rows")
+SOURCE_KEYS = ("authors", "year", "title", "venue", "table", "location", "url", "proofread")
+SPREAD_KEYS = ("kind", "n")
+# Characters no table file may hold, and that reports write as spaces wherever a string from a file or
+# a record lands (ganbench.report.tables): C0 and C1 controls (a line break ends a LaTeX comment or a
+# Markdown table row), Unicode's line and paragraph separators, and the bidirectional embeddings,
+# overrides and isolates (they reorder how the text around them reads).
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -99,19 +107,29 @@ def load_published(name_or_path: str) -> PublishedTable:
         names = published_names()
         if name_or_path not in names:
             raise GanbenchError(
-                f"unknown published table '{name_or_path}'{suggest(name_or_path, names)}; "
-                f"shipped: {', '.join(names)}"
+                f"unknown published table '{UNPRINTABLE.sub('?', name_or_path)}'"
+                f"{suggest(name_or_path, names)}; shipped: {', '.join(names)}"
             )
         path = FOLDER / f"{name_or_path}.toml"
+    where = UNPRINTABLE.sub("?", str(path))  # the error is one line, whatever the file is called
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise GanbenchError(f"{path}: not a readable TOML file ({err})") from None
-    return parse_published(data, str(path))
+        raise GanbenchError(f"{where}: not a readable TOML file ({err})") from None
+    try:
+        return parse_published(data, where)
+    except GanbenchError as err:  # a key of the file may hold a line break
+        raise GanbenchError(UNPRINTABLE.sub("?", str(err))) from None
 
 
 def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
-    """Check a table file's contents and build the table (units converted by its `[scale]`)."""
+    """Check every value of a table file's contents and build the table (units converted by its `[scale]`).
+
+    Strings: non-empty where they name something (source, description, labels), and without control
+    characters, line breaks or bidirectional controls (UNPRINTABLE) anywhere;
+    numbers finite and at most MAX_PUBLISHED_VALUE in magnitude, also once scaled; spreads >= 0;
+    scale factors > 0; datasets, methods and metrics registered; no key the format does not have.
+    """
     from ganbench.data import DATASETS
     from ganbench.metrics import METRICS
     from ganbench.models import METHODS
@@ -122,14 +140,31 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
     if kind not in SPREAD_KINDS:
         raise GanbenchError(f"{where}: spread.kind must be one of {', '.join(SPREAD_KINDS)} (got {kind!r})")
     n = _get(spread, "n", int, f"{where}: spread")
-    if n < 2:
-        raise GanbenchError(f"{where}: spread.n must be >= 2 (got {n})")
+    if not 2 <= n <= MAX_SEEDS:  # a run has at most MAX_SEEDS seeds: no cell of a larger n compares
+        raise GanbenchError(f"{where}: spread.n must be >= 2 and <= {MAX_SEEDS:,} (got {n})")
     protocol = dict(_table(data, "protocol", where))
-    datasets = protocol.pop("datasets", {})
+    datasets = _table(protocol, "datasets", f"{where}: protocol", required=False)
+    protocol.pop("datasets", None)
+    _check_settings(protocol, f"{where}: protocol")
+    for dataset in datasets:
+        if dataset not in DATASETS:
+            raise GanbenchError(
+                f"{where}: protocol.datasets: unknown dataset '{dataset}'{suggest(dataset, DATASETS.names())}"
+            )
+        _check_settings(
+            _table(datasets, dataset, f"{where}: protocol.datasets"), f"{where}: protocol.datasets.{dataset}"
+        )
     scale = _table(data, "scale", where, required=False)
     for metric, factor in scale.items():
-        if not _is_number(factor) or factor <= 0:
-            raise GanbenchError(f"{where}: scale.{metric} must be a positive number (got {factor!r})")
+        if metric not in METRICS:
+            raise GanbenchError(
+                f"{where}: scale: unknown metric '{metric}'{suggest(metric, METRICS.names())}"
+            )
+        if not (_is_number(factor) and math.isfinite(factor) and 0 < factor <= MAX_PUBLISHED_VALUE):
+            raise GanbenchError(
+                f"{where}: scale.{metric} must be a finite number > 0 and <= {MAX_PUBLISHED_VALUE:g} "
+                f"(got {factor!r})"
+            )
     rows = data.get("rows")
     if not isinstance(rows, list) or not rows:
         raise GanbenchError(f"{where}: needs at least one [[rows]] table")
@@ -138,7 +173,7 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
         at = f"{where}: rows[{i}]"
         if not isinstance(row, dict):
             raise GanbenchError(f"{at} must be a table")
-        label, method, dataset = (_get(row, key, str, at) for key in ROW_KEYS)
+        label, method, dataset = (_text(row, key, at) for key in ROW_KEYS)
         for name, registry in (("method", METHODS), ("dataset", DATASETS)):
             value = row[name]
             if value not in registry:
@@ -152,9 +187,15 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
             if not (isinstance(pair, list) and len(pair) == 2 and all(_is_number(x) for x in pair)):
                 raise GanbenchError(f"{at}.{metric} must be [mean, spread], two numbers (got {pair!r})")
             mean, spread_value = float(pair[0]), float(pair[1])
-            if not (math.isfinite(mean) and math.isfinite(spread_value)) or spread_value < 0:
-                raise GanbenchError(f"{at}.{metric}: mean and spread must be finite, spread >= 0 ({pair!r})")
             factor = float(scale.get(metric, 1.0))
+            if spread_value < 0 or not all(
+                _within(x) for x in (mean, spread_value, mean * factor, spread_value * factor)
+            ):
+                scaled = f" (x {factor:g}, its scale)" if factor != 1 else ""
+                raise GanbenchError(
+                    f"{at}.{metric}: mean and spread{scaled} must be finite numbers of at most "
+                    f"{MAX_PUBLISHED_VALUE:g} in magnitude, spread >= 0 (got {pair!r})"
+                )
             cells.append(
                 PublishedCell(label, method, dataset, metric, mean * factor, spread_value * factor,
                               (mean, spread_value))
@@ -165,21 +206,85 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
     name = _get(data, "name", str, where)
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # it names the report's files
         raise GanbenchError(f"{where}: name must be lower-case letters, digits and dashes (got {name!r})")
+    year = _get(source, "year", int, f"{where}: source")
+    if not 1000 <= year <= 9999:
+        raise GanbenchError(f"{where}: source.year must be a year of four digits (got {year})")
+    authors = _text(source, "authors", f"{where}: source")
+    if not all(author.strip() for author in authors.split(",")):  # the citation names the first
+        raise GanbenchError(f"{where}: source.authors must be names separated by commas (got {authors!r})")
+    # Last, so that a misspelt required key is named as missing first.
+    for table, known, prefix in (
+        (data, TOP_KEYS, ""),
+        (source, SOURCE_KEYS, "source."),
+        (spread, SPREAD_KEYS, "spread."),
+    ):
+        _known_keys(table, known, where, prefix)
     return PublishedTable(
         name=name,
-        description=_get(data, "description", str, where),
-        source=Source(**{f: _get(source, f, KINDS.get(f, str), f"{where}: source") for f in
-                         ("authors", "year", "title", "venue", "table", "location", "url", "proofread")}),
+        description=_text(data, "description", where),
+        source=Source(
+            authors=authors,
+            year=year,
+            **{
+                f: _text(source, f, f"{where}: source")
+                for f in ("title", "venue", "table", "location", "url")
+            },
+            proofread=_get(source, "proofread", bool, f"{where}: source"),
+        ),
         spread_kind=kind,
         n=n,
         protocol=protocol,
-        dataset_protocol={d: dict(_table(datasets, d, f"{where}: protocol.datasets")) for d in datasets},
+        dataset_protocol={d: dict(datasets[d]) for d in datasets},
         cells=tuple(cells),
-    )  # fmt: skip
+    )
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _within(value: float) -> bool:
+    """Finite and at most MAX_PUBLISHED_VALUE in magnitude (so Welch's test never overflows)."""
+    return math.isfinite(value) and abs(value) <= MAX_PUBLISHED_VALUE
+
+
+def _known_keys(data: dict[str, Any], known: tuple[str, ...], where: str, prefix: str) -> None:
+    """Refuse a key the format does not have (a typo would otherwise be ignored without a word)."""
+    for key in data:
+        if key not in known:
+            raise GanbenchError(f"{where}: unknown key '{prefix}{key}'{suggest(key, list(known))}")
+
+
+def _check_settings(settings: dict[str, Any], where: str) -> None:
+    """Each published setting a string, a number, true or false, or a list of them, checked as any value."""
+    for path, value in settings.items():
+        _check_unprintable(path, f"{where}: a key")
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str):
+                _check_unprintable(item, f"{where}.{path}")
+            elif isinstance(item, bool) or (_is_number(item) and _within(float(item))):
+                continue
+            else:
+                raise GanbenchError(
+                    f"{where}.{path} must be a string, a finite number of at most {MAX_PUBLISHED_VALUE:g} in "
+                    "magnitude, true or false, or a list of them (a dotted key is quoted: "
+                    f'"train.steps" = ...; got {value!r})'
+                )
+
+
+def _check_unprintable(text: str, where: str) -> None:
+    if UNPRINTABLE.search(text):
+        raise GanbenchError(f"{where} must not hold control characters or line breaks (got {text!r})")
+
+
+def _text(data: dict[str, Any], key: str, where: str) -> str:
+    """A non-empty string without control characters, line breaks or bidirectional controls."""
+    value = _get(data, key, str, where)
+    if not value.strip():
+        raise GanbenchError(f"{where}.{key} must be a non-empty string (got {value!r})")
+    _check_unprintable(value, f"{where}.{key}")
+    return value
 
 
 def _table(data: dict[str, Any], key: str, where: str, required: bool = True) -> dict[str, Any]:
