@@ -96,8 +96,20 @@ def test_no_import_cycles() -> None:
 
 
 # Which top-level parts of ganbench may import which (besides the foundation modules: errors,
-# registry, config, paths, device, plugins, files, labels). Lower layers never import higher ones.
-FOUNDATION = {"errors", "registry", "config", "paths", "device", "plugins", "files", "labels"}
+# registry, config, paths, device, plugins, files, labels, limits, terminal). Lower layers never import
+# higher ones.
+FOUNDATION = {
+    "errors",
+    "registry",
+    "config",
+    "paths",
+    "device",
+    "plugins",
+    "files",
+    "labels",
+    "limits",
+    "terminal",
+}
 ALLOWED = {
     "data": set(),
     "models": {"data"},
