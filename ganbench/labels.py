@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # Config entries that never make a setting: they name the job or change no value (the list of metrics
@@ -31,6 +31,8 @@ DATASET_PARAMS = "dataset_params."
 # What a label may hold: it becomes part of a file name (no white space, path separator or "__", and
 # not "_" next to the "__" that joins the key), and `,` and `=` are its own separators.
 _VALUE = re.compile(r"[A-Za-z0-9.+-]+")
+# Values whose JSON text their type and value fix, each type its own texts (`_same`).
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -38,7 +40,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in config.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if type(value) not in _SCALARS and isinstance(value, Mapping):  # a scalar skips the slow check
             flat |= flatten(value, f"{path}.")
         else:
             flat[path] = value
@@ -102,9 +104,34 @@ def _differ(flat: Sequence[Mapping[str, Any]], missing_differs: bool) -> list[st
         values = [one.get(path, missing) for one in flat]
         if not missing_differs:
             values = [v for v in values if v is not missing]
-        if len({json.dumps(v, default=str) for v in values}) > 1:
+        if _differ_as_json(values):
             found.append(path)
     return found
+
+
+def _differ_as_json(values: Sequence[Any]) -> bool:
+    """Whether `values` have more than one JSON text. Only what `_same` cannot tell apart is written as
+    JSON: at 100,000 configs, writing every value took most of the time."""
+    if len({id(value) for value in values}) <= 1:  # one object (jobs share their settings' values)
+        return False
+    firsts: dict[Any, Any] = {}
+    for value in values:
+        firsts.setdefault(_same(value), value)
+    if sum(1 for kind, _ in firsts if kind is not object) > 1:  # two scalars of different texts
+        return True
+    return len({json.dumps(v, default=str) for v in firsts.values()}) > 1
+
+
+def _same(value: Any) -> tuple[type, Any]:
+    """A key that is one for all values of one JSON text: a scalar's type and value (a float by its repr,
+    which tells -0.0 from 0.0), so that two scalars of different keys have different texts; any other
+    value is `object` and itself."""
+    kind = type(value)
+    if kind is float:
+        return kind, repr(value)
+    if kind in _SCALARS:
+        return kind, value
+    return object, id(value)
 
 
 def _is_protocol(path: str) -> bool:
@@ -119,7 +146,11 @@ def protocol(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     A setting only some have (an `eval` row has no training) differs where its values do; beside rows
     of another source, the rows that ganbench trained name their steps (an `eval` row has none).
     """
-    flat = [settings(config) for config in configs]
+    return _protocol([settings(config) for config in configs])
+
+
+def _protocol(flat: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`protocol` of configs already flattened by `settings`."""
     paths = [path for path in _differ(flat, missing_differs=False) if _is_protocol(path)]
     if SOURCE in paths and "train.steps" not in paths:
         paths.append("train.steps")
@@ -138,21 +169,34 @@ def settings_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     parameter in the labels of that dataset. A set of configs run at one setting (all the same but
     for the seed and the method's own settings) gets '' everywhere.
     """
+    flat = [settings(config) for config in configs]
     groups: dict[tuple[Any, Any], list[int]] = {}
     tables: dict[Any, list[int]] = {}
     for i, config in enumerate(configs):
         groups.setdefault((config.get("method"), config.get("dataset")), []).append(i)
         tables.setdefault(config.get("dataset"), []).append(i)
-    varies = {i: varying([configs[j] for j in members]) for members in groups.values() for i in members}
-    differs = {i: protocol([configs[j] for j in members]) for members in tables.values() for i in members}
-    found = {path for i in range(len(configs)) for path in [*varies[i], *differs[i]]}
+    # Each group's and each table's paths are found once, for all its members: linear in the configs.
+    varies = _per_member(groups, lambda members: _differ([flat[j] for j in members], missing_differs=True))
+    differs = _per_member(tables, lambda members: _protocol([flat[j] for j in members]))
+    found = {path for paths in [*varies, *differs] for path in paths}
     shared = {path for path in found if path == SOURCE or path.startswith(SHARED)}
     labels = []
-    for i, config in enumerate(configs):
-        flat = settings(config)
-        paths = [path for path in flat if path in shared or path in varies[i] or path in differs[i]]
-        labels.append(label({path: flat[path] for path in paths}))
+    for i, values in enumerate(flat):
+        named = shared | varies[i] | differs[i]
+        labels.append(label({path: value for path, value in values.items() if path in named}))
     return labels
+
+
+def _per_member(
+    groups: Mapping[Any, list[int]], paths_of: Callable[[list[int]], list[str]]
+) -> list[frozenset[str]]:
+    """For each index of `groups`' members, the paths `paths_of` finds in its group (one set per group)."""
+    result: list[frozenset[str]] = [frozenset()] * sum(len(members) for members in groups.values())
+    for members in groups.values():
+        paths = frozenset(paths_of(members))
+        for i in members:
+            result[i] = paths
+    return result
 
 
 def order(labels: Sequence[str]) -> dict[str, int]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import math
+import threading
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +94,51 @@ class QuickSettings:
 NOT_CONFIG = ("checkpoint_every", "keep_generators")
 
 
+# Plain data of the settings objects that jobs share (every seed of a sweep point shares one of each),
+# the least recently used dropped first: (conversion, id) -> (the object, kept alive so that no other
+# object takes its id while it is here; its plain data, None where not all scalars).
+_PLAIN: OrderedDict[tuple[Callable[[Any], dict[str, Any]], int], tuple[Any, dict[str, Any] | None]] = (
+    OrderedDict()
+)
+_PLAIN_MOST = 4096
+_PLAIN_LOCK = threading.Lock()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(convert: Callable[[Any], dict[str, Any]], settings: Any) -> dict[str, Any]:
+    """`convert(settings)`, computed once per settings object (`dataclasses.asdict` is slow, and a run
+    of 100,000 jobs asks for each job's config several times); a fresh dict on every call."""
+    key = (convert, id(settings))
+    with _PLAIN_LOCK:  # an executor plugin may run jobs on threads
+        hit = _PLAIN.get(key)
+        if hit is not None:
+            _PLAIN.move_to_end(key)
+        else:
+            plain = convert(settings)
+            # Only flat data is shared safely between copies: anything nested is converted every time.
+            flat = all(type(v) in _SCALARS for v in plain.values())
+            hit = _PLAIN[key] = (settings, plain if flat else None)
+            if len(_PLAIN) > _PLAIN_MOST:
+                _PLAIN.popitem(last=False)
+    return dict(hit[1]) if hit[1] is not None else convert(settings)
+
+
+def _as_dict(settings: Any) -> dict[str, Any]:
+    """`dataclasses.asdict(settings)`, without its slow deep copy where every value is a scalar."""
+    plain = {name: getattr(settings, name) for name in _field_names(type(settings))}
+    return plain if all(type(v) in _SCALARS for v in plain.values()) else dataclasses.asdict(settings)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _configured(settings: Any) -> dict[str, Any]:
+    """A train or eval table as a job's config holds it: without the NOT_CONFIG settings."""
+    return {k: v for k, v in _as_dict(settings).items() if k not in NOT_CONFIG}
+
+
 def parse_key(key: str) -> tuple[str, str, int]:
     """(method, dataset, seed) of a job key `<method>__<dataset>[__<settings>]__seed<N>`."""
     method, dataset, *_, seed = key.split("__")
@@ -114,7 +162,7 @@ class Job:
     # ("steps=1000", ganbench.labels); '' outside sweeps.
     label: str = ""
 
-    @property
+    @functools.cached_property  # a run start asks every job's key several times
     def key(self) -> str:
         """A file-name-safe identifier, unique within a run folder."""
         return labels.labelled_key(f"{self.method}__{self.dataset}__seed{self.seed}", self.label)
@@ -130,10 +178,10 @@ class Job:
             "method": self.method,
             "dataset": self.dataset,
             "seed": self.seed,
-            "hyperparameters": identity(self.hyperparameters),
-            "dataset_params": dataclasses.asdict(self.dataset_params),
-            "train": {k: v for k, v in dataclasses.asdict(self.train).items() if k not in NOT_CONFIG},
-            "eval": {k: v for k, v in dataclasses.asdict(self.eval).items() if k not in NOT_CONFIG},
+            "hyperparameters": _plain(identity, self.hyperparameters),
+            "dataset_params": _plain(_as_dict, self.dataset_params),
+            "train": _plain(_configured, self.train),
+            "eval": _plain(_configured, self.eval),
             "metrics": list(self.metrics),
             # The seed-derivation scheme fixes every draw: a folder of another scheme is not resumed.
             "streams": streams.SCHEME,
@@ -170,15 +218,17 @@ class Suite:
 
         A job's label names the swept settings that vary for its method and dataset (ganbench.labels).
         """
-        jobs = [
-            Job(self.name, m, d, seed, hyper, params, train, evaluation, self.metrics)
-            for m in self.methods
-            for d in self.datasets
-            for hyper, params, train, evaluation in self._settings(m, d)
+        points = [
+            (m, d, setting) for m in self.methods for d in self.datasets for setting in self._settings(m, d)
+        ]
+        # A label never depends on the seed (labels.NOT_SETTINGS): one job per sweep point finds them all.
+        firsts = [Job(self.name, m, d, self.first_seed, *setting, self.metrics) for m, d, setting in points]
+        names = labels.settings_labels([job.config() for job in firsts])
+        return [
+            Job(self.name, m, d, seed, *setting, self.metrics, name)
+            for (m, d, setting), name in zip(points, names, strict=True)
             for seed in range(self.first_seed, self.first_seed + self.seeds)
         ]
-        names = labels.settings_labels([job.config() for job in jobs])
-        return [dataclasses.replace(job, label=name) for job, name in zip(jobs, names, strict=True)]
 
     def _settings(
         self, method: str, dataset: str

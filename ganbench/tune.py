@@ -255,9 +255,15 @@ def score_configurations(
     records: list[Any], tried: tuple[Hyperparameters, ...], select: tuple[str, ...]
 ) -> list[Scored]:
     """Each configuration's means and spreads over its records (run.records.Record of one method)."""
+    # Records by their settings, read once: not once per configuration (256 x 100,000 at the bounds).
+    by_settings: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+    for record in records:
+        key = _settings_key(identity(record.config.get("hyperparameters", {})))
+        if key is not None:
+            by_settings.setdefault(key, []).append(record)
     scored = []
     for index, hp in enumerate(tried, start=1):
-        own = [r for r in records if identity(r.config.get("hyperparameters", {})) == identity(hp)]
+        own = by_settings.get(_settings_key(identity(hp)), [])
         means, stds = {}, {}
         for name in select:
             if name == ON_MODES:
@@ -274,6 +280,17 @@ def score_configurations(
         flagged = sum(1 for r in own if r.flags)
         scored.append(Scored(index, hp, means, stds, complete, len(own), flagged))
     return scored
+
+
+def _settings_key(settings: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """A key equal for equal settings (as dicts compare), or None where a value is not hashable (a list
+    in a damaged record: no configuration, all of whose values are scalars, equals it)."""
+    key = tuple(sorted(settings.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _higher_is_better(name: str) -> bool:

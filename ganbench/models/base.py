@@ -68,6 +68,7 @@ class Hyperparameters:
 OPTIONAL = (
     "lr_d", "lr_g", "r1_gamma", "r2_gamma", "dragan_lambda", "dragan_spread", "spectral_norm", "unroll",
 )  # fmt: skip
+_DEFAULTS = dataclasses.asdict(Hyperparameters())  # computed once: every job's config asks `identity`
 
 
 def identity(hp: Hyperparameters | dict[str, object]) -> dict[str, object]:
@@ -75,8 +76,7 @@ def identity(hp: Hyperparameters | dict[str, object]) -> dict[str, object]:
     default (a new setting left alone does not change any job's identity). Also normalizes a stored
     form (a dict, with or without those defaults written out), so both forms of one setting match."""
     stored = dataclasses.asdict(hp) if isinstance(hp, Hyperparameters) else hp
-    defaults = dataclasses.asdict(Hyperparameters())
-    return {k: v for k, v in stored.items() if k not in OPTIONAL or v != defaults[k]}
+    return {k: v for k, v in stored.items() if k not in OPTIONAL or v != _DEFAULTS[k]}
 
 
 # Settings that members of one stacked model may hold each their own value of: every member's

@@ -97,24 +97,32 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
     if not batch:
         return [[job] for job in jobs]
     shapes: dict[str, tuple[int, ...]] = {}
+    shapes_held: dict[tuple[str, int], tuple[int, ...]] = {}  # by the id of the (shared) params
 
     def shape_of(job: Job) -> tuple[int, ...]:
-        key = json.dumps([job.dataset, job.config()["dataset_params"]], sort_keys=True)
-        if key not in shapes:
-            shapes[key] = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
-        return shapes[key]
+        held = (job.dataset, id(job.dataset_params))
+        if held not in shapes_held:
+            key = json.dumps([job.dataset, job.config()["dataset_params"]], sort_keys=True)
+            if key not in shapes:
+                shapes[key] = data_shape(DATASETS.get(job.dataset).build(job.dataset_params))
+            shapes_held[held] = shapes[key]
+        return shapes_held[held]
 
     keys: dict[tuple[Any, ...], str] = {}
+    structures: dict[int, dict[str, object]] = {}
 
     def group_key(job: Job) -> str:
-        # Every seed of a sweep point holds the same settings objects: its key is written once (the
-        # jobs keep those objects alive, so their ids stand for them here).
+        # Every seed of a sweep point holds the same settings objects: its key is written once, and
+        # each hyperparameters' structure once (the jobs keep those objects alive, so their ids
+        # stand for them here).
         held = (job.hyperparameters, job.dataset_params, job.train, job.eval)
         parts = (job.suite, job.method, job.dataset, job.metrics, *map(id, held))
         if parts not in keys:
+            if id(job.hyperparameters) not in structures:
+                structures[id(job.hyperparameters)] = step_structure(job.hyperparameters)
             # Jobs that differ only in per-member settings (a tuning search's step sizes, betas,
             # penalty weights) share one model too: each member steps with its own values.
-            setup = job.setup() | {"hyperparameters": step_structure(job.hyperparameters)}
+            setup = job.setup() | {"hyperparameters": structures[id(job.hyperparameters)]}
             keys[parts] = json.dumps([setup, shape_of(job)], sort_keys=True)
         return keys[parts]
 
@@ -123,12 +131,17 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
         groups.setdefault(group_key(job), []).append(job)
     result: list[list[Job]] = []
     said: set[tuple[str, str]] = set()
+    # Groups that differ only in what does not shape the networks (a sweep over steps) ask once.
+    problems: dict[tuple[Any, ...], str | None] = {}
     for group in groups.values():
         first = group[0]
         size = NetworkSize(first.train.latent_dim, first.train.width, first.train.depth)
         problem = None
         if len(group) > 1:
-            problem = stacking_problem(first.hyperparameters, size, shape_of(first))
+            networks = (first.hyperparameters, size, shape_of(first))
+            if networks not in problems:
+                problems[networks] = stacking_problem(*networks)
+            problem = problems[networks]
         if problem is None:
             result.append(group)
             continue
