@@ -61,6 +61,26 @@ def test_each_distinct_group_is_measured_once_and_scaled_by_its_steps(suite_file
     assert guess.describe().startswith("estimated training time: 1 h 23 min on cpu (1,000 steps; gan 8 jobs")
 
 
+def test_a_steps_sweep_is_timed_once_and_a_large_group_on_a_part_of_it(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(method, hp, members, size, batch_size, device):
+        calls.append(len(members))
+        return 0.001 * len(members)  # a stacked step costs in proportion to its members
+
+    monkeypatch.setattr(estimate, "seconds_per_step", fake)
+    path = tmp_path / "sweep.toml"
+    text = SUITE.replace('methods = ["gan", "wgan"]', 'methods = ["gan"]').replace("seeds = 2", "seeds = 100")
+    path.write_text(text + '\n[sweep]\n"train.steps" = [1000, 2000, 3000]\n')
+    groups = stack_groups(load_suite(str(path)).jobs(), True)
+    assert sorted(len(g) for g in groups) == [200, 200, 200]  # 100 seeds x 2 datasets per sweep point
+    guess = estimate.estimate(groups, torch.device("cpu"))
+    # One measurement for the three points (steps do not change a step's cost), on TIMED_MEMBERS members,
+    # scaled to the group's 200: 0.2 s per step, x (1000 + 2000 + 3000) steps.
+    assert calls == [estimate.TIMED_MEMBERS]
+    assert guess.seconds == pytest.approx(0.2 * 6000)
+
+
 def test_the_measured_step_time_is_a_real_step():
     suite = load_suite("mode-collapse")
     group = stack_groups([j for j in suite.jobs() if j.method == "gan"], True)[0]

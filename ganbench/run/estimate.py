@@ -1,7 +1,8 @@
 """How long a run's training will take, measured before it starts: a few real steps of each job group.
 
 Each distinct group (method, settings, number of members, data shape) trains a few throwaway steps
-(`ganbench.engine.train.seconds_per_step`); the total is the median step time x steps, summed over
+(`ganbench.engine.train.seconds_per_step`; a group of more than TIMED_MEMBERS members on that many,
+scaled in proportion); the total is the median step time x steps, summed over
 groups run one after another; a group resuming from a checkpoint counts only its remaining steps
 (a checkpoint the group cannot use, by the worker's own check `checkpoints.usable`, counts for nothing).
 Evaluation and start-up come on top, so the estimate is a floor.
@@ -25,6 +26,13 @@ from ganbench.suite import Job
 ESTIMATE_FROM_STEPS = 1000
 # An interactive run estimated to train longer than this asks before it starts (--yes skips).
 CONFIRM_FROM_SECONDS = 30 * 60
+# A group of more members is timed on this many and scaled in proportion: a stacked step's work grows
+# linearly with the members once they fill the cores, and `run --seeds 1000` must not spend minutes
+# building and stepping thousands of throwaway networks before it says anything.
+TIMED_MEMBERS = 64
+# Settings that change how many steps run, or what happens between them, not what one step costs:
+# groups that differ only in these share one measurement (a sweep over `train.steps` is timed once).
+NOT_STEP_COST = ("steps", "log_every", "track_every", "track_samples", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -97,18 +105,29 @@ def estimate(
     result = []
     for group in groups:
         first = group[0]
-        setup = first.setup()
-        key = json.dumps([setup, sorted({j.dataset for j in group}), len(group)], sort_keys=True)
+        timed = group[:TIMED_MEMBERS]  # a group's datasets share one data shape: any members cost alike
+        key = _timing_key(first, sorted({j.dataset for j in group}), len(timed))
         if key not in measured:
-            members = [Member(j.seed, DATASETS.get(j.dataset).build(j.dataset_params)) for j in group]
+            members = [Member(j.seed, DATASETS.get(j.dataset).build(j.dataset_params)) for j in timed]
             size = NetworkSize(first.train.latent_dim, first.train.width, first.train.depth)
             method = METHODS.get(first.method)
             measured[key] = seconds_per_step(
                 method, first.hyperparameters, members, size, first.train.batch_size, device
             )
+        per_step = measured[key] * len(group) / len(timed)
         configs, every = [j.config() for j in group], first.train.checkpoint_every
         saved = checkpoints.in_folder(checkpoint_folder, configs, every) if checkpoint_folder else None
         # The worker's own check: a file it will not resume from counts for nothing (the worker warns).
         done = checkpoints.usable(saved, group, device)[0] if saved is not None else 0
-        result.append(GroupEstimate(first.method, len(group), first.train.steps, measured[key], done))
+        result.append(GroupEstimate(first.method, len(group), first.train.steps, per_step, done))
     return Estimate(tuple(result), str(device))
+
+
+def _timing_key(job: Job, datasets: list[str], members: int) -> str:
+    """What one measured step stands for: the group's setup without the settings that do not change
+    a step's cost (NOT_STEP_COST) or concern evaluation, its datasets and the members timed."""
+    setup = job.setup()
+    setup["train"] = {k: v for k, v in setup["train"].items() if k not in NOT_STEP_COST}
+    setup.pop("eval", None)
+    setup.pop("metrics", None)
+    return json.dumps([setup, datasets, members], sort_keys=True)
