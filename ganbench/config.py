@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import typing
@@ -112,8 +113,15 @@ def valid_keys(keys: Any) -> str:
 
 def check_field(label: str, value: Any, cls: type, name: str) -> Any:
     """Check one value against field `name` of `cls` (type and range); `label` names its source."""
-    (f,) = [f for f in dataclasses.fields(cls) if f.name == name]
-    return _check_value(label, value, typing.get_type_hints(cls)[name], f.metadata)
+    kind, metadata = _fields_of(cls)[name]
+    return _check_value(label, value, kind, metadata)
+
+
+@functools.cache
+def _fields_of(cls: type) -> dict[str, tuple[Any, Mapping[str, Any]]]:
+    """Each field's type and metadata, resolved once per class (a sweep checks thousands of values)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}
 
 
 def folder_name(name: str, where: str) -> str:
