@@ -94,6 +94,28 @@ def test_plain_lines_count_jobs_and_give_the_mean_time_eta(tmp_path: Path) -> No
     assert [clock_time(s) for s in (0.4, 59.6, 3725, 97200)] == ["0:00:00", "0:01:00", "1:02:05", "27:00:00"]
 
 
+def test_the_eta_follows_the_runs_own_per_group_estimate() -> None:
+    # Three groups estimated at 10 s, 10 s and 300 s (a costly last group, as WGAN-GP after GAN):
+    # the mean time per job would say 20 s left after two of the three; the estimate says 300 s,
+    # scaled by how the finished groups' real time compared with theirs (24 s for 20 estimated: 1.2).
+    groups = [[SimpleNamespace(key=f"{name}__ring-8__seed0")] for name in ("gan", "gan-ns", "wgan-gp")]
+    times = iter([0.0, 0.0, 12.0, 24.0, 384.0])
+    stream = io.StringIO()
+    progress = PlainProgress(stream, clock=lambda: next(times))
+    progress.run_started(Path("/runs/mc"), 3, 0)
+    progress.expect(
+        {group[0].key: seconds for group, seconds in zip(groups, (10.0, 10.0, 300.0), strict=True)}
+    )
+    for index, group in enumerate(groups, start=1):
+        progress.job_started(index, 3, group)
+        progress.job_finished(_record(group[0].key, 12.0))
+    assert [line.split(", ETA ")[1] for line in stream.getvalue().splitlines()[1:]] == [
+        "0:06:12",  # 12 s for 10 estimated: the 310 s of the groups to come x 1.2 = 372 s
+        "0:06:00",  # 24 s for 20: 300 x 1.2 = 360 s
+        "0:00:00",
+    ]
+
+
 def test_a_terminal_names_the_folder_too() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=200)
     with RichProgress(console) as progress:

@@ -360,6 +360,7 @@ def run_loaded(
             return
         guess = estimate.estimate(groups, where, root / checkpoints.CHECKPOINTS_DIR)
         progress.note(guess.describe())
+        progress.expect({group[0].key: g.seconds for group, g in zip(groups, guess.groups, strict=True)})
         if confirm is not None and guess.seconds >= estimate.CONFIRM_FROM_SECONDS:
             if not confirm(f"Train for about {estimate.duration(guess.seconds)}?"):
                 raise RunDeclined(root)

@@ -22,6 +22,7 @@ class RunProgress(Protocol):
     """What a run reports while it works (the CLI shows it as rich bars, or plain lines in a log)."""
 
     def note(self, message: str) -> None: ...
+    def expect(self, seconds: dict[str, float]) -> None: ...
     def run_started(self, root: Path, total: int, skipped: int) -> None: ...
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None: ...
     def step(self, done: int, total: int) -> None: ...
@@ -61,6 +62,9 @@ class Silent:
     """A `RunProgress` that shows nothing (library calls, remote workers)."""
 
     def note(self, message: str) -> None:
+        pass
+
+    def expect(self, seconds: dict[str, float]) -> None:
         pass
 
     def run_started(self, root: Path, total: int, skipped: int) -> None:
@@ -103,6 +107,9 @@ class RichProgress:
     def note(self, message: str) -> None:
         self.console.print(printable(message), markup=False, highlight=False)
 
+    def expect(self, seconds: dict[str, float]) -> None:
+        pass  # the bars show elapsed time; the estimate line said the total
+
     def run_started(self, root: Path, total: int, skipped: int) -> None:
         self.console.print(folder_line(root, total, skipped), markup=False, highlight=False)
 
@@ -131,10 +138,14 @@ class PlainProgress:
     """A `RunProgress` for a log (CI, nohup, a pipe): plain lines, each flushed as it is printed.
 
     The run folder first, then one line per finished job, `[3/12] gan__ring-8__seed2 ok 4.1 s, ETA 0:00:37`,
-    where the seconds are the job's own (its share of a stacked group's time) and the ETA is the
-    run's mean time per finished job so far times the jobs left. Members of a stacked group finish
-    together, one line each: the ETA counts the whole group as finished from its first line (else
-    the first line of a group of 8 would divide the group's time by 1 and overstate the ETA 8-fold).
+    where the seconds are the job's own (its share of a stacked group's time). When the run measured
+    its groups before starting (`expect`: each group's estimated training seconds, by its first job's
+    key), the ETA is the estimate of the groups not yet started, times the ratio of the time the
+    finished groups really took to their estimate (evaluation and start-up included that way); so a
+    run whose last groups are its costliest is not misjudged. Otherwise it is the mean time per
+    finished job so far times the jobs left. Members of a stacked group finish together, one line
+    each: the ETA counts the whole group as finished from its first line (else the first line of a
+    group of 8 would divide the group's time by 1 and overstate the ETA 8-fold).
     """
 
     def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -143,6 +154,8 @@ class PlainProgress:
         self.total = 0
         self.done = 0
         self.group_end = 0  # the number of jobs finished once the group training now is done
+        self.expected: dict[str, float] = {}  # estimated seconds of each group, by its first job's key
+        self.begun: set[str] = set()  # the groups (first job's key) started so far
         self.started = clock()
         self.last = self.started
 
@@ -159,6 +172,9 @@ class PlainProgress:
     def note(self, message: str) -> None:
         self._print(printable(message))
 
+    def expect(self, seconds: dict[str, float]) -> None:
+        self.expected = dict(seconds)
+
     def run_started(self, root: Path, total: int, skipped: int) -> None:
         self.total, self.done = total, 0
         self.started = self.last = self.clock()
@@ -167,6 +183,7 @@ class PlainProgress:
     def job_started(self, index: int, total: int, jobs: list[Job]) -> None:
         self.total = max(self.total, total)
         self.group_end = index - 1 + len(jobs)
+        self.begun.add(jobs[0].key)
 
     def step(self, done: int, total: int) -> None:
         pass
@@ -179,9 +196,17 @@ class PlainProgress:
         seconds = record.wall_seconds if record.wall_seconds is not None else now - self.last
         self.last = now
         finished = min(total, max(self.done, self.group_end))
-        eta = (now - self.started) / finished * (total - finished)
+        eta = self._eta(now - self.started, finished, total)
         self._print(
             f"[{self.done}/{total}] {record.key} {record.status} {seconds:.1f} s, ETA {clock_time(eta)}"
         )
         for line in unusual_lines(record):
             self._print(line)
+
+    def _eta(self, elapsed: float, finished: int, total: int) -> float:
+        """Seconds left: by the run's own per-group estimate where it has one, else by jobs."""
+        done = sum(self.expected[k] for k in self.begun if k in self.expected)
+        if self.expected and done > 0:
+            left = sum(s for k, s in self.expected.items() if k not in self.begun)
+            return left * elapsed / done
+        return elapsed / finished * (total - finished)
