@@ -74,6 +74,9 @@ def test_failures_and_dead_workers(local_ray: Path, tmp_path: Path) -> None:
     assert len(list((out / "jobs").glob("*.json"))) == 4, "one record per job, none duplicated"
 
 
+# A minute of Ray start-up, SIGKILL and resume: `slow`, so the default run stays under 10 minutes on 2
+# cores; kill-and-resume stays in the default run through tests/test_checkpoints.py and test_cli.py.
+@pytest.mark.slow
 def test_driver_killed_then_resumed_without_duplicates(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "gan-ns", "wgan"), seeds=2, steps=300)
     out = tmp_path / "run"
