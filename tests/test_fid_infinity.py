@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from ganbench import paths
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
-from ganbench.metrics import METRICS, EvalContext, fidelity
-from ganbench.metrics.fidelity import INCEPTION, LENET, fid_infinity, fid_infinity_counts, frechet_distance
+from ganbench.metrics import METRICS, EvalContext
+from ganbench.metrics.fidelity import INCEPTION_TS, LENET, cache, extractors, features
+from ganbench.metrics.fidelity.fid import FID_INF_POINTS, fid_infinity, fid_infinity_counts, frechet_distance
 
 # ------------------------------------------------------------------------ the extrapolation itself
 
@@ -137,8 +138,8 @@ def _context(seed: int = 7) -> EvalContext:
 def test_fid_lenet_inf_extracts_features_once_and_ends_at_fid_lenet(
     fake_mnist: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fidelity.lenet_weights()  # the classifier trains first (it is not the counted extractor)
-    fidelity._torch_fidelity()
+    extractors.lenet_weights()  # the classifier trains first (it is not the counted extractor)
+    extractors.torch_fidelity()
     count = _CountImages(monkeypatch)
     ctx = _context()
 
@@ -175,8 +176,8 @@ def test_fid_lenet_inf_extracts_features_once_and_ends_at_fid_lenet(
     other = METRICS.get("fid-lenet-inf").compute(_context(seed=8)).details
     assert other["fid"][-1] == details["fid"][-1] and other["fid"][:-1] != details["fid"][:-1]
 
-    # Its extraction goes through the private folder too: a planted cache entry is a miss, not code.
-    (entry,) = fidelity.cache_root().glob("ganbench-squares-*-features-features.pt")
+    # Its extraction reads the same cache safely: a planted cache entry is a miss, not code.
+    (entry,) = cache.cache_root().glob("ganbench-squares-*-features.pt")
     marker = fake_mnist / "marker"
     torch.save({"features": _Poison(marker)}, entry)
     torch.load(entry, weights_only=False)  # the poison is live: torch-fidelity's loader would run it
@@ -204,24 +205,51 @@ def test_fid_inf_is_registered_with_inception_features(monkeypatch: pytest.Monke
     generated, reference = _gaussians(4)
     asked: list[str] = []
 
-    def features(generated_images, reference_images, dataset_id, extractor, device=None):
-        asked.append(extractor)
-        return fidelity.Features(torch.tensor(generated), torch.tensor(reference), False, 0.0)
+    def extract(images, extractor, device=None, batch_size=64):
+        asked.append(extractor.name)
+        return {
+            "2048" if extractor.name == INCEPTION_TS else "features": torch.tensor(
+                generated if len(images) == N else reference
+            )
+        }
 
-    # No Inception weights exist here: the features are stand-ins, and so is the weights' identity line.
-    monkeypatch.setattr(fidelity, "fidelity_features", features)
-    for name, extractor in (("fid-inf", INCEPTION), ("fid-lenet-inf", LENET)):
+    # No network runs here: the features are stand-ins, and so is the weights' file and identity line.
+    monkeypatch.setattr(features, "extract", extract)
+    monkeypatch.setattr(cache, "load", lambda *args: None)
+    monkeypatch.setattr(cache, "store", lambda *args: None)
+    monkeypatch.setattr(extractors, "inception_source", lambda: INCEPTION_TS)
+    for name, extractor in (("fid-inf", INCEPTION_TS), ("fid-lenet-inf", LENET)):
         metric = METRICS.get(name)
         assert metric.higher_is_better is False and metric.modality == "images" and metric.prepare
         assert "extrapolated" in metric.description and "Chong and Forsyth 2020" in metric.description
-        assert f"from {fidelity.FID_INF_POINTS} subset sizes" in metric.description
+        assert f"from {FID_INF_POINTS} subset sizes" in metric.description
 
-        monkeypatch.setitem(fidelity.EXTRACTORS, extractor, fidelity.Extractor(extractor, "stand-in", Path))
+        stand_in = extractors.Extractor(
+            extractor,
+            "stand-in",
+            "stand-in",
+            lambda say=None: Path(__file__),
+            layers=extractors.EXTRACTORS[extractor].layers,
+        )
+        monkeypatch.setitem(extractors.EXTRACTORS, extractor, stand_in)
         asked.clear()
-        ctx = EvalContext(np.zeros((N, 1, 2, 2), np.float32), _Reference(), seed=0, reference_count=N)
+        reference_images = np.zeros((N + 1, 1, 2, 2), np.float32)
+        ctx = EvalContext(
+            np.zeros((N, 1, 2, 2), np.float32), _Stub(reference_images), seed=0, reference_count=N + 1
+        )
         result = metric.compute(ctx)
-        assert asked == [extractor] and result.details["extractor"] == extractor
+        assert asked == [extractor, extractor] and result.details["extractor"] == extractor
         assert result.value == fid_infinity(generated, reference, seed=0)[0]
+
+
+class _Stub:
+    modality = "images"
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = images
+
+    def reference(self, n: int) -> torch.Tensor:
+        return torch.from_numpy(self.images[:n]).to(torch.uint8)
 
 
 def test_ganbench_list_shows_them(cli: CliRunner) -> None:

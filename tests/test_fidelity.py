@@ -12,8 +12,10 @@ import torch
 
 from ganbench import paths
 from ganbench.errors import GanbenchError
-from ganbench.metrics import METRICS, EvalContext, fidelity
-from ganbench.metrics.fidelity import Extractor, fidelity_scores
+from ganbench.metrics import METRICS, EvalContext
+from ganbench.metrics.fidelity import cache, extractors, fid, inception_score, kid, precision_recall
+from ganbench.metrics.fidelity.extractors import Extractor
+from ganbench.metrics.fidelity.features import FeatureKey, UInt8Images, fidelity_features, reference_features
 
 PROJECTION = "ganbench-test-projection"
 FEATURES = 6
@@ -21,7 +23,7 @@ FEATURES = 6
 
 def _register_projection() -> None:
     """A linear feature extractor whose weights file is a (3*H*W, FEATURES) matrix the tests make."""
-    torch_fidelity = fidelity._torch_fidelity()
+    torch_fidelity = extractors.torch_fidelity()
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
@@ -62,8 +64,15 @@ def projection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
     matrix = torch.from_numpy(np.random.default_rng(0).normal(size=(3 * 8 * 8, FEATURES)) / 8)
     weights = tmp_path / "projection.pt"
     torch.save(matrix, weights)
-    extractor = Extractor(PROJECTION, "projection", lambda say=None: weights)
-    monkeypatch.setitem(fidelity.EXTRACTORS, PROJECTION, extractor)
+    extractor = Extractor(
+        PROJECTION,
+        "projection",
+        "a random projection",
+        lambda say=None: weights,
+        lambda path: torch.load(path, weights_only=True),
+        {"fid": "features", "kid": "features", "prc": "features"},
+    )
+    monkeypatch.setitem(extractors.EXTRACTORS, PROJECTION, extractor)
     monkeypatch.setenv(paths.CACHE_DIR_ENV, str(tmp_path / "cache"))
     return matrix.numpy()
 
@@ -88,7 +97,8 @@ def closed_form_fid(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _fid(generated: torch.Tensor, reference: torch.Tensor, dataset_id: str = "test") -> float:
-    return fidelity_scores(generated, reference, dataset_id, PROJECTION, {"fid"}).scores[fidelity.KEY_FID]
+    found = fidelity_features(generated, reference, dataset_id, PROJECTION)
+    return fid.frechet_distance(found.generated, found.reference)
 
 
 def test_fid_equals_the_closed_form_on_the_same_features(projection: np.ndarray) -> None:
@@ -116,10 +126,10 @@ def test_a_shift_raises_fid_by_the_squared_shift_norm(projection: np.ndarray) ->
 def test_result_keys_match_torch_fidelity() -> None:
     from torch_fidelity import metric_fid, metric_isc, metric_kid, metric_prc
 
-    assert fidelity.KEY_FID == metric_fid.KEY_METRIC_FID
-    assert fidelity.KEY_ISC_MEAN == metric_isc.KEY_METRIC_ISC_MEAN
-    assert fidelity.KEY_KID_MEAN == metric_kid.KEY_METRIC_KID_MEAN
-    assert (fidelity.KEY_PRECISION, fidelity.KEY_RECALL) == (
+    assert fid.KEY_FID == metric_fid.KEY_METRIC_FID
+    assert inception_score.KEY_ISC_MEAN == metric_isc.KEY_METRIC_ISC_MEAN
+    assert kid.KEY_KID_MEAN == metric_kid.KEY_METRIC_KID_MEAN
+    assert (precision_recall.KEY_PRECISION, precision_recall.KEY_RECALL) == (
         metric_prc.KEY_METRIC_PRECISION,
         metric_prc.KEY_METRIC_RECALL,
     )
@@ -130,28 +140,28 @@ class _Counting:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
         self.reads, self.size = 0, size
-        original = fidelity.UInt8Images.__getitem__
+        original = UInt8Images.__getitem__
 
         def getitem(dataset, index):
             self.reads += len(dataset) == self.size
             return original(dataset, index)
 
-        monkeypatch.setattr(fidelity.UInt8Images, "__getitem__", getitem)
+        monkeypatch.setattr(UInt8Images, "__getitem__", getitem)
 
 
-@pytest.mark.parametrize("families", [{"fid"}, {"fid", "kid", "prc"}])
-def test_reference_statistics_are_cached_and_the_key_invalidates(
-    projection: np.ndarray, monkeypatch: pytest.MonkeyPatch, families: set[str]
+def test_reference_features_are_cached_and_the_key_invalidates(
+    projection: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generated, reference = _images(5, n=100), _images(6, n=200)
+    reference = _images(6, n=200)
+    extractor = extractors.EXTRACTORS[PROJECTION]
     counter = _Counting(monkeypatch, size=200)
-    first = fidelity_scores(generated, reference, "mnist-split=test", PROJECTION, families)
+    first = reference_features(reference, "mnist-split=test", extractor)
     assert not first.cached and counter.reads >= 200
 
     counter.reads = 0
-    second = fidelity_scores(generated, reference, "mnist-split=test", PROJECTION, families)
+    second = reference_features(reference, "mnist-split=test", extractor)
     assert (second.cached, counter.reads) == (True, 0), "the reference is not read again"
-    assert second.scores == first.scores
+    assert torch.equal(second.layers["features"], first.layers["features"])
 
     # Each part of the key invalidates: the dataset id, the count, the content.
     changed_pixel = reference.clone()
@@ -162,19 +172,20 @@ def test_reference_statistics_are_cached_and_the_key_invalidates(
         ("mnist-split=test", changed_pixel),
     ):
         counter.reads, counter.size = 0, len(ref)
-        result = fidelity_scores(generated, ref, dataset_id, PROJECTION, families)
+        result = reference_features(ref, dataset_id, extractor)
         assert not result.cached and counter.reads >= len(ref)
 
 
 def test_the_cache_key_covers_the_weights_file(projection: np.ndarray, tmp_path: Path) -> None:
     reference = _images(7, n=50)
-    weights = fidelity.EXTRACTORS[PROJECTION].weights()
+    extractor = extractors.EXTRACTORS[PROJECTION]
+    weights = extractor.weights(None)
     other = tmp_path / "other.pt"
     torch.save(torch.from_numpy(projection * 2), other)
-    assert fidelity.cache_name("d", reference, PROJECTION, weights) != fidelity.cache_name(
-        "d", reference, PROJECTION, other
+    assert cache.cache_name("d", reference, extractor, weights) != cache.cache_name(
+        "d", reference, extractor, other
     )
-    name = fidelity.cache_name("mnist-split=test", reference, PROJECTION, weights)
+    name = cache.cache_name("mnist-split=test", reference, extractor, weights)
     assert name.startswith("ganbench-mnist-split=test-n50-") and "projection" in name
 
 
@@ -213,7 +224,9 @@ def test_inception_metrics_run_end_to_end_from_a_local_weights_file(
     assert values["isc"].value >= 1.0 - 1e-9  # exp(mean KL) >= 1
     assert 0 <= values["precision"].value <= 1 and 0 <= values["recall"].value <= 1
     assert values["fid"].counts == {"generated": 12, "reference": 12}
-    assert len([k for k in ctx.shared if k.startswith("fidelity:")]) == 1, "one torch-fidelity call"
+    assert values["fid"].details["extractor"] == extractors.INCEPTION
+    keys = [k for k in ctx.shared if isinstance(k, FeatureKey)]
+    assert sorted(k.samples for k in keys) == ["generated", "reference"], "one extraction of each set"
 
 
 def _no_network(*args: object, **kwargs: object) -> None:
@@ -227,14 +240,14 @@ def test_missing_inception_weights_say_what_is_missing(
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
     with pytest.raises(GanbenchError) as err:
-        fidelity.inception_weights()
+        extractors.inception_weights()
     message = str(err.value)
     assert "weights-inception-2015-12-05-6726825d.pth" in message and "--inception-weights" in message
     assert "no network" in message and "\n" not in message
 
     monkeypatch.setenv(paths.INCEPTION_WEIGHTS_ENV, str(tmp_path / "nowhere.pth"))
     with pytest.raises(GanbenchError, match=r"Inception weights file not found: .*nowhere\.pth"):
-        fidelity.inception_weights()
+        extractors.inception_weights()
 
 
 def test_torch_hub_copy_of_the_weights_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,7 +257,7 @@ def test_torch_hub_copy_of_the_weights_is_used(tmp_path: Path, monkeypatch: pyte
     copy = tmp_path / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth"
     copy.parent.mkdir()
     copy.write_bytes(b"weights")
-    assert fidelity.inception_weights() == copy
+    assert extractors.inception_weights() == copy
 
 
 def test_image_metrics_declare_their_direction() -> None:

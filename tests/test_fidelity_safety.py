@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 from ganbench import paths
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
-from ganbench.metrics import fidelity
-from ganbench.metrics.fidelity import LENET, fidelity_scores
+from ganbench.metrics.fidelity import LENET, cache, extractors, fidelity_features
+from ganbench.metrics.fidelity.fid import frechet_distance
+from ganbench.metrics.fidelity.kid import kid
+from ganbench.metrics.fidelity.precision_recall import precision_recall
 
 
 class Poison:
@@ -47,67 +49,71 @@ def _digits(seed: int, n: int) -> torch.Tensor:
     )
 
 
-def _lenet(generated: torch.Tensor, reference: torch.Tensor) -> fidelity.FidelityResult:
-    # FID and KID: torch-fidelity loads both the cached features and the cached FID statistics.
-    return fidelity_scores(generated, reference, "poison", LENET, {"fid", "kid", "prc"})
+def _lenet(generated: torch.Tensor, reference: torch.Tensor) -> tuple[dict[str, float], bool]:
+    """FID, KID, precision and recall in the classifier's features, and whether the reference's came
+    from the cache."""
+    found = fidelity_features(generated, reference, "poison", LENET)
+    pair = (found.generated, found.reference)
+    scores = {"fid": frechet_distance(*pair), "kid": kid(*pair, seed=0), **precision_recall(*pair)}
+    return scores, found.cached
 
 
-@pytest.mark.parametrize("entry", ["features-features", "stat-fid-features"])
 def test_a_poisoned_cache_entry_is_a_miss_not_code(
-    fake_mnist: Path, capsys: pytest.CaptureFixture[str], entry: str
+    fake_mnist: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     generated, reference = _digits(1, 50), _digits(2, 60)
-    clean = _lenet(generated, reference)
-    files = sorted(fidelity.cache_root().glob("ganbench-poison-*.pt"))
-    assert [f.name.rsplit("-ganbench-lenet-", 1)[1] for f in files] == [
-        "features-features.pt",
-        "stat-fid-features.pt",
-    ], "torch-fidelity's cache names changed: the poison must replace a file it loads"
-    target = next(f for f in files if f.name.endswith(f"-{entry}.pt"))
+    clean, _ = _lenet(generated, reference)
+    (target,) = sorted(cache.cache_root().glob("ganbench-poison-*.pt"))
+    assert "-lenet-fc1-w" in target.name, "one entry: the reference's features, keyed by the weights"
     marker = fake_mnist / "marker"
     _poison(target, marker)
-    torch.load(target, weights_only=False)  # the poison is live: torch-fidelity's loader would run it
+    torch.load(target, weights_only=False)  # the poison is live: an unchecked loader would run it
     assert marker.exists()
     marker.unlink()
     capsys.readouterr()
 
-    again = _lenet(generated, reference)
+    again, cached = _lenet(generated, reference)
 
-    assert not marker.exists()
+    assert not marker.exists() and not cached
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"warning: ignoring unsafe or unreadable cache file {target} (refused by ")
     assert line.endswith("; recomputing")
-    assert again.scores == clean.scores
-    fidelity._safe_load(target)  # recomputed and cached again: a clean entry
-    assert _lenet(generated, reference).scores == clean.scores
+    assert again == clean
+    extractors.safe_load(target)  # recomputed and cached again: a clean entry
+    assert _lenet(generated, reference) == (clean, True)
     assert capsys.readouterr().err == ""
 
 
 def test_a_file_swapped_after_the_check_is_never_read(
-    fake_mnist: Path, monkeypatch: pytest.MonkeyPatch
+    fake_mnist: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The race a shared cache allows: another user replaces an entry (or the weights) between ganbench's
-    # check and torch-fidelity's load. torch-fidelity reads only the private copies, so nothing runs.
-    generated, reference = _digits(1, 50), _digits(2, 60)
-    clean = _lenet(generated, reference)
-    shared = sorted(fidelity.cache_root().glob("ganbench-poison-*.pt")) + [fidelity.lenet_weights()]
-    marker = fake_mnist / "marker"
-    torch_fidelity = fidelity._torch_fidelity()
-    real = torch_fidelity.calculate_metrics
-    seen: dict[str, str] = {}
+    # check and torch-fidelity's load. torch-fidelity reads only the private copy of the weights, and
+    # cache entries are read by the safe loader alone, so nothing runs.
+    import torch_fidelity.utils
 
-    def swap_then_calculate(**kwargs):
+    generated, reference = _digits(1, 50), _digits(2, 60)
+    clean, _ = _lenet(generated, reference)
+    shared = sorted(cache.cache_root().glob("ganbench-poison-*.pt")) + [extractors.lenet_weights()]
+    marker = fake_mnist / "marker"
+    real = torch_fidelity.utils.create_feature_extractor
+    seen: list[str] = []
+
+    def swap_then_create(name, layers, **kwargs):
         for path in shared:
             _poison(path, marker)
-        seen.update(cache=kwargs["cache_root"], weights=kwargs["feature_extractor_weights_path"])
-        return real(**kwargs)
+        seen.append(kwargs["feature_extractor_weights_path"])
+        return real(name, layers, **kwargs)
 
-    monkeypatch.setattr(torch_fidelity, "calculate_metrics", swap_then_calculate)
-    again = fidelity_scores(generated, reference, "poison", LENET, {"fid", "kid", "prc"})
+    monkeypatch.setattr(torch_fidelity.utils, "create_feature_extractor", swap_then_create)
+    with pytest.raises(GanbenchError, match="cannot be loaded safely"):
+        _lenet(generated, reference)  # the weights were swapped: the next check refuses them
     assert not marker.exists()
-    assert again.scores == clean.scores and again.cached
-    private = Path(seen["cache"]).parent
-    assert Path(seen["weights"]).parent == private and not private.exists(), "a private folder, then gone"
+    private = Path(seen[0]).parent
+    assert private.name.startswith("ganbench-fidelity-") and not private.exists(), (
+        "a private folder, then gone"
+    )
+    assert str(private) not in {str(p.parent) for p in shared}
 
 
 def _bad_weights(kind: str, path: Path, marker: Path) -> Path:
@@ -150,23 +156,23 @@ def test_bad_inception_weights_stop_the_run_before_training(
 
 
 def test_the_lenet_weights_check(fake_mnist: Path) -> None:
-    real = fidelity.lenet_weights()
-    fidelity.check_weights(LENET, real)  # ganbench's own trained classifier passes
+    real = extractors.lenet_weights()
+    extractors.check_weights(LENET, real)  # ganbench's own trained classifier passes
 
     state = torch.load(real, weights_only=True)
     del state["fc2.bias"]
     missing = fake_mnist / "missing-key.pt"
     torch.save(state, missing)
     with pytest.raises(GanbenchError, match=r"does not fit the ganbench-lenet network") as err:
-        fidelity.check_weights(LENET, missing)
+        extractors.check_weights(LENET, missing)
     assert str(missing) in str(err.value) and '"fc2.bias"' in str(err.value)
 
     state = torch.load(real, weights_only=True)
     state["fc2.bias"] = torch.zeros(11)
     torch.save(state, missing)
     with pytest.raises(GanbenchError, match=r"size mismatch for fc2\.bias"):
-        fidelity.check_weights(LENET, missing)
+        extractors.check_weights(LENET, missing)
 
     torch.save(list(state.values()), missing)
     with pytest.raises(GanbenchError, match=r"holds a list, not a state dict"):
-        fidelity.check_weights(LENET, missing)
+        extractors.check_weights(LENET, missing)

@@ -118,7 +118,15 @@ def test_classifier_features_separate_real_digits_from_one_digit(real_mnist: Pat
     import torch
 
     from ganbench.data.images import load_mnist
-    from ganbench.metrics.fidelity import KEY_FID, KEY_PRECISION, KEY_RECALL, LENET, fidelity_scores
+    from ganbench.metrics.fidelity import LENET, fidelity_features, frechet_distance
+    from ganbench.metrics.fidelity.precision_recall import KEY_PRECISION, KEY_RECALL, precision_recall
+
+    KEY_FID = "fid"
+
+    def fidelity_scores(generated, reference, dataset_id, extractor, families):
+        found = fidelity_features(generated, reference, dataset_id, extractor)
+        pair = (found.generated, found.reference)
+        return type("Scores", (), {"scores": {KEY_FID: frechet_distance(*pair), **precision_recall(*pair)}})
 
     mnist = load_mnist("test")
     first, second = mnist.images[:2000], mnist.images[5000:7000]
@@ -143,5 +151,5 @@ def test_list_shows_image_datasets_metrics_and_suites(cli: CliRunner) -> None:
     assert result.exit_code == 0
     for name in ("mnist", "fashion-mnist", "cifar10", "folder", "stacked-mnist", "image-quality"):
         assert f"  {name} " in result.stdout
-    assert "(torch-fidelity, Inception-v3) [lower is better]" in result.stdout  # FID has no unit
+    assert "(Inception-v3 pool features) [lower is better]" in result.stdout  # FID has no unit
     assert "[modes, higher is better]" in result.stdout
