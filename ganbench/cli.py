@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from ganbench import paths
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
+from ganbench.limits import MAX_SAMPLES
 from ganbench.terminal import printable
 from ganbench.throughput.spec import Dtype, Options
 
@@ -439,6 +440,55 @@ def eval_(
     if failed:
         errors.print(f"{len(failed)} jobs failed (their reasons are in records.csv)", markup=False)
         raise typer.Exit(EXIT_JOBS_FAILED)
+
+
+@app.command("fid-sanity")
+@user_errors
+def fid_sanity(
+    samples: Annotated[
+        int,
+        typer.Option(
+            min=2, max=MAX_SAMPLES, help="Real images per half (two disjoint halves of MNIST's test split)."
+        ),
+    ] = 1000,
+    extractor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Feature extractor: lenet, inception or a registered name (repeatable; default lenet)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the halves and of every disturbance.")] = 0,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to extract features.")] = DeviceChoice.auto,
+    out: Annotated[
+        Path, typer.Option(help="Folder for fid-sanity.csv/.md and figures/fid-sanity.png/.pdf.")
+    ] = Path("results/fid-sanity"),
+    data_root: Annotated[
+        Path | None, typer.Option(envvar=paths.DATA_ROOT_ENV, help="Image datasets (MNIST).")
+    ] = None,
+    inception_weights: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=paths.INCEPTION_WEIGHTS_ENV,
+            help="Local Inception-v3 file (TorchScript or torch-fidelity's).",
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=paths.CACHE_DIR_ENV, help="Cache of real-data features and the digit classifier."
+        ),
+    ] = None,
+) -> None:
+    """FID's sanity check (Heusel et al. 2017): disturb real MNIST at rising levels; FID must rise."""
+    from ganbench import sanity
+
+    paths.Paths(data_root, inception_weights, cache_dir).use()
+    frame, files = sanity.run(
+        samples, _split_names(extractor) or ["lenet"], seed, out, str(device),
+        say=lambda line: console.print(printable(line), markup=False, highlight=False),
+    )  # fmt: skip
+    console.print(sanity.markdown(frame), markup=False, highlight=False)
+    console.print(f"wrote {', '.join(str(f.relative_to(out)) for f in files)} in {out}", markup=False)
 
 
 @app.command()
