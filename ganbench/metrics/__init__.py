@@ -2,6 +2,7 @@
 
 from ganbench.metrics import (  # noqa: F401  (register metrics)
     critic,
+    density_coverage,
     dirac,
     fidelity,
     mode_collapse,
