@@ -128,7 +128,8 @@ ALLOWED = {
     "run": {"data", "models", "metrics", "engine", "suite", "report", "tune"},
     "throughput": {"data", "models", "metrics", "engine", "suite", "report", "run"},
     "catalog": {"data", "models", "metrics", "suite", "run"},
-    "cli": {"run", "report", "throughput", "suite", "catalog", "tune"},
+    "sanity": {"data", "metrics"},  # FID's sanity check: real images disturbed, FID per extractor
+    "cli": {"run", "report", "throughput", "suite", "catalog", "tune", "sanity"},
 }
 
 
