@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,3 +232,61 @@ def test_bad_input_is_one_line(real: np.ndarray, fake: np.ndarray, k: int, messa
     with pytest.raises(GanbenchError, match=message) as error:
         density_coverage(real, fake, k)
     assert "\n" not in str(error.value)
+
+
+# ----------------------------------------------------------------- in image feature spaces
+
+
+def test_image_density_and_coverage_read_the_shared_lenet_features(
+    real_mnist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the digit classifier's features: one half of MNIST against another covers most of it; a set
+    # of ones only (one digit of ten) covers little, about the ones' share of the reference. Both read
+    # the features FID reads: one extraction of each set for the four metrics.
+    from ganbench.data.images import load_mnist
+    from ganbench.metrics.fidelity import features
+
+    mnist = load_mnist("test")
+    # Random halves: MNIST's test split puts one writer population in its first 5,000 images and
+    # another in its last 5,000, so slices of it are not samples of one distribution.
+    order = torch.randperm(10_000, generator=torch.Generator().manual_seed(0))
+    reference_images, other_half = mnist.images[order[:600]], mnist.images[order[600:1200]]
+
+    class Reference:
+        modality = "images"
+
+        def reference(self, n: int) -> torch.Tensor:
+            return reference_images[:n]
+
+    extracted: list[int] = []
+    real_extract = features.extract
+
+    def counting(images, extractor, device=None, batch_size=None):
+        extracted.append(len(images))
+        return real_extract(images, extractor, device, batch_size)
+
+    monkeypatch.setattr(features, "extract", counting)
+
+    def scores(images: torch.Tensor, dataset_id: str) -> dict[str, float]:
+        samples = (images.to(torch.float32) / 127.5 - 1).numpy()
+        wanted = ("fid-lenet", "density-lenet", "coverage-lenet")
+        ctx = EvalContext(
+            samples, Reference(), seed=0, dataset_id=dataset_id, reference_count=600, wanted=wanted
+        )
+        values = {name: METRICS.get(name).compute(ctx) for name in wanted}
+        assert values["coverage-lenet"].details["k"] == 5 and "k = 5" in values["density-lenet"].note
+        assert values["coverage-lenet"].details["extractor"] == "ganbench-lenet"
+        pair = features.shared_features(ctx, "lenet")
+        generated, reference = pair.layer("fid")
+        assert (values["density-lenet"].value, values["coverage-lenet"].value) == density_coverage(
+            reference, generated, 5
+        )
+        return {name: value.value for name, value in values.items()}
+
+    half = scores(other_half, "halves")
+    assert extracted == [600, 600], "one extraction of each set for FID, density and coverage"
+    ones = scores(mnist.images[mnist.labels == 1][:600], "halves")
+    # Measured: coverage 0.9 (halves) against 0.1 (ones; ones are 11% of MNIST); density stays near 1
+    # for both: the ones are real digits, so density (fidelity) does not fall, as the paper intends.
+    assert half["coverage-lenet"] > 0.7 and ones["coverage-lenet"] < 0.25
+    assert half["density-lenet"] > 0.7

@@ -205,7 +205,7 @@ def test_fid_inf_is_registered_with_inception_features(monkeypatch: pytest.Monke
     generated, reference = _gaussians(4)
     asked: list[str] = []
 
-    def extract(images, extractor, device=None, batch_size=64):
+    def extract(images, extractor, device=None, batch_size=None):
         asked.append(extractor.name)
         return {
             "2048" if extractor.name == INCEPTION_TS else "features": torch.tensor(

@@ -154,7 +154,7 @@ def test_the_image_metrics_run_offline_in_inception_features(
     counted: list[int] = []
     real_extract = extract
 
-    def counting(images, extractor, device=None, batch_size=64):
+    def counting(images, extractor, device=None, batch_size=None):
         counted.append(len(images))
         return real_extract(images, extractor, device, batch_size)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,7 +59,7 @@ class EvalContext:
     # or generators scored by `ganbench eval`), and its PacGAN packing degree.
     critic: torch.nn.Module | None = field(default=None, repr=False)
     pack: int = 1
-    shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    shared: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     _reference: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def reference(self, n: int) -> np.ndarray:

@@ -3,10 +3,11 @@
 Laid out by role, as torch-fidelity itself is: `extractors` (the feature networks and their weights
 checks), `cache` (real-data features on disk), `features` (one extraction per dataset, extractor and
 samples, shared by every metric), and one module per metric family: `fid` (with FID at infinity),
-`kid`, `precision_recall`, `inception_score`.
+`kid`, `precision_recall`, `inception_score`, `density_coverage`.
 """
 
 from ganbench.metrics.fidelity import (  # noqa: F401  (register metrics)
+    density_coverage,
     fid,
     inception_score,
     kid,

@@ -22,8 +22,8 @@ from ganbench.metrics.base import EvalContext, MetricValue, register_metric
 from ganbench.metrics.fidelity import cache
 from ganbench.metrics.fidelity.extractors import EXTRACTORS, Extractor, Say, network, resolve
 
-# torch-fidelity's default batch size; images per second on the CPU change little above it
-# (tests/test_bench_fidelity.py measures the Inception network's), and results do not depend on it.
+# torch-fidelity's default batch size, for GPUs; each extractor declares its CPU batch size
+# (tests/test_bench_fidelity.py measures the Inception network's). Results do not depend on it.
 BATCH_SIZE = 64
 
 
@@ -104,14 +104,17 @@ def extract(
     images: torch.Tensor,
     extractor: Extractor,
     device: torch.device | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every layer `extractor`'s metrics read, of uint8 images (N, 1 or 3, H, W), in one pass."""
+    """Every layer `extractor`'s metrics read, of uint8 images (N, 1 or 3, H, W), in one pass; by
+    default in batches of BATCH_SIZE on a GPU and of the extractor's own size on a CPU."""
     from torch_fidelity.utils import get_featuresdict_from_dataset
 
     layers = sorted(set(extractor.layers.values()))
     model = network(extractor, layers, device)
     cuda = device is not None and device.type == "cuda"
+    if batch_size is None:
+        batch_size = BATCH_SIZE if cuda else extractor.cpu_batch_size
     # save_cpu_ram: the images are in memory, so DataLoader workers would only add start-up time.
     return get_featuresdict_from_dataset(UInt8Images(images), model, batch_size, cuda, True, False)
 
