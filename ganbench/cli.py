@@ -201,7 +201,7 @@ def run(
         Path | None,
         typer.Option(
             envvar=paths.INCEPTION_WEIGHTS_ENV,
-            help="Local Inception-v3 weights file for fid/isc/kid/precision/recall (offline machines).",
+            help="Local Inception-v3 file: TorchScript or torch-fidelity weights (isc needs the latter).",
         ),
     ] = None,
     cache_dir: Annotated[
@@ -415,7 +415,11 @@ def eval_(
         Path | None, typer.Option(envvar=paths.DATA_ROOT_ENV, help="Image datasets.")
     ] = None,
     inception_weights: Annotated[
-        Path | None, typer.Option(envvar=paths.INCEPTION_WEIGHTS_ENV, help="Local Inception-v3 weights file.")
+        Path | None,
+        typer.Option(
+            envvar=paths.INCEPTION_WEIGHTS_ENV,
+            help="Local Inception-v3 file (TorchScript or torch-fidelity's).",
+        ),
     ] = None,
     cache_dir: Annotated[
         Path | None, typer.Option(envvar=paths.CACHE_DIR_ENV, help="Cache of real-data statistics.")
