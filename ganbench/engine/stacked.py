@@ -1,10 +1,14 @@
-"""Stacked networks: K copies of one architecture as one model on [K, batch, features] inputs.
+"""Stacked networks: K copies of one architecture as one model on [K, batch, ...] inputs.
 
 Every layer with weights is rewritten explicitly in stacked form: a linear layer is one batched
-matmul over K weight matrices, batch norm normalizes each member over its own batch and keeps its
-own running statistics (so eval mode uses each member's own), a spectrally normalized linear layer
-keeps each member's own power-iteration vectors. Layers without weights (ReLU, a maxout's max over
-pieces, containers) are reused as they are, since they act on the last axes.
+matmul over K weight matrices; a convolution or transposed convolution is one grouped convolution
+over the members' channels side by side ([K, B, C, H, W] as [B, K C, H, W], K times the layer's own
+groups); batch norm (1d or 2d) normalizes each member over its own batch and keeps its own running
+statistics (so eval mode uses each member's own); group norm normalizes K times the layer's groups,
+each member's with its own scale and shift; a spectrally normalized linear layer keeps each
+member's own power-iteration vectors. Layers without weights (ReLU, a maxout's max over pieces,
+Unflatten and means over the trailing axes, containers) are reused as they are, since they act on
+the last axes.
 Each member's loss is its own mean, so the gradient of the summed loss is every member's own
 gradient, and Adam and RMSprop are elementwise: K stacked members train exactly as K separate
 ones, up to floating-point summation order.
@@ -46,19 +50,42 @@ class StackedLinear(nn.Module):
         return {"weight": self.weight[k].t(), "bias": self.bias[k, 0]}
 
 
-class StackedBatchNorm1d(nn.Module):
-    """K BatchNorm1d layers on [K, batch, C]: each member normalized over its own batch.
+def _side_by_side(x: Tensor) -> Tensor:
+    """[K, B, C, ...] -> [B, K C, ...]: member k's channel c is channel k C + c of one batch."""
+    k, n, c, *rest = x.shape
+    return x.transpose(0, 1).reshape(n, k * c, *rest)
+
+
+def _apart(y: Tensor, k: int) -> Tensor:
+    """[B, K C, ...] -> [K, B, C, ...], the inverse of `_side_by_side`."""
+    n, kc, *rest = y.shape
+    return y.view(n, k, kc // k, *rest).transpose(0, 1)
+
+
+def _same_settings(layers: list[nn.Module], names: tuple[str, ...]) -> None:
+    """Refuse layers whose settings `names` differ (members of one stack share an architecture)."""
+    first = layers[0]
+    for name in names:
+        if any(getattr(layer, name) != getattr(first, name) for layer in layers):
+            raise CannotStack(f"{type(first).__name__} layers with different {name}")
+
+
+class _StackedBatchNorm(nn.Module):
+    """K batch-norm layers on [K, batch, C, ...]: each member normalized over its own batch.
 
     Training mode normalizes with the batch's biased variance and moves the running statistics
-    towards the batch mean and unbiased variance by `momentum`, as `torch.nn.BatchNorm1d` does;
-    eval mode uses each member's running statistics.
+    towards the batch mean and unbiased variance by `momentum`, as torch's batch norm does; eval
+    mode uses each member's running statistics.
     """
 
-    def __init__(self, layers: list[nn.BatchNorm1d]) -> None:
+    def __init__(self, layers: list[nn.modules.batchnorm._BatchNorm]) -> None:
         super().__init__()
         first = layers[0]
         if not (first.affine and first.track_running_stats) or first.momentum is None:
-            raise CannotStack("a BatchNorm1d without affine weights, running statistics or momentum")
+            raise CannotStack(
+                f"a {type(first).__name__} without affine weights, running statistics or momentum"
+            )
+        _same_settings(layers, ("num_features", "eps", "momentum", "affine", "track_running_stats"))
         self.eps, self.momentum = first.eps, first.momentum
         self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]).unsqueeze(1))
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
@@ -68,18 +95,16 @@ class StackedBatchNorm1d(nn.Module):
         self.register_buffer("num_batches_tracked", counts)
 
     def forward(self, x: Tensor) -> Tensor:
-        # Member k's channel c is channel k C + c of one ordinary batch norm over [batch, K C]: torch's
-        # fused kernel (the one each member's own BatchNorm1d runs) normalizes it over that member's
+        # Member k's channel c is channel k C + c of one ordinary batch norm over [batch, K C, ...]:
+        # torch's fused kernel (the one each member's own layer runs) normalizes it over that member's
         # batch and updates its running statistics in place, through views of the stacked buffers.
-        k, n, c = x.shape
-        flat = x.transpose(0, 1).reshape(n, k * c)
         out = F.batch_norm(
-            flat, self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
+            _side_by_side(x), self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
             self.bias.view(-1), self.training, self.momentum, self.eps,
         )  # fmt: skip
         if self.training:
             self.num_batches_tracked.add_(1)
-        return out.view(n, k, c).transpose(0, 1)
+        return _apart(out, x.shape[0])
 
     def member_state(self, k: int) -> dict[str, Tensor]:
         return {
@@ -89,6 +114,112 @@ class StackedBatchNorm1d(nn.Module):
             "running_var": self.running_var[k],
             "num_batches_tracked": self.num_batches_tracked[k],
         }
+
+
+class StackedBatchNorm1d(_StackedBatchNorm):
+    """K BatchNorm1d layers on [K, batch, C] (or [K, batch, C, L])."""
+
+
+class StackedBatchNorm2d(_StackedBatchNorm):
+    """K BatchNorm2d layers on [K, batch, C, H, W]: statistics per member and channel over its own
+    batch and positions."""
+
+
+class StackedGroupNorm(nn.Module):
+    """K GroupNorm layers on [K, batch, C, ...]: one group norm with K G groups over [batch, K C, ...].
+
+    Group g of member k covers its channels g C/G .. (g + 1) C/G - 1, which are channels k C + g C/G ..
+    of the side-by-side batch: group k G + g of the stacked norm, so each sample of each member is
+    normalized over its own groups, and scaled and shifted by its member's own weight and bias.
+    """
+
+    def __init__(self, layers: list[nn.GroupNorm]) -> None:
+        super().__init__()
+        first = layers[0]
+        if not first.affine:
+            raise CannotStack("a GroupNorm without affine weights")
+        _same_settings(layers, ("num_groups", "num_channels", "eps", "affine"))
+        self.num_groups, self.eps = first.num_groups, first.eps
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = x.shape[0]
+        out = F.group_norm(
+            _side_by_side(x), k * self.num_groups, self.weight.view(-1), self.bias.view(-1), self.eps
+        )
+        return _apart(out, k)
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        return {"weight": self.weight[k], "bias": self.bias[k]}
+
+
+class _StackedConv(nn.Module):
+    """K convolutions (or transposed convolutions) as one grouped one over the members' channels.
+
+    The weights are stored [K, *the layer's weight shape], so member k's are `weight[k]`; flattened
+    along the first two axes they are the weight of a convolution with K times the layer's groups on
+    [B, K C, H, W], whose group k g + j is member k's group j. The bias, when the layers have one, is
+    [K, C_out].
+    """
+
+    transposed = False
+    SETTINGS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups")
+
+    def __init__(self, layers: list[nn.Conv2d] | list[nn.ConvTranspose2d]) -> None:
+        super().__init__()
+        first = layers[0]
+        name = type(first).__name__
+        if any(layer.padding_mode != "zeros" for layer in layers):
+            raise CannotStack(f"a {name} with padding mode {first.padding_mode!r} (only zeros is stacked)")
+        has_bias = [layer.bias is not None for layer in layers]
+        if len(set(has_bias)) > 1:
+            raise CannotStack(f"{name} layers with and without bias")
+        _same_settings(layers, self.SETTINGS + (("output_padding",) if self.transposed else ()))
+        self.stride, self.padding, self.dilation = first.stride, first.padding, first.dilation
+        self.groups, self.output_padding = first.groups, getattr(first, "output_padding", None)
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+        bias = torch.stack([layer.bias.detach() for layer in layers]) if has_bias[0] else None
+        self.bias = None if bias is None else nn.Parameter(bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = x.shape[0]
+        weight = self.weight.flatten(0, 1)
+        bias = None if self.bias is None else self.bias.flatten()
+        if self.transposed:
+            out = F.conv_transpose2d(
+                _side_by_side(x), weight, bias, self.stride, self.padding, self.output_padding,
+                k * self.groups, self.dilation,
+            )  # fmt: skip
+        else:
+            out = F.conv2d(
+                _side_by_side(x), weight, bias, self.stride, self.padding, self.dilation, k * self.groups
+            )
+        return _apart(out, k)
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        state = {"weight": self.weight[k]}
+        if self.bias is not None:
+            state["bias"] = self.bias[k]
+        return state
+
+
+class StackedConv2d(_StackedConv):
+    """K Conv2d layers on [K, batch, C, H, W]: one grouped F.conv2d."""
+
+    def __init__(self, layers: list[nn.Conv2d]) -> None:
+        super().__init__(layers)
+
+
+class StackedConvTranspose2d(_StackedConv):
+    """K ConvTranspose2d layers on [K, batch, C, H, W]: one grouped F.conv_transpose2d (its weight is
+    [C_in, C_out / groups, kh, kw], so the members' weights also sit side by side along the first axis).
+    The output padding is the layer's own: an `output_size` given at call time is not supported."""
+
+    transposed = True
+
+    def __init__(self, layers: list[nn.ConvTranspose2d]) -> None:
+        super().__init__(layers)
 
 
 def spectral_norm_of(layer: nn.Module) -> _SpectralNorm | None:
@@ -172,6 +303,10 @@ class StackedSpectralLinear(nn.Module):
 STACKERS: dict[type[nn.Module], Callable[[list], nn.Module]] = {
     nn.Linear: StackedLinear,
     nn.BatchNorm1d: StackedBatchNorm1d,
+    nn.BatchNorm2d: StackedBatchNorm2d,
+    nn.GroupNorm: StackedGroupNorm,
+    nn.Conv2d: StackedConv2d,
+    nn.ConvTranspose2d: StackedConvTranspose2d,
 }
 
 

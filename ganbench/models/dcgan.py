@@ -19,10 +19,12 @@ Norm = Callable[[int], nn.Module]
 
 
 class GlobalAverage(nn.Module):
-    """Mean over the spatial axes: (B, C, H, W) -> (B, C), the critic's score without a linear layer."""
+    """Mean over the spatial axes: (B, C, H, W) -> (B, C), the critic's score without a linear layer.
+
+    It averages the last two axes, so it also works on stacked members' maps (K, B, C, H, W)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.mean(dim=(2, 3))
+        return x.mean(dim=(-2, -1))
 
 
 def layer_norm(channels: int) -> nn.Module:
@@ -47,7 +49,8 @@ def generator(latent_dim: int, channels: int, side: int, width: int) -> nn.Seque
     """
     base, n = levels(side)
     widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # 28: 2w, w; 32: 4w, 2w, w; 64: 8w .. w
-    layers: list[nn.Module] = [nn.Unflatten(1, (latent_dim, 1, 1))]
+    # The code's last axis becomes the 1x1 map (also for stacked members' codes, (K, B, latent_dim)).
+    layers: list[nn.Module] = [nn.Unflatten(-1, (latent_dim, 1, 1))]
     # Convolutions followed by batch norm carry no bias: its shift replaces it (as in the DCGAN code).
     layers += [nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False)]
     layers += [nn.BatchNorm2d(widths[0]), nn.ReLU()]

@@ -91,8 +91,9 @@ def stack_groups(jobs: list[Job], batch: bool, note: Callable[[str], None] | Non
     Jobs of one method with the same settings and data shape share networks of one shape, so all
     their seeds and datasets (ring-8 and grid-25 alike) train together, and so do jobs whose settings
     differ only in values each member may hold its own of (`ganbench.models.base.PER_MEMBER`).
-    Networks the engine cannot stack (a layer without a stacked form, such as a convolution) train
-    one job at a time, and `note` says so once per method and reason. Without `batch` every job trains alone.
+    Networks the engine cannot stack (a layer without a stacked form, such as a spectrally normalized
+    convolution) train one job at a time, and `note` says so once per method and reason; the DCGAN
+    nets (convolutions, batch and group norm) stack. Without `batch` every job trains alone.
     """
     if not batch:
         return [[job] for job in jobs]
