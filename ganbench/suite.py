@@ -87,6 +87,9 @@ class QuickSettings:
 
     steps: int = field(default=200, metadata=at_least(0) | at_most(MAX_STEPS))
     samples: int = field(default=500, metadata=at_least(1) | at_most(MAX_SAMPLES))
+    # Training curves every N steps under --quick (0: the suite's own track_every), so that a smoke run
+    # of a tracked suite still has enough points for the convergence verdict (and shows its flag).
+    track_every: int = field(default=0, metadata=at_least(0))
 
 
 # Settings that change how a job runs or what it keeps, not its result: left out of `Job.config()`, so
@@ -592,6 +595,8 @@ def with_overrides(
         evaluation = dataclasses.replace(evaluation, keep_generators=True)
     if quick:
         train = dataclasses.replace(train, steps=suite.quick.steps)
+        if suite.quick.track_every and train.track_every:
+            train = dataclasses.replace(train, track_every=suite.quick.track_every)
         evaluation = dataclasses.replace(evaluation, samples=suite.quick.samples)
     if steps is not None:
         train = dataclasses.replace(train, steps=check_field("--steps", steps, TrainSettings, "steps"))

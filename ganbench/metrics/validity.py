@@ -28,6 +28,21 @@ Two flags, judged separately:
   W1            max(0.1 m, f)     f / 2              0.25 m
   ============= ================= ================== ==============
 
+Image jobs (MNIST, Stacked MNIST) get `not-converged` by the same test on the image metrics tracked
+over training (ganbench.engine.tracking: the suite's cheap ones, IMAGE_CURVES: FID in the MNIST
+classifier's features, Stacked MNIST's modes covered and KL), with f the metric's
+level on a true sample of the tracking size (what a perfect generator reads there, as W1's floor):
+
+  ============= ================= ================== ==============
+  curve         tolerance         noise floor        late tolerance
+  ============= ================= ================== ==============
+  FID, KL       max(0.1 m, f)     f / 2              0.25 m
+  stacked modes max(0.02 m, 1)    occupancy std      0.05 m
+  ============= ================= ================== ==============
+
+(occupancy std: the standard deviation of the number of distinct modes that n draws from a uniform
+distribution over the dataset's modes hit, n the tracking sample count). `off-modes` is a 2-D flag.
+
 Runs made before these two flags recorded `undertrained` (HQ below 0.5) and `still-improving` (HQ
 up by more than 0.05, or W1 down by more than 10% and its noise floor, between the start and the end
 of the last 20% of tracked steps). Records store flags as strings, so those two stay known here, with
@@ -51,6 +66,11 @@ from ganbench.metrics.wasserstein import exact_w1
 HQ_CURVE = "high_quality_fraction"
 W1_CURVE = "w1"
 MODES_CURVE = "modes_covered"
+# Image metrics tracked over training, by name (the metric's own), and how each is judged: a distance
+# to the data, whose level on a true sample is its floor, or the count of Stacked MNIST's modes.
+DISTANCE, COUNT = "distance", "count"
+# KID is left out: its 100 subsets cost 3.4 s a point at 1,000 samples on a CPU, FID's 0.4 s.
+IMAGE_CURVES = {"fid-lenet": DISTANCE, "stacked-modes": COUNT, "stacked-kl": DISTANCE}
 
 OFF_MODES = "off-modes"
 NOT_CONVERGED = "not-converged"
@@ -108,18 +128,25 @@ MODES_LATE = 2.0
 W1_TOLERANCE = 0.10
 W1_FLOOR_SHARE = 0.5
 W1_LATE = 0.25
+# Image distances (FID, KL to uniform) are judged as W1: 10% of their window mean, or their level on
+# a true sample of the tracking size when that is larger (FID and KL are biased upwards at small n).
+# Stacked MNIST's modes covered: a change of 2% of the modes matters (17 modes of the 865 that a perfect
+# generator hits with 2,000 samples); a late change of 5% is a collapse or a jump.
+COUNT_TOLERANCE = 0.02
+COUNT_LATE = 0.05
 
 LEGEND = {
     OFF_MODES: f"final high-quality fraction below {OFF_MODES_HQ} for some seed (most samples lie more "
     "than 3 std from every mode, so modes covered and reverse KL count stray samples); it describes "
     "the result and does not ask for more training",
-    NOT_CONVERGED: f"for some seed a tracked curve (high-quality fraction, modes covered, W1) still moves "
-    f"over the last {WINDOW:.0%} of tracked steps ({MIN_POINTS} points or more): its least-squares trend "
-    f"changes it by more than {HQ_TOLERANCE}, {MODES_TOLERANCE:g} mode, or {W1_TOLERANCE:.0%} of W1 and "
-    f"W1's noise floor, with a slope more than {T_CRIT:g} standard errors from zero (the residual std "
-    f"taken at least as the sampling noise), or its last point lies more than {HQ_LATE}, "
-    f"{MODES_LATE:g} modes or {W1_LATE:.0%} of W1 (and {LATE_NOISE:g} noise floors) from the window's "
-    "other points; train longer",
+    NOT_CONVERGED: f"for some seed a tracked curve (high-quality fraction, modes covered, W1; on images "
+    f"FID, stacked modes, KL) still moves over the last {WINDOW:.0%} of tracked steps ({MIN_POINTS} "
+    f"points or more): its least-squares trend changes it by more than {HQ_TOLERANCE}, "
+    f"{MODES_TOLERANCE:g} mode, {W1_TOLERANCE:.0%} of W1 (of FID, KL) and its noise floor, or "
+    f"{COUNT_TOLERANCE:.0%} of stacked modes, with a slope more than {T_CRIT:g} standard errors from zero "
+    f"(the residual std taken at least as the sampling noise), or its last point lies more than "
+    f"{HQ_LATE}, {MODES_LATE:g} modes, {W1_LATE:.0%} of W1 (of FID, KL) or {COUNT_LATE:.0%} of "
+    f"stacked modes (and {LATE_NOISE:g} noise floors) from the window's other points; train longer",
     UNDERTRAINED: "high-quality fraction below 0.5 for some seed (mode metrics compare untrained "
     "generators there); a flag of runs made before off-modes and not-converged replaced it",
     STILL_IMPROVING: "still improving over the last 20% of tracked steps (high-quality fraction up by "
@@ -183,7 +210,13 @@ def _moves(steps: np.ndarray, values: np.ndarray, curve: _Curve) -> bool:
     return trending or departure > max(curve.late, LATE_NOISE * curve.floor)
 
 
-def _curves(window_mean: Mapping[str, float], track_samples: int, w1_floor: float) -> dict[str, _Curve]:
+def _curves(
+    window_mean: Mapping[str, float],
+    track_samples: int,
+    w1_floor: float,
+    levels: Mapping[str, float],
+    modes: int,
+) -> dict[str, _Curve]:
     """The judged curves, their tolerances and noise floors from the window's mean values."""
     judged = {}
     if MODES_CURVE in window_mean:
@@ -195,21 +228,49 @@ def _curves(window_mean: Mapping[str, float], track_samples: int, w1_floor: floa
     if W1_CURVE in window_mean:
         m = abs(window_mean[W1_CURVE])
         judged[W1_CURVE] = _Curve(max(W1_TOLERANCE * m, w1_floor), W1_FLOOR_SHARE * w1_floor, W1_LATE * m)
+    for name, kind in IMAGE_CURVES.items():
+        if name not in window_mean:
+            continue
+        m = abs(window_mean[name])
+        if kind == DISTANCE:
+            f = abs(levels.get(name, 0.0))
+            judged[name] = _Curve(max(W1_TOLERANCE * m, f), W1_FLOOR_SHARE * f, W1_LATE * m)
+        else:
+            floor = occupancy_std(track_samples, modes) if modes else 0.0
+            judged[name] = _Curve(max(COUNT_TOLERANCE * m, 1.0), floor, COUNT_LATE * m)
     return judged
 
 
+def occupancy_std(n: int, modes: int) -> float:
+    """The standard deviation of the number of distinct modes that n independent uniform draws over
+    `modes` modes hit: with a = (1 - 1/M)^n and b = (1 - 2/M)^n, the count of missed modes has mean
+    M a and variance M a + M (M - 1) b - (M a)^2 (each mode missed with probability a, two with b)."""
+    if modes < 1 or n < 0:
+        raise ValueError(f"occupancy needs modes >= 1 and n >= 0, got {modes} and {n}")
+    a = (1 - 1 / modes) ** n
+    b = (1 - 2 / modes) ** n
+    return math.sqrt(max(modes * a + modes * (modes - 1) * b - (modes * a) ** 2, 0.0))
+
+
 def not_converged(
-    curves: Mapping[str, Sequence[float]], track_samples: int = 1000, w1_floor: float = 0.0
+    curves: Mapping[str, Sequence[float]],
+    track_samples: int = 1000,
+    w1_floor: float = 0.0,
+    levels: Mapping[str, float] | None = None,
+    modes: int = 0,
 ) -> list[str]:
-    """The names of the tracked curves (HQ, modes covered, W1) that still move at the end of training
-    by the module's test; empty when none does or none has enough points in the window."""
+    """The names of the tracked curves (HQ, modes covered, W1, the image curves) that still move at
+    the end of training by the module's test; empty when none does or none has enough points in the
+    window. `levels` holds each image distance's level on a true sample of the tracking size, and
+    `modes` the dataset's number of modes (Stacked MNIST's 1,000) for the count's noise floor."""
     steps = curves.get("step", [])
     windows = {}
-    for name in (HQ_CURVE, MODES_CURVE, W1_CURVE):
+    for name in (HQ_CURVE, MODES_CURVE, W1_CURVE, *IMAGE_CURVES):
         found = _window(steps, curves.get(name, []))
         if found is not None:
             windows[name] = found
-    judged = _curves({name: float(np.mean(y)) for name, (_, y) in windows.items()}, track_samples, w1_floor)
+    means = {name: float(np.mean(y)) for name, (_, y) in windows.items()}
+    judged = _curves(means, track_samples, w1_floor, levels or {}, modes)
     return [name for name, (t, y) in windows.items() if _moves(t, y, judged[name])]
 
 
@@ -234,3 +295,15 @@ def verdict(
     if not_converged(curves, track_samples, w1_floor):
         flags.append(NOT_CONVERGED)
     return flags
+
+
+def image_verdict(
+    curves: Mapping[str, Sequence[float]],
+    levels: Mapping[str, float],
+    *,
+    track_samples: int,
+    modes: int = 0,
+) -> list[str]:
+    """The flags of one image job from its tracked curves: `not-converged` or none (an image job has
+    no modes to be off; its distances' `levels` and `modes` as for `not_converged`)."""
+    return [NOT_CONVERGED] if not_converged(curves, track_samples, 0.0, levels, modes) else []

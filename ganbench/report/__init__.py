@@ -319,11 +319,13 @@ def _losses_frame(sources: _Sources, keys: set[str]) -> pd.DataFrame:
 
 
 def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
-    """curves.csv, correlations.csv/.md, figures/training-curves.png/.pdf and, on Gaussian
-    mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over training);
-    on the Dirac-GAN, figures/phase-plane.png/.pdf (theta against psi)."""
+    """curves.csv, correlations.csv/.md (where W1 was tracked), figures/training-curves.png/.pdf and,
+    on Gaussian mixtures, figures/convergence.png/.pdf (modes covered, high-quality fraction, W1 over
+    training); on images, the tracked image metrics in figures/convergence (convergence-images beside
+    mixtures); on the Dirac-GAN, figures/phase-plane.png/.pdf (theta against psi)."""
     from ganbench.data.dirac import PSI, THETA
     from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE
+    from ganbench.metrics.validity import IMAGE_CURVES
     from ganbench.report import figures
     from ganbench.report.phase_plane import phase_plane
 
@@ -333,10 +335,13 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     # The discriminator's loss and its estimate are on the scale of its objective and its critic's
     # constraint (a clipped critic's values are tiny): one row per method.
     per_method = [D_LOSS, CRITIC_ESTIMATE]
-    outputs = [
-        store.write_text("curves.csv", curves.to_csv(index=False)),
-        store.write_text("correlations.csv", table.to_csv(index=False)),
-        store.write_text("correlations.md", correlations_markdown(table)),
+    outputs = [store.write_text("curves.csv", curves.to_csv(index=False))]
+    if not table.empty:  # no correlations where no job tracked W1 (an image suite)
+        outputs += [
+            store.write_text("correlations.csv", table.to_csv(index=False)),
+            store.write_text("correlations.md", correlations_markdown(table)),
+        ]
+    outputs += [
         *figures.training_curves(
             curves,
             [D_LOSS, CRITIC_ESTIMATE, W1_CURVE],
@@ -351,6 +356,13 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
         outputs += figures.training_curves(
             mixtures, series, folder / "convergence", per_method, _curve_domains()
         )
+    # Image jobs' tracked image metrics (FID; Stacked MNIST's modes and KL): their own figure,
+    # `convergence` when the run has no mixtures, so an image suite's curves sit where a 2-D suite's do.
+    image_series = [name for name in IMAGE_CURVES if name in curves and curves[name].notna().any()]
+    if image_series:
+        images = curves.dropna(subset=image_series, how="all")
+        stem = "convergence" if mixtures.empty else "convergence-images"
+        outputs += figures.training_curves(images, image_series, folder / stem, per_method, _curve_domains())
     # Its axes are square around the furthest point: a theta or psi no axis can hold is left out.
     outputs += phase_plane(figures.drawable_frame(curves, [THETA, PSI])[0], folder / "phase-plane")
     return outputs
@@ -360,7 +372,9 @@ def _curve_domains() -> dict[str, Domain]:
     """The values each tracked metric series can take (its metric's declared domain), for the figures."""
     from ganbench.engine.tracking import HQ_CURVE, MODES_CURVE, W1_CURVE
     from ganbench.metrics.mode_collapse import HIGH_QUALITY_FRACTION
+    from ganbench.metrics.validity import IMAGE_CURVES
     from ganbench.metrics.wasserstein import W1
 
     metrics = {MODES_CURVE: MODES_COVERED, HQ_CURVE: HIGH_QUALITY_FRACTION, W1_CURVE: W1}
+    metrics |= {name: name for name in IMAGE_CURVES}  # image curves bear their metrics' names
     return {series: registry_domain(metric, "") for series, metric in metrics.items()}

@@ -48,13 +48,16 @@ def curves_frame(records: list[Record], settings: list[str] | None = None) -> pd
 
 
 def correlations(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per method x dataset x settings: mean, std and n over seeds of the Spearman correlation, over training,
-    between each tracked series and the exact W1; `tracked_points`, the most points a seed tracked, and
-    `na_reason` where every seed tracked fewer than MIN_POINTS (the correlations are then n/a).
+    """Per method x dataset x settings (of the jobs that tracked W1; empty when none did): mean, std and
+    n over seeds of the Spearman correlation, over training, between each tracked series and the exact
+    W1; `tracked_points`, the most points a seed tracked, and `na_reason` where every seed tracked
+    fewer than MIN_POINTS (the correlations are then n/a).
 
     Spearman (rank) correlation, because a clipped WGAN critic estimates W1 only up to an unknown
     constant factor: a monotone relation is the claim, not equality.
     """
+    # Only jobs that tracked W1 (2-D jobs; image jobs track image metrics instead) have correlations.
+    curves = curves.dropna(subset=[W1_CURVE]) if W1_CURVE in curves.columns else curves.iloc[:0]
     if curves.empty:
         return pd.DataFrame()
     if "settings" not in curves.columns:  # a frame made without labels: one setting

@@ -861,7 +861,8 @@ def make_training_figure(
     for name in series:
         if name not in curves.columns or curves[name].isna().all():
             continue  # not tracked by these records
-        title = SERIES_TITLES.get(name, name.replace("_", " "))
+        # Image curves are metrics tracked under their own names: titled as the tables title them.
+        title = SERIES_TITLES.get(name) or (metric_title(name) if name in METRICS else name.replace("_", " "))
         if name in per_method:
             for method in methods:
                 label = _loss_label(objective_family(method), name) if name == "d_loss" else title

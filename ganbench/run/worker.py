@@ -22,14 +22,15 @@ from ganbench import paths, plugins
 from ganbench.data import DATASETS, Dataset
 from ganbench.data.images import to_uint8
 from ganbench.data.mixtures import GaussianMixture
+from ganbench.data.stacked_mnist import N_MODES
 from ganbench.device import THREADS_ENV, resolve_device, use_threads
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
-from ganbench.engine.tracking import w1_observer
+from ganbench.engine.tracking import ImageMeasure, image_observer, w1_observer
 from ganbench.engine.train import Member, Observer, TrainResult, generate, train_group
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.mode_collapse import high_quality_fraction
-from ganbench.metrics.validity import verdict, w1_noise_floor
+from ganbench.metrics.validity import IMAGE_CURVES, image_verdict, verdict, w1_noise_floor
 from ganbench.models import METHODS, NetworkSize
 from ganbench.run import checkpoints, generators, manifest
 from ganbench.run.progress import RunProgress, Silent
@@ -184,6 +185,17 @@ def _train(
 
 def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
     objective = METHODS.get(job.method).objective
+    if dataset.modality == "images":
+        return image_observer(
+            objective,
+            dataset,
+            job.eval.track_samples,
+            job.train.latent_dim,
+            job.seed,
+            device,
+            image_measure(job, dataset, device),
+            job.hyperparameters.pack,
+        )
     return w1_observer(
         objective,
         dataset,
@@ -193,6 +205,39 @@ def _observer(job: Job, dataset: Dataset, device: torch.device) -> Observer:
         device,
         job.hyperparameters.pack,
     )
+
+
+def tracked_image_metrics(job: Job) -> list[str]:
+    """The job's metrics that image jobs track over training: the cheap ones the convergence test
+    judges (ganbench.metrics.validity.IMAGE_CURVES), in the suite's order."""
+    return [name for name in job.metrics if name in IMAGE_CURVES]
+
+
+def image_measure(job: Job, dataset: Dataset, device: torch.device) -> ImageMeasure:
+    """Scores images by the job's tracked image metrics, against the same reference as its final
+    evaluation (the reference statistics are computed once and cached)."""
+    names = tracked_image_metrics(job)
+
+    def measure(images: np.ndarray) -> dict[str, float]:
+        ctx = EvalContext(
+            images,
+            dataset,
+            stream_seed(job.seed, "reference"),
+            dataset_id=dataset_id(job),
+            reference_count=job.eval.reference_samples,
+            wanted=tuple(names),
+            device=device,
+        )
+        return {name: METRICS.get(name).compute(ctx).value for name in names}
+
+    return measure
+
+
+def _track_levels(job: Job, dataset: Dataset, device: torch.device) -> dict[str, float]:
+    """What the tracked image metrics read on true images of the tracking size (the tracking set's
+    own stream): a perfect generator's level, the floor of the convergence test's image distances."""
+    real = dataset.sample(job.eval.track_samples, stream(job.seed, "track-real"))
+    return image_measure(job, dataset, device)(real.float().numpy())
 
 
 def _w1_floor(job: Job, dataset: Dataset) -> float:
@@ -215,10 +260,12 @@ def _evaluate(
     if not np.isfinite(samples).all():
         record.diverge(job.train.steps, "generated samples are NaN or infinite")
     else:
-        floor = None
+        floor, levels = None, None
         if isinstance(dataset, GaussianMixture) and result.curves.get("step"):  # only tracked W1 needs it
             floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
-        score(samples, dataset, job, device, record, result.curves, floor or 0.0, result.critic)
+        if dataset.modality == "images" and result.curves.get("step") and tracked_image_metrics(job):
+            levels = record.extra["track_levels"] = _track_levels(job, dataset, device)
+        score(samples, dataset, job, device, record, result.curves, floor or 0.0, result.critic, levels)
         if job.eval.keep_generators:
             hp, train = job.hyperparameters, job.train
             shape = tuple(samples.shape[1:])
@@ -248,10 +295,12 @@ def score(
     curves: Mapping[str, list[float]] | None = None,
     w1_floor: float = 0.0,
     critic: torch.nn.Module | None = None,
+    track_levels: Mapping[str, float] | None = None,
 ) -> None:
     """Compute `job`'s metrics of `samples` (float32: points (n, 2), images (n, C, H, W) in [-1, 1])
-    into `record`, with the convergence flags of 2-D jobs. Trained jobs and `ganbench eval` share it,
-    so the same samples give the same record values whichever made them."""
+    into `record`, with the convergence flags of 2-D jobs and of image jobs with tracked image curves
+    (`track_levels`: each tracked metric on true images of the tracking size). Trained jobs and
+    `ganbench eval` share it, so the same samples give the same record values whichever made them."""
     ctx = EvalContext(
         samples if dataset.modality == "images" else samples.astype(np.float64),
         dataset,
@@ -270,6 +319,9 @@ def score(
             w1_floor,
             track_samples=job.eval.track_samples,
         )
+    elif track_levels is not None and curves and curves.get("step"):
+        modes = N_MODES if "stacked-modes" in track_levels else 0
+        record.flags = image_verdict(curves, track_levels, track_samples=job.eval.track_samples, modes=modes)
     for name in job.metrics:
         value = METRICS.get(name).compute(ctx)
         record.metrics[name] = MetricResult(
