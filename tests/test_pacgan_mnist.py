@@ -236,7 +236,7 @@ def test_checkpointing_is_configured_like_the_2d_pacgan_suite() -> None:
         assert train.checkpoint_every > 0
         assert train.steps % train.checkpoint_every == 0 and train.checkpoint_every % train.log_every == 0
         assert "checkpoint_every" not in suite.jobs()[0].config()["train"]  # when, not what: no protocol key
-    assert ours.train.checkpoint_every == 2000  # one of the authors' epochs (128,000 / 64)
+    assert ours.train.checkpoint_every == 1000  # half one of the authors' epochs (128,000 / 64)
 
 
 def test_quick_smoke_run_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,6 +252,7 @@ def test_quick_smoke_run_through_the_cli(tmp_path: Path, monkeypatch: pytest.Mon
         ("width = 64", "width = 4"),
         ("batch_size = 64", "batch_size = 8"),
         ("samples = 5000", "samples = 60"),
+        ("track_samples = 2000", "track_samples = 60"),
     ]
     for old, new in tiny:
         assert old in text
@@ -267,6 +268,6 @@ def test_quick_smoke_run_through_the_cli(tmp_path: Path, monkeypatch: pytest.Mon
     assert {job["config"]["hyperparameters"]["pack"] for job in jobs} == {1, 2}
     for job in jobs:
         assert job["config"]["hyperparameters"]["architecture"] == ARCH
-        assert job["extra"]["checkpoint_every"] == 2000
+        assert job["extra"]["checkpoint_every"] == 1000
         for result in job["metrics"].values():
             assert math.isfinite(result["value"]) and result["counts"] == {"generated": 60}
