@@ -142,3 +142,7 @@ def test_a_tiny_image_run_tracks_fid_and_flags_the_cell(tmp_path: Path, real_mni
     assert curves["fid-lenet"].tolist() == pytest.approx(fid)
     assert (out / "figures" / "convergence.png").is_file()
     assert not (out / "correlations.md").exists()
+    # `compare` lists the flagged seed.
+    compared = cli.invoke(app, ["compare", str(out), str(out), "--verbose"])
+    assert compared.exit_code == 0, compared.output
+    assert "dcgan mnist, candidate, not-converged: dcgan__mnist__seed0" in compared.output
