@@ -25,9 +25,9 @@ from ganbench.engine.train import data_shape
 from ganbench.limits import MAX_JOBS
 from ganbench.models import METHODS
 from ganbench.models.base import identity, step_structure
+from ganbench.records.record import MetricResult, MetricSpec, Record
 from ganbench.run import driver, estimate
 from ganbench.run.driver import RunDeclined, stack_groups
-from ganbench.run.records import MetricResult, MetricSpec, Record
 from ganbench.suite import NOT_CONFIG, Job, Suite, load_suite
 from ganbench.tune import score_configurations, search_suite
 

@@ -13,6 +13,8 @@ from typer.testing import CliRunner, Result
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS
+from ganbench.records.record import MetricResult, Record, spec_of
+from ganbench.records.store import RunStore
 from ganbench.report.compare import (
     DEFAULT_ALPHA,
     Judging,
@@ -28,8 +30,6 @@ from ganbench.report.compare import (
     to_markdown,
 )
 from ganbench.report.records import records_frame
-from ganbench.run.records import MetricResult, Record, spec_of
-from ganbench.run.store import RunStore
 
 MC, HQ, KL, W1 = "modes-covered", "high-quality-fraction", "reverse-kl", "w1"
 

@@ -15,7 +15,7 @@ from conftest import write_tiny_suite
 from typer.testing import CliRunner, Result
 
 from ganbench.cli import app
-from ganbench.run.store import RunStore
+from ganbench.records.store import RunStore
 
 KEY = "gan__ring-8__seed0"  # the job whose files the damages hit
 RECORD = f"jobs/{KEY}.json"

@@ -19,7 +19,7 @@ from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.critic import CRITIC_GRAD_NORM
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run.store import RunStore
+from ganbench.records.store import RunStore
 from ganbench.suite import load_suite, with_overrides
 
 RING = build_ring(RingParams())

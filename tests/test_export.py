@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from ganbench.cli import app
 from ganbench.metrics import METRICS
+from ganbench.records.record import MetricResult, Record, spec_of
+from ganbench.records.store import RunStore
 from ganbench.report import export
 from ganbench.report.compare import load_rows
-from ganbench.run.records import MetricResult, Record, spec_of
-from ganbench.run.store import RunStore
 
 HQ, W1 = "high-quality-fraction", "w1"
 TRAIN_IPS, MEMORY, GFLOP = "train-img-per-s", "peak-memory-mb", "train-gflop-per-img"

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 from ganbench.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, app
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
+from ganbench.records.store import differences
 from ganbench.registry import Registry
 from ganbench.run import driver
 from ganbench.run.guard import HOLDER_FILE, check_out, locked
-from ganbench.run.store import differences
 
 
 def _invoke(cli: CliRunner, *args: str):

@@ -13,7 +13,7 @@ from conftest import write_fake_mnist, write_tiny_image_suite
 from typer.testing import CliRunner
 
 from ganbench.cli import app
-from ganbench.run.store import RunStore
+from ganbench.records.store import RunStore
 from ganbench.suite import load_suite, with_overrides
 
 LENET_METRICS = ["fid-lenet", "kid-lenet", "precision-lenet", "recall-lenet"]

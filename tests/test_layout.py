@@ -111,9 +111,10 @@ FOUNDATION = {
     "terminal",
 }
 ALLOWED = {
+    "records": {"data", "metrics"},  # old records' specs are rebuilt from the registries
     "data": set(),
     "models": {"data"},
-    "engine": {"data", "models", "metrics"},  # tracking measures exact W1 during training
+    "engine": {"data", "models", "metrics", "records"},  # tracking measures exact W1 during training
     "metrics": {"data", "models"},
     "tune": {"data", "models", "metrics"},  # a suite's [tune] table and the search's ranking
     "suite": {
@@ -124,9 +125,9 @@ ALLOWED = {
         "throughput",
         "tune",
     },  # job configs name the stream scheme
-    "report": {"data", "models", "metrics", "engine", "run"},
-    "run": {"data", "models", "metrics", "engine", "suite", "report", "tune"},
-    "throughput": {"data", "models", "metrics", "engine", "suite", "report", "run"},
+    "report": {"data", "models", "metrics", "records", "run"},
+    "run": {"data", "models", "metrics", "records", "engine", "suite", "report", "tune"},
+    "throughput": {"data", "models", "metrics", "records", "engine", "suite", "report", "run"},
     "catalog": {"data", "models", "metrics", "suite", "run"},
     "sanity": {"data", "metrics"},  # FID's sanity check: real images disturbed, FID per extractor
     "cli": {"run", "report", "throughput", "suite", "catalog", "tune", "sanity"},
@@ -232,7 +233,7 @@ def test_a_schema_2_folder_compares_with_a_new_one(schema2: Path, tmp_path: Path
 
 
 def test_a_schema_2_throughput_folder_reads_as_throughput_records(schema2: Path, tmp_path: Path) -> None:
-    from ganbench.run.store import RunStore
+    from ganbench.records.store import RunStore
 
     (record,) = RunStore(schema2 / "tput").records()
     assert (record.kind, record.seed, record.cell) == ("throughput", None, "mlp-2d-b4")

@@ -579,7 +579,8 @@ def test_every_layout_compiles_without_an_overfull_line(tmp_path: Path) -> None:
             "Table 1: Ring-8: mean ± std over the seeds that finished ok (n = 3 seeds per cell).",
             "Bold, per dataset and metric: the best mean (↑ higher is better, ↓ lower is better)",
             "† off-modes: final high-quality fraction below 0.5 for some seed",
-            "‡ not-converged: for some seed a tracked curve (high-quality fraction, modes covered, W1; on images",
+            "‡ not-converged: for some seed a tracked curve (high-quality fraction, modes covered, W1; "
+            "on images",
             "1 n/a: x & y, 50%.",
             "Modes (of 8) ↑",
             "Significant after Holm (α = 0.05, 3 contrasts: every two rows of a column with ≥ 2 seeds each",

@@ -16,8 +16,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ganbench.cli import EXIT_TERMINATED, app
+from ganbench.records.record import MetricResult, MetricSpec, Record
 from ganbench.run.progress import PlainProgress, RichProgress, clock_time
-from ganbench.run.records import MetricResult, MetricSpec, Record
 from ganbench.suite import load_suite
 
 JOB_LINE = re.compile(r"\[(\d+)/(\d+)\] (\S+) (\w+) (\d+\.\d) s, ETA (\d+:\d\d:\d\d)")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ganbench.errors import GanbenchError
-from ganbench.run.records import MetricResult, MetricSpec, Record
-from ganbench.run.store import SCHEMA_VERSION, RunStore, write_atomic
+from ganbench.records.record import MetricResult, MetricSpec, Record
+from ganbench.records.store import SCHEMA_VERSION, RunStore, write_atomic
 from ganbench.suite import parse_key
 
 W1_SPEC = MetricSpec(unit="", higher_is_better=False, rel_tol=0.05, abs_tol=0.01)
@@ -115,7 +115,7 @@ def test_a_schema_1_folder_still_reads_but_is_not_resumed_under_new_streams(
     # Schema 1 (session 1) had no eval.reference_samples and no stream scheme: its records get the
     # default and the legacy scheme's name, so they read, and resuming them would mix two schemes.
     from ganbench.engine.streams import LEGACY_SCHEME
-    from ganbench.run.legacy import SCHEMA_2_REFERENCE_SAMPLES
+    from ganbench.records.legacy import SCHEMA_2_REFERENCE_SAMPLES
     from ganbench.suite import EvalSettings, load_suite
 
     assert SCHEMA_2_REFERENCE_SAMPLES == EvalSettings().reference_samples

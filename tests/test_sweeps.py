@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
 from ganbench.labels import label, labelled_key, order, parse_label, settings_labels, varying
+from ganbench.records.record import TRAIN_KEY
 from ganbench.report import build_report
-from ganbench.run.records import TRAIN_KEY
 from ganbench.suite import load_suite, parse_key, with_overrides
 
 GOLDEN = ROOT / "tests" / "data" / "golden"

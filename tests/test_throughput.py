@@ -172,8 +172,8 @@ def test_compare_sees_every_timed_block(tmp_path: Path) -> None:
     # 10% tolerance of train-img-per-s, and every candidate block is below every baseline block, so
     # the exact two-sided Mann-Whitney p is 2 / C(10, 5) = 0.0079 < 0.1: regressed (exit 1).
     from ganbench.metrics import METRICS
-    from ganbench.run.records import MetricResult, Record, spec_of
-    from ganbench.run.store import RunStore
+    from ganbench.records.record import MetricResult, Record, spec_of
+    from ganbench.records.store import RunStore
 
     def folder(name: str, blocks: list[float]) -> Path:
         spec = spec_of(METRICS.get(TRAIN_IMG_PER_S))
@@ -247,7 +247,7 @@ def test_throughput_figure_shows_the_blocks_from_zero() -> None:
     # GAN's training blocks 90, 100, 120 img/s with the value 100 (the median): a bar of 100 from 0 and a
     # whisker from 90 to 120. WGAN-GP's FLOPs are n/a: no bar, an "n/a" mark.
     from ganbench.metrics import METRICS
-    from ganbench.run.records import MetricResult, Record, spec_of
+    from ganbench.records.record import MetricResult, Record, spec_of
 
     specs = {name: spec_of(METRICS.get(name)) for name in (TRAIN_IMG_PER_S, TRAIN_GFLOP_PER_IMG)}
 

@@ -208,7 +208,7 @@ def test_runs_record_the_verdict_and_count_it_in_the_last_line(tmp_path) -> None
     from typer.testing import CliRunner
 
     from ganbench.cli import app
-    from ganbench.run.store import RunStore
+    from ganbench.records.store import RunStore
 
     suite = write_tiny_suite(tmp_path, methods=("gan",), seeds=2, steps=3)
     result = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(tmp_path / "run")])

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# Recorded in every job's config and in the manifest; a folder made under another scheme cannot be
-# resumed with this one (its jobs would mix two schemes), but it still reads and reports.
-SCHEME = "seedsequence-v1"
-# Job configs of records older than the scheme (record schema < 4) used fixed offsets per purpose.
-LEGACY_SCHEME = "offsets-v0"
+from ganbench.records.record import LEGACY_SCHEME, SCHEME
+
+__all__ = ["LEGACY_SCHEME", "SCHEME", "PURPOSES", "stream_seed", "generator"]
 
 PURPOSES = (
     "init",  # network initialization

@@ -22,16 +22,19 @@ from ganbench.data.mixtures import GaussianMixture
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.train import Observer
 from ganbench.metrics.mode_collapse import high_quality_fraction, modes_covered
-from ganbench.metrics.validity import HQ_CURVE, W1_CURVE
+from ganbench.metrics.validity import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE, W1_EXACT
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models.base import Objective
 from ganbench.models.packing import pack
 
-# Curve names, as stored in a job record's "curves" and read by the report.
-D_LOSS = "d_loss"
-CRITIC_ESTIMATE = "critic_estimate"
-W1_EXACT = "w1_exact"  # 1.0 when POT reached optimality, 0.0 when it stopped early
-MODES_CURVE = "modes_covered"  # Gaussian mixtures only, as the metric of the same name
+__all__ = [
+    "CRITIC_ESTIMATE",
+    "D_LOSS",
+    "HQ_CURVE",
+    "MODES_CURVE",
+    "W1_CURVE",
+    "W1_EXACT",
+]  # the curves' names
 
 
 def w1_observer(

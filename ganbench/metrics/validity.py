@@ -61,11 +61,14 @@ import numpy as np
 
 from ganbench.metrics.wasserstein import exact_w1
 
-# The tracked curves the verdict reads (ganbench.engine.tracking records them under these names;
-# tracking imports this module, so the modes curve's name is repeated here, not imported).
+# Curve names, as stored in a job record's "curves" (ganbench.engine.tracking records them) and read
+# by the verdict below and by the report.
+D_LOSS = "d_loss"
+CRITIC_ESTIMATE = "critic_estimate"
+W1_EXACT = "w1_exact"  # 1.0 when POT reached optimality, 0.0 when it stopped early
 HQ_CURVE = "high_quality_fraction"
 W1_CURVE = "w1"
-MODES_CURVE = "modes_covered"
+MODES_CURVE = "modes_covered"  # Gaussian mixtures only, as the metric of the same name
 # Image metrics tracked over training, by name (the metric's own), and how each is judged: a distance
 # to the data, whose level on a true sample is its floor, or the count of Stacked MNIST's modes.
 DISTANCE, COUNT = "distance", "count"

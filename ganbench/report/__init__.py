@@ -17,6 +17,8 @@ import ganbench
 from ganbench.errors import GanbenchError
 from ganbench.labels import labelled_key, settings_labels, settings_of_key
 from ganbench.metrics.mode_collapse import MODES_COVERED
+from ganbench.records.record import Record
+from ganbench.records.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key
 from ganbench.report.curves import correlations, correlations_markdown, curves_frame
 from ganbench.report.intervals import Domain
 from ganbench.report.records import in_registry_order, records_frame
@@ -29,8 +31,6 @@ from ganbench.report.tables import (
     summary_latex,
     summary_markdown,
 )
-from ganbench.run.records import Record
-from ganbench.run.store import FIGURES_DIR, REPORT_FILE, RunStore, cell_of_key
 
 
 @dataclass(frozen=True)
@@ -324,8 +324,14 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
     training); on images, the tracked image metrics in figures/convergence (convergence-images beside
     mixtures); on the Dirac-GAN, figures/phase-plane.png/.pdf (theta against psi)."""
     from ganbench.data.dirac import PSI, THETA
-    from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, HQ_CURVE, MODES_CURVE, W1_CURVE
-    from ganbench.metrics.validity import IMAGE_CURVES
+    from ganbench.metrics.validity import (
+        CRITIC_ESTIMATE,
+        D_LOSS,
+        HQ_CURVE,
+        IMAGE_CURVES,
+        MODES_CURVE,
+        W1_CURVE,
+    )
     from ganbench.report import figures
     from ganbench.report.phase_plane import phase_plane
 
@@ -370,9 +376,8 @@ def _curve_outputs(store: RunStore, curves: pd.DataFrame) -> list[Path]:
 
 def _curve_domains() -> dict[str, Domain]:
     """The values each tracked metric series can take (its metric's declared domain), for the figures."""
-    from ganbench.engine.tracking import HQ_CURVE, MODES_CURVE, W1_CURVE
     from ganbench.metrics.mode_collapse import HIGH_QUALITY_FRACTION
-    from ganbench.metrics.validity import IMAGE_CURVES
+    from ganbench.metrics.validity import HQ_CURVE, IMAGE_CURVES, MODES_CURVE, W1_CURVE
     from ganbench.metrics.wasserstein import W1
 
     metrics = {MODES_CURVE: MODES_COVERED, HQ_CURVE: HIGH_QUALITY_FRACTION, W1_CURVE: W1}

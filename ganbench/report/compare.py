@@ -65,11 +65,11 @@ from ganbench.metrics import METRICS
 from ganbench.metrics.base import NOT_APPLICABLE
 from ganbench.metrics.validity import FLAGS
 from ganbench.models import METHODS
+from ganbench.records.record import Record
+from ganbench.records.store import RunStore, differences
 from ganbench.registry import suggest
 from ganbench.report.records import records_frame
 from ganbench.report.stats import holm
-from ganbench.run.records import Record
-from ganbench.run.store import RunStore, differences
 
 # In the order a report lists them: what fails the build first.
 Judgement = Literal["regressed", "missing", "improved", "new", "unchanged"]

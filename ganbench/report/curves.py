@@ -6,12 +6,12 @@ import math
 
 import pandas as pd
 
-from ganbench.engine.tracking import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
 from ganbench.labels import labelled_key
 from ganbench.metrics.base import NOT_APPLICABLE
+from ganbench.metrics.validity import CRITIC_ESTIMATE, D_LOSS, W1_CURVE
+from ganbench.records.record import Record
 from ganbench.report.records import in_registry_order
 from ganbench.report.tables import SUPERSCRIPTS, markdown_text
-from ganbench.run.records import Record
 
 CURVE_COLUMNS = ["key", "method", "dataset", "settings", "seed", "step"]
 # Which tracked series are correlated with the exact W1, and the column each gets.

@@ -11,7 +11,7 @@ from ganbench import labels
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.models import METHODS
-from ganbench.run.records import Record
+from ganbench.records.record import Record
 
 # `dataset` is a training job's dataset, or a throughput measurement's target at its batch size
 # (the column group of the tables); `seed` is empty for throughput measurements.

@@ -25,12 +25,12 @@ from ganbench.metrics import METRICS
 from ganbench.models import NetworkSize
 from ganbench.models.base import step_structure
 from ganbench.paths import Paths
+from ganbench.records.record import FINAL_STATUSES
+from ganbench.records.store import RunStore, default_out, stored_count
 from ganbench.report import Report, build_report
 from ganbench.run import checkpoints, estimate, generators, guard, manifest
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent, group_label
-from ganbench.run.records import FINAL_STATUSES
-from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.suite import Job, Suite, find_suite, load_suite, with_overrides
 
 if TYPE_CHECKING:

@@ -38,12 +38,12 @@ from ganbench.limits import MAX_SAMPLES, MAX_SEEDS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
 from ganbench.models import Hyperparameters
 from ganbench.paths import Paths
+from ganbench.records.record import Record, spec_of
+from ganbench.records.store import RunStore, default_out, stored_count
 from ganbench.registry import NAME_PATTERN
 from ganbench.report import Report, build_report
 from ganbench.run import generators, guard, manifest
 from ganbench.run.driver import RunInterrupted
-from ganbench.run.records import Record, spec_of
-from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import (
     NOT_CONFIG,

@@ -16,7 +16,7 @@ from typing import Any
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
 from ganbench.labels import parse_label, settings_of_key
-from ganbench.run.store import JOBS_DIR, MANIFEST_FILE, PLAN_FILE, REPORT_FILE, differences
+from ganbench.records.store import JOBS_DIR, MANIFEST_FILE, PLAN_FILE, REPORT_FILE, differences
 
 LOCK_FILE = "run.lock"  # held with an OS-level lock (flock) for the whole run; it dies with the process
 HOLDER_FILE = "run.lock.json"  # who holds it: pid, host, start time, command

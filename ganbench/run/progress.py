@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ganbench.terminal import printable
 
 if TYPE_CHECKING:
-    from ganbench.run.records import Record
+    from ganbench.records.record import Record
     from ganbench.suite import Job
 
 

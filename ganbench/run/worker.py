@@ -32,9 +32,9 @@ from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.mode_collapse import high_quality_fraction
 from ganbench.metrics.validity import IMAGE_CURVES, image_verdict, verdict, w1_noise_floor
 from ganbench.models import METHODS, NetworkSize
+from ganbench.records.record import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.run import checkpoints, generators, manifest
 from ganbench.run.progress import RunProgress, Silent
-from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.suite import Job
 
 # Generated images kept per job for the report's sample grids (8 x 8).

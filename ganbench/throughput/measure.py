@@ -39,10 +39,10 @@ from ganbench.metrics.speed import (
     TRAIN_TFLOP_PER_S,
 )
 from ganbench.models import METHODS, NetworkSize
+from ganbench.records.record import MetricResult, Record, spec_of
+from ganbench.records.store import RunStore, default_out, stored_count
 from ganbench.report import Report, build_report
 from ganbench.run import guard, manifest
-from ganbench.run.records import MetricResult, Record, spec_of
-from ganbench.run.store import RunStore, default_out, stored_count
 from ganbench.throughput.spec import (
     Dtype,
     Measure,

@@ -15,10 +15,17 @@ from typing import Any, Literal, get_args
 
 from ganbench.errors import GanbenchError
 
+# The random-stream scheme (ganbench.engine.streams), recorded in every job's config and in the
+# manifest; a folder made under another scheme cannot be resumed with this one (its jobs would mix
+# two schemes), but it still reads and reports.
+SCHEME = "seedsequence-v1"
+# Job configs of records older than the scheme (record schema < 4) used fixed offsets per purpose.
+LEGACY_SCHEME = "offsets-v0"
+
 # 4: `batch` (the job keys trained together as one stacked model) replaced `seed_batch`, training
 # configs name their random-stream scheme (`streams`), and 2-D jobs carry convergence `flags`.
 # 3: typed records (kind, metric specs and dataset info stored with each record). 2 added
-# `eval.reference_samples` to job configs. Older records are upgraded on read (ganbench.run.legacy).
+# `eval.reference_samples` to job configs. Older records are upgraded on read (ganbench.records.legacy).
 SCHEMA_VERSION = 4
 
 Status = Literal["ok", "diverged", "failed"]

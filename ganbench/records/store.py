@@ -1,6 +1,6 @@
 """The run folder: one atomically written record file per finished job, samples, and a manifest.
 
-This module is the only reader and writer of job records (`ganbench.run.records.Record`).
+This module is the only reader and writer of job records (`ganbench.records.record.Record`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
-from ganbench.run.records import FINAL_STATUSES, SCHEMA_VERSION, STATUSES, Record, check_schema
+from ganbench.records.record import FINAL_STATUSES, SCHEMA_VERSION, STATUSES, Record, check_schema
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -71,12 +71,12 @@ def read_record(path: Path) -> Record:
     if isinstance(status, str) and status not in STATUSES:
         data = {**data, "status": "failed", "reason": f"unknown status {status!r} in the record"}
     if schema in (1, 2):
-        from ganbench.run.legacy import upgrade
+        from ganbench.records.legacy import upgrade
 
         record = upgrade(data, where)
     else:
         if schema == 3:
-            from ganbench.run.legacy import from_schema_3
+            from ganbench.records.legacy import from_schema_3
 
             data = from_schema_3(data)
         record = Record.from_json(data, where)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ganbench.engine.streams import LEGACY_SCHEME
 from ganbench.errors import GanbenchError
-from ganbench.run.records import DatasetInfo, MetricResult, Record, spec_of
+from ganbench.records.record import LEGACY_SCHEME, DatasetInfo, MetricResult, Record, spec_of
 
 # Schema 2 added `eval.reference_samples` to every job config (the image metrics' reference count);
 # records of schema 1 get the value a suite that does not set it has now (EvalSettings' default).
