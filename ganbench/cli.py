@@ -17,14 +17,14 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ganbench import paths
+from ganbench.app.throughput import Dtype, Options
 from ganbench.device import DeviceChoice
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_SAMPLES
 from ganbench.terminal import printable
-from ganbench.throughput.spec import Dtype, Options
 
 if TYPE_CHECKING:
-    from ganbench.run.driver import RunInterrupted
+    from ganbench.app.run import RunInterrupted
 
 # Recent typer carries its own copy of click, so click's base error is found from an error typer exports.
 _CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -222,10 +222,15 @@ def run(
     ] = False,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
-    from ganbench.run.driver import RunDeclined, RunInterrupted
-    from ganbench.run.driver import run as run_suite
-    from ganbench.run.executors import ExecutorOptions, make_executor
-    from ganbench.run.progress import PlainProgress, RichProgress
+    from ganbench.app.run import (
+        ExecutorOptions,
+        PlainProgress,
+        RichProgress,
+        RunDeclined,
+        RunInterrupted,
+        make_executor,
+    )
+    from ganbench.app.run import run as run_suite
 
     # A log (CI, nohup, a pipe) gets a plain line per finished job; rich draws bars there only at the end.
     shown = RichProgress(console) if console.is_terminal else PlainProgress()
@@ -295,9 +300,8 @@ def tune(
     ] = False,
 ) -> None:
     """Tune every method at an equal budget on the suite's tuning seeds; rank and keep the best settings."""
-    from ganbench.run.driver import RunDeclined, RunInterrupted
-    from ganbench.run.driver import tune as tune_suite
-    from ganbench.run.progress import PlainProgress, RichProgress
+    from ganbench.app.run import PlainProgress, RichProgress, RunDeclined, RunInterrupted
+    from ganbench.app.run import tune as tune_suite
 
     shown = RichProgress(console) if console.is_terminal else PlainProgress()
     try:
@@ -319,9 +323,9 @@ def tune(
         return
     except RunInterrupted as stop:
         _stopped(stop)
-    from ganbench.tune import TUNING_TABLE, markdown
+    from ganbench.app.run import TUNING_TABLE, tuning_markdown
 
-    console.print(markdown(selection), markup=False, highlight=False)
+    console.print(tuning_markdown(selection), markup=False, highlight=False)
     wrote = f"; chosen settings in {write_suite}" if write_suite is not None else ""
     console.print(
         f"ran {len(outcome.ran)} jobs; every configuration in {outcome.root / TUNING_TABLE}{wrote}",
@@ -427,8 +431,8 @@ def eval_(
 ) -> None:
     """Score a generator or samples ganbench did not train, or a run's kept generators, into a run folder."""
 
-    from ganbench.run.driver import RunInterrupted
-    from ganbench.run.evaluate import Source, evaluate
+    from ganbench.app.evaluate import Source, evaluate
+    from ganbench.app.run import RunInterrupted
 
     source = Source(generator, latent_dim, tuple(checkpoint or ()), tuple(samples or ()), from_run)
     try:
@@ -484,7 +488,7 @@ def fid_sanity(
     ] = None,
 ) -> None:
     """FID's sanity check (Heusel et al. 2017): disturb real MNIST at rising levels; FID must rise."""
-    from ganbench import sanity
+    from ganbench.app import sanity
 
     paths.Paths(data_root, inception_weights, cache_dir).use()
     frame, files = sanity.run(
@@ -512,8 +516,8 @@ def throughput(
     quick: Annotated[bool, typer.Option("--quick", help="The suite's small measurement budget.")] = False,
 ) -> None:
     """Measure sampling and training images/s, peak memory and FLOPs per method, network and batch."""
-    from ganbench.run.driver import RunInterrupted
-    from ganbench.throughput.measure import measure_suite
+    from ganbench.app.run import RunInterrupted
+    from ganbench.app.throughput import measure_suite
 
     def on_job(i: int, n: int, key: str) -> None:
         console.print(f"measuring {i}/{n}: {key}", markup=False, highlight=False)
@@ -563,56 +567,21 @@ def report(
     alpha: Annotated[float, typer.Option(help="Significance level of --against's verdicts (Holm).")] = 0.05,
 ) -> None:
     """Rebuild tables and figures from the records of one or more run folders."""
-    from ganbench.report import against_published, build_report, export
+    from ganbench.app.report import report as report_runs
 
-    dashboard, latex = _report_formats(fmt, number_format)
-    if out is None and len(runs) > 1:
-        raise GanbenchError("give --out DIR for a report over several run folders")
-    if out is not None:
-        from ganbench.run.guard import check_out
-
-        check_out(out)  # an unrelated folder's records.csv and summary.* are never overwritten
-    if against is not None:
-        markdown, files = against_published(runs, out or runs[0], against, alpha, number_format or ".3g")
-        if latex:  # the against-<table>.tex just written
-            markdown = next(f for f in files if f.suffix == ".tex").read_text(encoding="utf-8")
-        console.print(markdown, markup=False, highlight=False)
-        console.print(f"wrote {', '.join(f.name for f in files)} in {out or runs[0]}", markup=False)
-    else:
-        result = build_report(
-            runs, out or runs[0], _split_names(metrics), _split_names(methods), number_format, sample_seed
-        )
-        console.print(result.latex if latex else result.markdown, markup=False, highlight=False)
-        console.print(f"wrote {len(result.files)} files under {out or runs[0]}", markup=False)
-    if dashboard is not None:
-        found = export.entries_of_runs(runs, _split_names(methods), _split_names(metrics))
-        files = export.write(found, dashboard, out or runs[0])
-        console.print(export.written(dashboard, found, files), markup=False, highlight=False)
-
-
-def _report_formats(fmt: str, number_format: str | None) -> tuple[str | None, bool]:
-    """(the dashboard export to write or None, whether to print LaTeX) from `report --format`, checked
-    with `--number-format` before any work: a number format given to `--format` is pointed there."""
-    from ganbench.report.export import EXPORT_FORMATS
-    from ganbench.report.tables import check_number_format
-
-    if number_format is not None:
-        check_number_format(number_format)
-    formats = ("markdown", "latex", *EXPORT_FORMATS)
-    if fmt in formats:
-        return (fmt if fmt in EXPORT_FORMATS else None), fmt == "latex"
-    try:
-        check_number_format(fmt)
-    except GanbenchError:
-        raise GanbenchError(f"--format: '{fmt}' is not one of {', '.join(formats)}") from None
-    raise GanbenchError(f"--format: '{fmt}' is a number format: give it as --number-format {fmt}")
+    shown = report_runs(
+        runs, out, metrics=_split_names(metrics), methods=_split_names(methods), fmt=fmt,
+        number_format=number_format, sample_seed=sample_seed, against=against, alpha=alpha,
+    )  # fmt: skip
+    for text in shown:
+        console.print(text, markup=False, highlight=False)
 
 
 @app.command("list")
 @user_errors
 def list_() -> None:
     """Show methods, datasets, metrics and suites, each with a one-line description."""
-    from ganbench.catalog import catalog
+    from ganbench.app.catalog import catalog
 
     for section, entries in catalog().items():
         console.print(section, style="bold")
@@ -625,21 +594,9 @@ def list_() -> None:
 @user_errors
 def validate(file: Annotated[Path, typer.Argument(help="Suite TOML file to check.")]) -> None:
     """Check a suite file without running it."""
-    from ganbench.suite import load_suite
+    from ganbench.app.suites import validate as check
 
-    suite = load_suite(str(file))
-    search = ""
-    if getattr(suite, "tune", None) is not None:
-        from ganbench.tune import search_suite
-
-        tried = search_suite(suite)
-        seeds = suite.tune.seed_range()
-        search = f"; its [tune] search: {len(tried.jobs())} jobs ({tried.shape()} {seeds[0]}-{seeds[-1]})"
-    console.print(
-        f"ok: {file}: suite '{suite.name}', {len(suite.jobs())} jobs ({suite.shape()}){search}",
-        markup=False,
-        highlight=False,
-    )
+    console.print(check(str(file)), markup=False, highlight=False)
 
 
 class CompareFormat(StrEnum):
@@ -721,38 +678,13 @@ def compare(
 ) -> None:
     """Judge a candidate run against a baseline: exit 1 when a metric got worse beyond noise or a
     baseline row is missing."""
-    from ganbench.report import export
-    from ganbench.report.compare import (
-        DEFAULT_ALPHA,
-        Judging,
-        compare,
-        load_rows,
-        parse_fail_if,
-        to_json,
-        to_markdown,
-    )
+    from ganbench.app.report import CompareOptions, compare_runs
 
     if as_json and fmt not in (CompareFormat.markdown, CompareFormat.json):
         raise GanbenchError(f"--json and --format {fmt.value}: give one format")
     fmt = CompareFormat.json if as_json else fmt
-    dashboard = fmt.value in export.EXPORT_FORMATS
-    if out is not None and not dashboard:
-        raise GanbenchError(f"--out is for --format {' or '.join(export.EXPORT_FORMATS)}, not {fmt.value}")
-    base = load_rows(baseline)
-    rows = load_rows(candidate)  # the dashboards get the candidate's values: the run being judged
-    judging = Judging(
-        rel_tol, abs_tol, DEFAULT_ALPHA if alpha is None else alpha, correction.value, allow_missing,
-        parse_fail_if(fail_if or []),
-    )  # fmt: skip
-    verdict = compare(base, rows, judging)
-    if fmt == CompareFormat.json:
-        console.print(to_json(verdict), markup=False, highlight=False)
-        raise typer.Exit(verdict.exit_code)
-    console.print(to_markdown(verdict, verbose), markup=False, highlight=False)
-    if dashboard:
-        found = export.entries(rows, export.verdicts_of(verdict.rows))
-        files = export.write(found, fmt.value, out or Path("."))
-        console.print(export.written(fmt.value, found, files), markup=False, highlight=False)
-    # The verdict again as the last line of a log, where a reader looks first.
-    console.print(f"ganbench compare: {verdict.summary}", markup=False, highlight=False)
-    raise typer.Exit(verdict.exit_code)
+    options = CompareOptions(rel_tol, abs_tol, alpha, correction.value, allow_missing, tuple(fail_if or ()))
+    shown, code = compare_runs(baseline, candidate, options, fmt.value, verbose, out)
+    for text in shown:
+        console.print(text, markup=False, highlight=False)
+    raise typer.Exit(code)

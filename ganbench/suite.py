@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ganbench
 from ganbench import labels
@@ -31,17 +31,14 @@ from ganbench.config import (
     valid_keys,
 )
 from ganbench.data import DATASETS
-from ganbench.engine import streams
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_FIRST_SEED, MAX_JOBS, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.models.base import identity
+from ganbench.records.record import SCHEME
 from ganbench.registry import suggest
 from ganbench.tune import TuneSettings, check_seeds, parse_tune
-
-if TYPE_CHECKING:
-    from ganbench.throughput.spec import ThroughputSuite
 
 # Editable installs read the repository's suites/; wheels carry a copy in ganbench/_suites.
 SUITE_DIRS = (Path(ganbench.__file__).parent / "_suites", Path(ganbench.__file__).parents[1] / "suites")
@@ -187,7 +184,7 @@ class Job:
             "eval": _plain(_configured, self.eval),
             "metrics": list(self.metrics),
             # The seed-derivation scheme fixes every draw: a folder of another scheme is not resumed.
-            "streams": streams.SCHEME,
+            "streams": SCHEME,
         }
 
 
@@ -329,22 +326,29 @@ def suite_names() -> list[str]:
     return []
 
 
-def load_suite(name_or_path: str) -> Suite | ThroughputSuite:
-    """Read and validate a suite; every error names the file and the key.
-
-    A file with `kind = "throughput"` is a throughput suite (`ganbench throughput` runs it).
-    """
+def read_suite(name_or_path: str) -> tuple[Path, dict[str, Any]]:
+    """A suite file's path and parsed TOML (errors name the file). `kind = "throughput"` marks a
+    throughput suite (ganbench.throughput.spec reads those); any other file is a training suite."""
     path = find_suite(name_or_path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise GanbenchError(f"{path}: invalid TOML: {err}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise GanbenchError(f"{path}: cannot read: {err}") from None
-    if data.get("kind") == "throughput":
-        from ganbench.throughput.spec import parse_throughput_suite
 
-        return parse_throughput_suite(data, str(path))
+
+def is_throughput(data: Mapping[str, Any]) -> bool:
+    """Whether a suite file's TOML is a throughput suite's."""
+    return data.get("kind") == "throughput"
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a training suite; every error names the file and the key."""
+    path, data = read_suite(name_or_path)
+    if is_throughput(data):
+        name = data.get("name", path.stem)
+        raise GanbenchError(f"'{name}' is a throughput suite: run it with `ganbench throughput`")
     return parse_suite(data, str(path), default_name=path.stem)
 
 

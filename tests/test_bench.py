@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from ganbench.app.run import run
 from ganbench.data import DATASETS
 from ganbench.engine.train import Member, train_group
 from ganbench.metrics.wasserstein import exact_w1
 from ganbench.models import METHODS, NetworkSize
-from ganbench.run.driver import run
 from ganbench.suite import load_suite
 
 pytestmark = pytest.mark.bench

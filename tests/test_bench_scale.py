@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ganbench import labels
+from ganbench.app import run as app_run
 from ganbench.cli import app
 from ganbench.data import DATASETS
 from ganbench.engine import streams
@@ -26,7 +27,7 @@ from ganbench.limits import MAX_JOBS
 from ganbench.models import METHODS
 from ganbench.models.base import identity, step_structure
 from ganbench.records.record import MetricResult, MetricSpec, Record
-from ganbench.run import driver, estimate
+from ganbench.run import estimate
 from ganbench.run.driver import RunDeclined, stack_groups
 from ganbench.suite import NOT_CONFIG, Job, Suite, load_suite
 from ganbench.tune import score_configurations, search_suite
@@ -62,7 +63,7 @@ def _scale_suite(folder: Path, layout: str, jobs: int) -> Path:
 def _declined_start(path: Path, out: Path) -> None:
     """`ganbench run` up to training: load, jobs, labels, stacking, the estimate, the folder's checks."""
     with pytest.raises(RunDeclined):
-        driver.run(str(path), out=out, device="cpu", confirm=lambda question: False)
+        app_run.run(str(path), out=out, device="cpu", confirm=lambda question: False)
 
 
 @pytest.fixture

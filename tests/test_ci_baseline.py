@@ -10,10 +10,10 @@ import torch
 from conftest import ROOT
 
 from ganbench import device
+from ganbench.app.run import run as run_suite
 from ganbench.records.record import Record
 from ganbench.records.store import RunStore
 from ganbench.run import manifest
-from ganbench.run.driver import run as run_suite
 from ganbench.suite import load_suite
 
 BASELINE = ROOT / ".ci" / "baseline" / "ci"

@@ -6,8 +6,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from ganbench.app import run as app_run
 from ganbench.cli import app
-from ganbench.run import driver, estimate
+from ganbench.run import estimate
 from ganbench.run.driver import RunDeclined, stack_groups
 from ganbench.suite import load_suite
 
@@ -100,7 +101,7 @@ def test_declining_stops_before_anything_is_written(suite_file, tmp_path, monkey
 
     out = tmp_path / "run"
     with pytest.raises(RunDeclined):
-        driver.run(str(suite_file), out=out, confirm=decline)
+        app_run.run(str(suite_file), out=out, confirm=decline)
     assert questions == ["Train for about 5 h 33 min?"]
     assert not out.exists()
 
@@ -108,7 +109,7 @@ def test_declining_stops_before_anything_is_written(suite_file, tmp_path, monkey
 def test_short_runs_start_without_asking(suite_file, tmp_path, monkeypatch):
     monkeypatch.setattr(estimate, "seconds_per_step", lambda *args: 0.001)  # 4 s in all
     asked = []
-    outcome, _ = driver.run(str(suite_file), out=tmp_path / "run", confirm=lambda q: asked.append(q) or True)
+    outcome, _ = app_run.run(str(suite_file), out=tmp_path / "run", confirm=lambda q: asked.append(q) or True)
     assert asked == [] and len(outcome.ran) == 8
 
 

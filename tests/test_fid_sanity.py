@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from ganbench import sanity
+from ganbench.app import sanity
 from ganbench.cli import app
 from ganbench.errors import GanbenchError
 

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from ganbench.app import run as app_run
 from ganbench.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, app
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
 from ganbench.records.store import differences
 from ganbench.registry import Registry
-from ganbench.run import driver
 from ganbench.run.guard import HOLDER_FILE, check_out, locked
 
 
@@ -269,7 +269,7 @@ def test_ctrl_c_outside_training_is_one_line(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(driver, target, interrupt)
+    monkeypatch.setattr(app_run, target, interrupt)
     suite, out = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=2), tmp_path / "run"
     result = _invoke(cli, "run", "--suite", str(suite), "--out", str(out))
     assert result.exit_code == EXIT_INTERRUPTED

@@ -6,6 +6,7 @@ import ast
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -26,26 +27,17 @@ def _module_name(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Every ganbench module -> the ganbench modules it imports, at the top or inside a function.
+    """Every ganbench module -> the ganbench modules it imports: at the top, inside a function, or under
+    `if TYPE_CHECKING:` (a typing-only import is a dependency too, and counts).
 
     `from ganbench.x import y` counts as importing `ganbench.x.y` when that is a module, else
-    `ganbench.x`. Imports under `if TYPE_CHECKING:` run only for type checkers and are left out.
+    `ganbench.x`.
     """
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        skipped = {
-            id(node)
-            for block in ast.walk(tree)
-            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-            for stmt in block.body
-            for node in ast.walk(stmt)
-        }
         targets: set[str] = set()
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -84,20 +76,21 @@ def test_the_cycle_finder_finds_a_planted_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_the_graph_sees_imports_inside_functions() -> None:
+def test_the_graph_sees_imports_inside_functions_and_typing_imports() -> None:
     graph = import_graph()
-    # cli imports the driver only inside the `run` command (so --help stays fast).
-    assert "ganbench.run.driver" in graph["ganbench.cli"]
+    # cli imports the application layer's run module only inside the `run` command (--help stays fast).
+    assert "ganbench.app.run" in graph["ganbench.cli"]
     assert "ganbench.run.worker" in graph["ganbench.run.executors"]
+    # app.throughput imports the report only for a return type (and inside its function).
+    assert "ganbench.report" in graph["ganbench.app.throughput"]
 
 
 def test_no_import_cycles() -> None:
     assert find_cycle(import_graph()) is None
 
 
-# Which top-level parts of ganbench may import which (besides the foundation modules: errors,
-# registry, config, paths, device, plugins, files, labels, limits, terminal). Lower layers never import
-# higher ones.
+# The layers, lowest first; each part lists every part it may import, all of them lower in this list.
+# The foundation modules (FOUNDATION) import only one another and may be imported from anywhere.
 FOUNDATION = {
     "errors",
     "registry",
@@ -110,27 +103,20 @@ FOUNDATION = {
     "limits",
     "terminal",
 }
-ALLOWED = {
-    "records": {"data", "metrics"},  # old records' specs are rebuilt from the registries
-    "data": set(),
-    "models": {"data"},
-    "engine": {"data", "models", "metrics", "records"},  # tracking measures exact W1 during training
+LAYERS: dict[str, set[str]] = {
+    "data": set(),  # datasets and their capabilities
+    "models": {"data"},  # methods, architectures, objectives
     "metrics": {"data", "models"},
+    "records": {"data", "metrics"},  # job records and the run folder; old records' specs from registries
+    "engine": {"data", "models", "metrics", "records"},  # the training loop; tracking measures W1
     "tune": {"data", "models", "metrics"},  # a suite's [tune] table and the search's ranking
-    "suite": {
-        "data",
-        "models",
-        "metrics",
-        "engine",
-        "throughput",
-        "tune",
-    },  # job configs name the stream scheme
-    "report": {"data", "models", "metrics", "records", "run"},
-    "run": {"data", "models", "metrics", "records", "engine", "suite", "report", "tune"},
-    "throughput": {"data", "models", "metrics", "records", "engine", "suite", "report", "run"},
-    "catalog": {"data", "models", "metrics", "suite", "run"},
-    "sanity": {"data", "metrics"},  # FID's sanity check: real images disturbed, FID per extractor
-    "cli": {"run", "report", "throughput", "suite", "catalog", "tune", "sanity"},
+    "suite": {"data", "models", "metrics", "records", "tune"},  # job configs name the stream scheme
+    "run": {"data", "models", "metrics", "records", "engine", "tune", "suite"},  # driver, executors, worker
+    "throughput": {"data", "models", "metrics", "records", "engine", "suite", "run"},
+    "report": {"data", "models", "metrics", "records"},  # reads records: no engine, no run machinery
+    "app": {"data", "models", "metrics", "records", "engine", "tune", "suite", "run", "throughput", "report"},
+    "cli": {"app"},
+    "__main__": {"cli"},
 }
 
 
@@ -138,23 +124,47 @@ def _part(module: str) -> str:
     return module.split(".")[1] if module.count(".") else "__init__"
 
 
+def test_every_part_has_a_layer() -> None:
+    parts = {_part(module) for module in import_graph()} - {"__init__"}
+    assert parts == FOUNDATION | set(LAYERS)
+
+
+def test_the_layers_are_an_order() -> None:
+    # Each part imports only parts listed before it: the list is an order, so no two parts import each other.
+    order = list(LAYERS)
+    for part, allowed in LAYERS.items():
+        assert all(order.index(lower) < order.index(part) for lower in allowed), part
+
+
 def test_layers_depend_one_way() -> None:
     wrong = sorted(
         f"{source} imports {target}"
         for source, targets in import_graph().items()
         for target in targets
-        if _part(source) in ALLOWED
-        and _part(target) != _part(source)
-        and _part(target) not in FOUNDATION | ALLOWED[_part(source)] | {"__init__"}
+        if _part(target) != _part(source)
+        and _part(target)
+        not in {"__init__"} | FOUNDATION | (LAYERS[_part(source)] if _part(source) in LAYERS else set())
     )
     assert wrong == []
 
 
-def test_report_reads_only_the_store_of_the_run_machinery() -> None:
-    # Reports are pure functions of run folders: they may read records, never drive or execute runs.
-    for source, targets in import_graph().items():
-        if _part(source) == "report":
-            assert targets & {"ganbench.run.driver", "ganbench.run.worker", "ganbench.run.executors"} == set()
+def test_the_foundation_imports_only_itself() -> None:
+    wrong = sorted(
+        f"{source} imports {target}"
+        for source, targets in import_graph().items()
+        if _part(source) in FOUNDATION
+        for target in targets
+        if _part(target) not in FOUNDATION | {"__init__"}
+    )
+    assert wrong == []
+
+
+def test_a_planted_upward_import_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check itself can fail: a report module importing the training engine is named.
+    graph = {**import_graph(), "ganbench.report.tables": {"ganbench.engine.train"}}
+    monkeypatch.setattr(sys.modules[__name__], "import_graph", lambda: graph)
+    with pytest.raises(AssertionError, match="ganbench.report.tables imports ganbench.engine.train"):
+        test_layers_depend_one_way()
 
 
 def test_nothing_cites_a_document_outside_the_repository() -> None:

@@ -16,10 +16,10 @@ import mutations
 import pytest
 from mutations import MUTATIONS
 
+from ganbench.app.evaluate import Source, evaluate
+from ganbench.app.run import run as run_suite
+from ganbench.app.throughput import measure_suite
 from ganbench.report.compare import Judging, RowVerdict, Verdict, compare_runs
-from ganbench.run.driver import run as run_suite
-from ganbench.run.evaluate import Source, evaluate
-from ganbench.throughput.measure import measure_suite
 from ganbench.throughput.spec import Options
 
 # The gate as the README's CI recipe runs it: Holm's correction over every row of the comparison.

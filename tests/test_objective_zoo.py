@@ -351,8 +351,8 @@ def test_an_unrolled_step_leaves_the_critic_and_its_optimizer_as_they_were() -> 
 def test_a_suite_turns_any_regularizer_on_for_any_method_and_sweeps_it(tmp_path) -> None:
     from conftest import write_tiny_suite
 
+    from ganbench.app.run import run
     from ganbench.records.store import RunStore
-    from ganbench.run.driver import run
 
     extra = (
         "[method.wgan]\nclip = 0.0\nspectral_norm = true\nlr_g = 1e-3\n"

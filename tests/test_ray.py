@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, write_tiny_suite
 
-from ganbench.run.driver import run
+from ganbench.app.run import run
 from ganbench.run.ray_executor import MAX_RETRIES, RayExecutor
 
 ray = pytest.importorskip("ray")

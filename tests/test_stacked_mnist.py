@@ -320,7 +320,7 @@ def test_size_32(mnist_env: None) -> None:
 
 
 def test_end_to_end_tiny_run(tmp_path: Path, mnist_env: None) -> None:
-    from ganbench.run.driver import run
+    from ganbench.app.run import run
 
     suite = write_tiny_image_suite(tmp_path, "stacked-mnist", list(METRIC_NAMES), samples=500)
     outcome, _ = run(str(suite), device="cpu", out=tmp_path / "run")

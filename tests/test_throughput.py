@@ -24,10 +24,9 @@ from ganbench.metrics.speed import (
 from ganbench.report import figures
 from ganbench.report.records import records_frame
 from ganbench.report.tables import latex_text
-from ganbench.suite import load_suite
 from ganbench.throughput import measure
 from ganbench.throughput.measure import NO_PEAK_RSS, PeakMemory, measure_one
-from ganbench.throughput.spec import TARGETS, Measure, Networks, Options
+from ganbench.throughput.spec import TARGETS, Measure, Networks, Options, load_throughput_suite
 
 GP_REASON = "FlopCounterMode cannot trace WGAN-GP's gradient penalty (autograd.grad with create_graph)"
 # Per-target peak memory on CPU needs to reset the peak resident set (proc(5), clear_refs).
@@ -153,7 +152,7 @@ def test_suite_kinds_are_not_mixed(tmp_path: Path) -> None:
 
 
 def test_shipped_throughput_suite() -> None:
-    suite = load_suite("throughput")
+    suite = load_throughput_suite("throughput")
     assert suite.targets == ("mlp-2d", "dcgan-32", "dcgan-64")
     assert {m for m, _, _ in suite.jobs()} == {"gan", "wgan", "wgan-gp"}
     assert suite.batch_sizes == (64, 256)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_suite
 
+from ganbench.app.run import tune as tune_suite
 from ganbench.errors import GanbenchError
 from ganbench.models import METHODS
 from ganbench.records.record import MetricResult, MetricSpec, Record
 from ganbench.run.driver import stack_groups
-from ganbench.run.driver import tune as tune_suite
 from ganbench.suite import load_suite, with_overrides
 from ganbench.tune import (
     Range,

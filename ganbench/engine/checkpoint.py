@@ -14,15 +14,13 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ganbench.engine.state import Health, Stack, StreamDraws, TrainResult
 from ganbench.files import write_atomic
-
-if TYPE_CHECKING:
-    from ganbench.engine.train import Health, Stack, StreamDraws, TrainResult
 
 # Bump when the saved state's layout changes: a checkpoint of another layout is not loaded.
 CHECKPOINT_FORMAT = 1

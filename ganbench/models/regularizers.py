@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from ganbench.models.base import Hyperparameters
+from ganbench.models.settings import Hyperparameters
 
 # Draws uniform [0, 1) numbers of a given per-member shape from each member's own penalty stream.
 Uniform = Callable[[tuple[int, ...]], Tensor]

@@ -1,4 +1,6 @@
-"""`ganbench eval`: score what ganbench did not train (a generator, sample files) or re-score kept generators.
+"""What `ganbench eval` scores (a generator, sample files or kept generators) as tasks, and scoring one.
+
+The command itself (folder, store, report) is ganbench.app.evaluate.
 
 Every source ends in an ordinary run folder: one record per (label, dataset, seed), scored by the same
 function as a trained job (`ganbench.run.worker.score`) with the same reference streams, so `report`,
@@ -29,7 +31,6 @@ from ganbench import plugins
 from ganbench.config import build, check_field
 from ganbench.data import DATASETS
 from ganbench.data.base import Dataset
-from ganbench.device import resolve_device
 from ganbench.engine.streams import SCHEME
 from ganbench.engine.train import generate
 from ganbench.errors import GanbenchError
@@ -37,13 +38,10 @@ from ganbench.labels import settings_of_key
 from ganbench.limits import MAX_SAMPLES, MAX_SEEDS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
 from ganbench.models import Hyperparameters
-from ganbench.paths import Paths
 from ganbench.records.record import Record, spec_of
-from ganbench.records.store import RunStore, default_out, stored_count
+from ganbench.records.store import RunStore
 from ganbench.registry import NAME_PATTERN
-from ganbench.report import Report, build_report
-from ganbench.run import generators, guard, manifest
-from ganbench.run.driver import RunInterrupted
+from ganbench.run import generators
 from ganbench.run.worker import dataset_info, score, stored_samples
 from ganbench.suite import (
     NOT_CONFIG,
@@ -73,7 +71,7 @@ class Source:
 
 
 @dataclass
-class _Task:
+class Task:
     """One record to make: its job (seed, dataset, evaluation settings, metrics) and how to get samples."""
 
     job: Job
@@ -82,7 +80,7 @@ class _Task:
     extra: dict[str, Any]
 
 
-def evaluate(
+def plan(
     source: Source,
     *,
     suite: str | None = None,
@@ -90,14 +88,9 @@ def evaluate(
     metrics: Sequence[str] | None = None,
     label: str | None = None,
     seeds: int | None = None,
-    out: Path | None = None,
-    device: str = "auto",
-    paths: Paths | None = None,
-    say: Callable[[str], None] = print,
-) -> tuple[Path, Report, list[str]]:
-    """Score `source` into the run folder `out`; returns the folder, its report and the failed keys."""
-    if paths is not None:
-        paths.use()
+) -> list[Task]:
+    """The scoring tasks of `source`, checked against the bounds `run` enforces before anything is
+    written (plugins loaded first: they register datasets and metrics)."""
     plugins.load()
     kinds = [bool(source.generator), bool(source.samples), source.from_run is not None]
     if sum(kinds) != 1:
@@ -109,47 +102,17 @@ def evaluate(
             )
         if isinstance(seeds, bool) or not 1 <= seeds <= MAX_SEEDS:
             raise GanbenchError(f"--seeds must be 1..{MAX_SEEDS:,} (got {seeds})")
-    where = resolve_device(device)
     if source.from_run is not None:
         tasks = _from_run(source.from_run, metrics)
     else:
         tasks = _new_source(source, suite, dataset, metrics, label, seeds)
-    for task in tasks:  # the bounds `run` enforces, before anything is written
+    for task in tasks:
         job = task.job
         check_evaluation(job.dataset, job.dataset_params, job.eval, job.metrics, f"{job.key}:")
-    for name in dict.fromkeys(m for task in tasks for m in task.job.metrics):
-        if METRICS.get(name).prepare is not None:
-            METRICS.get(name).prepare(say)  # weights and classifiers found before anything is written
-    root = out if out is not None else default_out(tasks[0].job.suite)
-    guard.check_out(root)
-    failed: list[str] = []
-    with guard.locked(root):
-        store = RunStore(root)
-        stored = {record.key: record for record in store.records()}
-        store.plan()
-        guard.check_settings(stored, {task.job.key: task.config for task in tasks}, root)
-        session = manifest.capture(where)
-        store.write_manifest(session)
-        store.add_to_plan([task.job.key for task in tasks])
-        phase = "scoring"
-        try:
-            for index, task in enumerate(tasks, start=1):
-                if task.job.key in stored and stored[task.job.key].status != "failed":
-                    continue  # scored before: the same command resumes
-                record, samples = _score(task, where, session)
-                store.save(record, samples)
-                if record.status == "failed":
-                    failed.append(record.key)
-                say(f"scored {index}/{len(tasks)}: {record.key} ({record.status})")
-            phase = "the report"
-            report = build_report([root], root)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is stored, and the command that resumes
-            # The folder exists (its plan is written): 0 stored is still a folder the command resumes.
-            raise RunInterrupted(root, stored_count(root) or 0, len(tasks), phase) from None
-    return root, report, failed
+    return tasks
 
 
-def _score(task: _Task, device: torch.device, session: dict[str, Any]) -> tuple[Record, np.ndarray | None]:
+def score_task(task: Task, device: torch.device, session: dict[str, Any]) -> tuple[Record, np.ndarray | None]:
     """One record: draw the samples, check them, score them; a failure is recorded, not raised."""
     job, started = task.job, time.perf_counter()
     record = Record(
@@ -183,7 +146,7 @@ def _new_source(
     metrics: Sequence[str] | None,
     label: str | None,
     seeds: int | None,
-) -> list[_Task]:
+) -> list[Task]:
     """Tasks for a generator factory or sample files, on the suite's (or the named) datasets."""
     suite = _suite(suite_name)
     datasets = [dataset] if dataset else list(suite.datasets) if suite else []
@@ -234,7 +197,7 @@ class _Plan:
         return wanted
 
 
-def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Task]:
+def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[Task]:
     """One task per file or folder (seed i is the i-th), each loaded and checked now."""
     from ganbench.data.external import load_samples
 
@@ -247,7 +210,7 @@ def _sample_tasks(plan: _Plan, dataset: str, paths: Sequence[Path]) -> list[_Tas
     for seed, path in enumerate(paths):
         samples = load_samples(path, data, need, name=dataset, most=most).astype(np.float32)
         job = plan.job(dataset, seed, len(samples))
-        tasks.append(_Task(job, _config(job, {"kind": "samples"}), lambda *_, s=samples: s, _input(path)))
+        tasks.append(Task(job, _config(job, {"kind": "samples"}), lambda *_, s=samples: s, _input(path)))
     return tasks
 
 
@@ -267,7 +230,7 @@ def _most_samples(dataset: str, params: Any, metrics: Sequence[str]) -> tuple[in
     return min(bounds)
 
 
-def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: int | None) -> list[_Task]:
+def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: int | None) -> list[Task]:
     """One task per dataset and seed: seed i is the i-th checkpoint, or noise seed i of one network."""
     spec = source.generator or ""
     with _current_folder_importable():
@@ -292,11 +255,11 @@ def _generator_tasks(plan: _Plan, datasets: list[str], source: Source, seeds: in
             network = networks[seed] if source.checkpoints else networks[0]
             extra = _input(source.checkpoints[seed]) if source.checkpoints else {}
             draw = _drawer(network, job.eval.samples, latent, seed)
-            tasks.append(_Task(job, _config(job, described), draw, extra))
+            tasks.append(Task(job, _config(job, described), draw, extra))
     return tasks
 
 
-def _from_run(run: Path, metrics: Sequence[str] | None) -> list[_Task]:
+def _from_run(run: Path, metrics: Sequence[str] | None) -> list[Task]:
     """Tasks that re-score the kept generators of `run` with their own settings (other metrics)."""
     records = [r for r in RunStore(run).records() if r.kind == "train" and r.status == "ok"]
     kept = [r for r in records if (run / generators.GENERATORS_DIR / f"{r.key}.pt").is_file()]
@@ -328,7 +291,7 @@ def _from_run(run: Path, metrics: Sequence[str] | None) -> list[_Task]:
         _probe(network, latent, f"kept generator {path}", {record.cell: built[record.cell, params]})
         config["metrics"] = list(wanted)
         source = {"source": {"run": str(run.resolve()), "key": record.key}}
-        tasks.append(_Task(job, config, _drawer(network, evaluation.samples, latent, record.seed), source))
+        tasks.append(Task(job, config, _drawer(network, evaluation.samples, latent, record.seed), source))
     return tasks
 
 
@@ -375,10 +338,7 @@ class _Checked(nn.Module):
 def _suite(name: str | None) -> Suite | None:
     if name is None:
         return None
-    loaded = load_suite(name)
-    if not isinstance(loaded, Suite):
-        raise GanbenchError(f"'{loaded.name}' is a throughput suite; `ganbench eval` scores samples")
-    return loaded
+    return load_suite(name)
 
 
 def _check_metrics(metrics: Sequence[str], modality: str) -> None:

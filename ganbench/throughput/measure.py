@@ -40,9 +40,8 @@ from ganbench.metrics.speed import (
 )
 from ganbench.models import METHODS, NetworkSize
 from ganbench.records.record import MetricResult, Record, spec_of
-from ganbench.records.store import RunStore, default_out, stored_count
-from ganbench.report import Report, build_report
-from ganbench.run import guard, manifest
+from ganbench.records.store import RunStore
+from ganbench.run import manifest
 from ganbench.throughput.spec import (
     Dtype,
     Measure,
@@ -449,35 +448,3 @@ def run_throughput(
 def throughput_key(method: str, target: str, batch: int) -> str:
     """A measurement's key: method, target and batch size, e.g. `wgan__dcgan-32-b64`."""
     return f"{method}__{target}-b{batch}"
-
-
-def measure_suite(
-    suite: str,
-    options: Options,
-    device: str = "auto",
-    out: Path | None = None,
-    quick: bool = False,
-    methods: list[str] | None = None,
-    on_job: Callable[[int, int, str], None] | None = None,
-) -> tuple[Path, Report]:
-    """`ganbench throughput`: load the suite, measure what `out` does not hold yet, report."""
-    from ganbench.device import resolve_device
-    from ganbench.suite import load_suite
-
-    loaded = load_suite(suite)
-    if not isinstance(loaded, ThroughputSuite):
-        raise GanbenchError(f"'{loaded.name}' is a training suite: run it with `ganbench run`")
-    torch_device = resolve_device(device)
-    root = out if out is not None else default_out(loaded.name)
-    guard.check_out(root)
-    phase = "measurement"
-    try:
-        with guard.locked(root):
-            run_throughput(loaded, root, torch_device, options, quick, methods, on_job)
-            phase = "the report"
-            report = build_report([root], root)
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-        from ganbench.run.driver import RunInterrupted
-
-        raise RunInterrupted(root, stored_count(root), len(loaded.jobs(quick)), phase) from None
-    return root, report

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from ganbench.config import (
@@ -160,9 +158,12 @@ def _is_batch(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_BATCH
 
 
-def load_throughput_suite(path: Path) -> ThroughputSuite:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise GanbenchError(f"{path}: invalid TOML: {err}") from None
+def load_throughput_suite(name_or_path: str) -> ThroughputSuite:
+    """Read and validate a throughput suite (a file with `kind = "throughput"`) by name or path."""
+    from ganbench.suite import is_throughput, read_suite  # here: the CLI imports this module for --help
+
+    path, data = read_suite(name_or_path)
+    if not is_throughput(data):
+        name = data.get("name", path.stem)
+        raise GanbenchError(f"'{name}' is a training suite: run it with `ganbench run`")
     return parse_throughput_suite(data, str(path))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ganbench import plugins
+from ganbench.app.suites import load_any
 from ganbench.data import DATASETS
 from ganbench.metrics import METRICS
 from ganbench.metrics.published import load_published, published_names
 from ganbench.models import ARCHITECTURES, METHODS
 from ganbench.run.executors import EXECUTORS
-from ganbench.suite import find_suite, load_suite, suite_names
+from ganbench.suite import find_suite, suite_names
 
 
 def catalog() -> dict[str, list[tuple[str, str]]]:
@@ -23,7 +24,7 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
         metrics.append((name, f"{metric.description} [{details}]"))
     suites = []
     for name in suite_names():
-        suite = load_suite(str(find_suite(name)))
+        suite = load_any(str(find_suite(name)))
         suites.append((name, suite.description))
     return {
         "methods": [(n, METHODS.get(n).description) for n in METHODS],
