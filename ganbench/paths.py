@@ -42,6 +42,12 @@ class Paths:
     inception_weights: Path | None = None
     cache_dir: Path | None = None
 
+    @classmethod
+    def of_environment(cls) -> Paths:
+        """The paths this process's environment sets (unset ones stay None: each process's default)."""
+        values = [os.environ.get(env) for env in (DATA_ROOT_ENV, INCEPTION_WEIGHTS_ENV, CACHE_DIR_ENV)]
+        return cls(*(Path(value) if value else None for value in values))
+
     def use(self) -> None:
         """Make these paths this process's (and its children's) settings."""
         for env, value in (

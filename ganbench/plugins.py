@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+from collections.abc import Sequence
 
 from ganbench.errors import GanbenchError
 
@@ -21,14 +22,16 @@ ENTRY_POINT_GROUP = "ganbench.plugins"
 _loaded: set[str] = set()  # modules already imported here (registering twice would be a duplicate)
 
 
-def load() -> list[str]:
-    """Import every plugin module not yet loaded in this process; return all plugin module names.
+def load(modules: Sequence[str] = ()) -> list[str]:
+    """Import every plugin module not yet loaded in this process (entry points, GANBENCH_PLUGINS and
+    `modules`, the ones another process loaded); return all plugin module names.
 
     Raises:
         GanbenchError: a plugin that cannot be imported or fails while registering (one line).
     """
     names = [(f"entry point '{ep.name}'", ep.value.split(":")[0]) for ep in _entry_points()]
     names += [(ENV_VAR, n.strip()) for n in os.environ.get(ENV_VAR, "").split(",") if n.strip()]
+    names += [("the driver", name) for name in modules if name not in {n for _, n in names}]
     for source, module in names:
         if module in _loaded:
             continue

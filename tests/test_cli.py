@@ -98,11 +98,11 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     real_execute = worker.execute_jobs
     calls: list[list[str]] = []
 
-    def interrupt_second(jobs, device, progress=None):
+    def interrupt_second(jobs, device, progress=None, context=None):
         calls.append([job.key for job in jobs])
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_execute(jobs, device, progress)
+        return real_execute(jobs, device, progress, context)
 
     monkeypatch.setattr(worker, "execute_jobs", interrupt_second)
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out))

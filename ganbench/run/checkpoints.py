@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from ganbench.data import Dataset
     from ganbench.suite import Job
 
-CHECKPOINT_DIR_ENV = "GANBENCH_CHECKPOINT_DIR"
 CHECKPOINTS_DIR = "checkpoints"
 
 
@@ -52,12 +50,6 @@ def in_folder(folder: Path, configs: Sequence[dict[str, Any]], every: int) -> Ch
     if every <= 0:
         return None
     return Checkpoints(checkpoint_path(folder, configs), every, group_identity(configs))
-
-
-def for_group(configs: Sequence[dict[str, Any]], every: int) -> Checkpoints | None:
-    """The group's checkpoints in this process's checkpoint folder, or None (no folder, or every = 0)."""
-    folder = os.environ.get(CHECKPOINT_DIR_ENV)
-    return in_folder(Path(folder), configs, every) if folder else None
 
 
 def usable(

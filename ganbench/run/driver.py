@@ -6,10 +6,8 @@ groups wherever the executor runs them.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from ganbench.models.base import step_structure
 from ganbench.records.record import FINAL_STATUSES
 from ganbench.records.store import RunStore
 from ganbench.run import checkpoints, generators, guard, manifest
+from ganbench.run.context import WorkerContext
 from ganbench.run.executors import Executor, LocalExecutor
 from ganbench.run.progress import RunProgress, Silent, group_label
 from ganbench.suite import Job, Suite
@@ -200,41 +199,23 @@ def _run_locked(
     progress.run_started(store.root, len(todo), len(skipped))
     ran: list[str] = []
     failed: list[str] = []
-    # Workers save their group's training state here (suites with checkpoint_every); a group's file
-    # goes once its records are stored, so what is left after a crash is exactly what can resume.
-    # Kept generators ([eval] keep_generators) go to generators/.
-    folder = (store.root / checkpoints.CHECKPOINTS_DIR).resolve()
-    with _environment(
-        {
-            checkpoints.CHECKPOINT_DIR_ENV: str(folder),
-            generators.GENERATOR_DIR_ENV: str((store.root / generators.GENERATORS_DIR).resolve()),
-        }
-    ):
-        for outcomes in executor.run(groups, str(DeviceChoice(device)), progress):
-            for record, samples in outcomes:
-                store.save(record, samples)
-                ran.append(record.key)
-                if record.status == "failed":
-                    failed.append(record.key)
-                progress.job_finished(record)
-            if all(record.status in FINAL_STATUSES for record, _ in outcomes):
-                checkpoints.discard(folder, [record.config for record, _ in outcomes])
+    # Workers save their group's training state in checkpoints/ (suites with checkpoint_every); a
+    # group's file goes once its records are stored, so what is left after a crash is exactly what
+    # can resume. Kept generators ([eval] keep_generators) go to generators/.
+    folder = store.root / checkpoints.CHECKPOINTS_DIR
+    context = WorkerContext.of_driver(
+        str(DeviceChoice(device)), folder, store.root / generators.GENERATORS_DIR
+    )
+    for outcomes in executor.run(groups, context, progress):
+        for record, samples in outcomes:
+            store.save(record, samples)
+            ran.append(record.key)
+            if record.status == "failed":
+                failed.append(record.key)
+            progress.job_finished(record)
+        if all(record.status in FINAL_STATUSES for record, _ in outcomes):
+            checkpoints.discard(folder, [record.config for record, _ in outcomes])
     return RunOutcome(store.root, ran, skipped, failed)
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """These environment variables set for the block (workers read them), then as they were."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def prepare(suite: Suite, progress: RunProgress | None = None) -> None:

@@ -1,7 +1,8 @@
 """Executors: where the driver's job groups run. A registry: `local` in this process, `ray` on Ray.
 
 An executor only decides where `ganbench.run.worker.run_group` is called and hands back what it
-returns; the worker entry point itself makes any process ready (environment, plugins, device).
+returns; the worker entry point itself makes any process ready from the driver's `WorkerContext`
+(paths, plugins, threads, device).
 Register your own with `EXECUTORS.add` in a plugin module (README, "Add your own method, metric,
 dataset or executor").
 """
@@ -16,6 +17,7 @@ from ganbench.errors import GanbenchError
 from ganbench.registry import Registry
 
 if TYPE_CHECKING:
+    from ganbench.run.context import WorkerContext
     from ganbench.run.progress import RunProgress
     from ganbench.run.worker import Outcome
     from ganbench.suite import Job
@@ -24,13 +26,15 @@ if TYPE_CHECKING:
 class Executor(Protocol):
     """Runs groups of jobs and yields each group's outcomes as soon as that group is done.
 
-    Only the caller (the driver) writes to the run folder, so an executor never touches it.
-    `device` is the CLI's choice (auto, cpu, cuda), resolved where the jobs run.
+    Only the caller (the driver) writes to the run folder, so an executor never touches it. It hands
+    `context` (picklable; its device is the CLI's choice, resolved where the jobs run) to `run_group`.
     """
 
     local: bool  # whether jobs run in this process (so the driver's device is theirs)
 
-    def run(self, groups: list[list[Job]], device: str, progress: RunProgress) -> Iterator[list[Outcome]]: ...
+    def run(
+        self, groups: list[list[Job]], context: WorkerContext, progress: RunProgress
+    ) -> Iterator[list[Outcome]]: ...
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,16 @@ class LocalExecutor:
 
     local = True
 
-    def run(self, groups: list[list[Job]], device: str, progress: RunProgress) -> Iterator[list[Outcome]]:
+    def run(
+        self, groups: list[list[Job]], context: WorkerContext, progress: RunProgress
+    ) -> Iterator[list[Outcome]]:
         from ganbench.run.worker import run_group
 
         started = 0
         for group in groups:
             progress.job_started(started + 1, sum(map(len, groups)), group)
             started += len(group)
-            yield run_group(group, device, progress=progress)
+            yield run_group(group, context, progress=progress)
 
 
 def _ray(options: ExecutorOptions) -> Executor:

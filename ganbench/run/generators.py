@@ -2,15 +2,14 @@
 
 A file holds the generator's state dict with the architecture's name and the settings that shape
 it (latent size, width, depth, the data's shape, PacGAN's packing degree), tensors and plain values
-only, so it is read with `torch.load(weights_only=True)`. The driver names the folder (in
-GANBENCH_GENERATOR_DIR, forwarded to workers like the checkpoint folder); a worker writes a job's
-file before returning its record, so an `ok` record of a suite that keeps generators has one.
+only, so it is read with `torch.load(weights_only=True)`. The driver names the folder (in the
+`WorkerContext` that every worker gets); a worker writes a job's file before returning its record,
+so an `ok` record of a suite that keeps generators has one.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,16 @@ from ganbench.config import check_field
 from ganbench.errors import GanbenchError
 from ganbench.files import write_atomic
 
-GENERATOR_DIR_ENV = "GANBENCH_GENERATOR_DIR"
 GENERATORS_DIR = "generators"
 FORMAT = "ganbench-generator-1"
 
 
-def save(key: str, generator: nn.Module, settings: dict[str, Any]) -> Path | None:
-    """Keep a job's trained generator in this process's generator folder (None: no folder set)."""
-    folder = os.environ.get(GENERATOR_DIR_ENV)
-    if not folder:
-        return None
+def save(folder: Path, key: str, generator: nn.Module, settings: dict[str, Any]) -> Path:
+    """Keep a job's trained generator in `folder` (the run's generators/); returns its file."""
     state = {name: tensor.detach().cpu() for name, tensor in generator.state_dict().items()}
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **settings, "state_dict": state}, buffer)
-    path = Path(folder) / f"{key}.pt"
+    path = folder / f"{key}.pt"
     write_atomic(path, buffer.getvalue())
     return path
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import GanbenchError
-from ganbench.run.worker import Outcome, forwarded_environment, new_record, run_group
+from ganbench.run.worker import Outcome, new_record, run_group
 
 if TYPE_CHECKING:
+    from ganbench.run.context import WorkerContext
     from ganbench.run.progress import RunProgress
     from ganbench.suite import Job
 
@@ -38,7 +39,7 @@ class RayExecutor:
             raise GanbenchError('--executor ray needs Ray: pip install "ganbench[ray]"') from None
         if not ray.is_initialized():
             # Workers must find ganbench and the plugin modules (PYTHONPATH) when they start; the
-            # rest of the driver's environment travels with each task to `run_group`.
+            # driver's settings travel with each task to `run_group` (its WorkerContext).
             env = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
             ray.init(
                 address=self.address,
@@ -48,13 +49,14 @@ class RayExecutor:
             )
         return ray
 
-    def run(self, groups: list[list[Job]], device: str, progress: RunProgress) -> Iterator[list[Outcome]]:
+    def run(
+        self, groups: list[list[Job]], context: WorkerContext, progress: RunProgress
+    ) -> Iterator[list[Outcome]]:
         ray = self._start()
-        # The same worker entry point as the local executor, with the driver's environment (paths,
-        # plugins) applied in the worker process; the device is resolved there.
+        # The same worker entry point as the local executor, with the driver's context (paths,
+        # plugins, threads) applied in the worker process; the device is resolved there.
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=MAX_RETRIES)(run_group)
-        environment = forwarded_environment()
-        pending = {task.remote(group, str(device), environment): group for group in groups}
+        pending = {task.remote(group, context): group for group in groups}
         total, done_jobs = sum(map(len, groups)), 0
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)

@@ -1,29 +1,28 @@
 """The worker: execute one job group (train, sample, evaluate) into typed records; every executor calls it.
 
 `run_group` is the one entry point. It makes the calling process ready the same way wherever it
-runs (in the driver's process, in a Ray worker, in a pool process): the driver's forwarded
-environment (paths, plugin list) is applied, plugins are loaded, the device is resolved there, and
-each record gets that process's manifest. The worker writes nothing to the run folder but its
-group's training checkpoint (under checkpoints/, when the suite asks for them): the driver stores
-what it returns.
+runs (in the driver's process, in a Ray worker, in a pool process): the driver's `WorkerContext`
+(paths, plugins, threads, the run's checkpoint and generator folders) is applied, the device is
+resolved there, and each record gets that process's manifest. The worker writes nothing to the run
+folder but its group's training checkpoint (under checkpoints/, when the suite asks for them) and
+kept generators: the driver stores what it returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from ganbench import paths, plugins
 from ganbench.data import DATASETS, Dataset
 from ganbench.data.images import to_uint8
 from ganbench.data.mixtures import GaussianMixture
 from ganbench.data.stacked_mnist import N_MODES
-from ganbench.device import THREADS_ENV, resolve_device, use_threads
+from ganbench.device import resolve_device
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.streams import stream_seed
 from ganbench.engine.tracking import ImageMeasure, image_observer, w1_observer
@@ -34,54 +33,29 @@ from ganbench.metrics.validity import IMAGE_CURVES, image_verdict, verdict, w1_n
 from ganbench.models import METHODS, NetworkSize
 from ganbench.records.record import DatasetInfo, MetricResult, Record, spec_of
 from ganbench.run import checkpoints, generators, manifest
+from ganbench.run.context import WorkerContext
 from ganbench.run.progress import RunProgress, Silent
 from ganbench.suite import Job
 
 # Generated images kept per job for the report's sample grids (8 x 8).
 STORED_IMAGES = 64
-# What a worker process must share with the driver: where data, weights and caches are, which
-# plugin modules to import, and where Python finds them. `forwarded_environment` reads them.
-FORWARDED_ENV = (
-    plugins.ENV_VAR,
-    "PYTHONPATH",
-    paths.DATA_ROOT_ENV,
-    paths.INCEPTION_WEIGHTS_ENV,
-    paths.CACHE_DIR_ENV,
-    THREADS_ENV,
-    checkpoints.CHECKPOINT_DIR_ENV,
-    generators.GENERATOR_DIR_ENV,
-)
-
 Outcome = tuple[Record, np.ndarray | None]  # a job's record and its generated samples
 
 
-def forwarded_environment() -> dict[str, str]:
-    """The driver's values of FORWARDED_ENV, for executors to hand to `run_group` in other processes."""
-    return {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
-
-
-def run_group(
-    jobs: list[Job],
-    device: str,
-    environment: Mapping[str, str] | None = None,
-    progress: RunProgress | None = None,
-) -> list[Outcome]:
+def run_group(jobs: list[Job], context: WorkerContext, progress: RunProgress | None = None) -> list[Outcome]:
     """Execute one job group (jobs trained as one stacked model), in this process; one (record,
     samples) each.
 
     Args:
         jobs: one job, or jobs of one method and settings trained together as one stacked model
             (seeds and datasets; see `ganbench.run.driver.stack_groups`).
-        device: the CLI's choice (auto, cpu, cuda), resolved here, where the jobs run.
-        environment: the driver's `forwarded_environment()`, applied first (None: this process's own).
+        context: the driver's settings (`WorkerContext.of_driver`), applied here first; its device
+            (auto, cpu, cuda) is resolved here, where the jobs run.
         progress: step-level progress (only in the driver's process).
     """
-    if environment:
-        os.environ.update(environment)
-    plugins.load()
-    use_threads()  # the driver's choice, forwarded in GANBENCH_THREADS
-    torch_device = resolve_device(device)
-    outcomes = execute_jobs(jobs, torch_device, progress)
+    context.apply()
+    torch_device = resolve_device(context.device)
+    outcomes = execute_jobs(jobs, torch_device, progress, context)
     session = manifest.capture(torch_device)
     for record, _ in outcomes:
         record.manifest = session
@@ -102,19 +76,26 @@ def new_record(job: Job, batch: list[str]) -> Record:
     )
 
 
-def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | None = None) -> list[Outcome]:
-    """Train, sample and evaluate jobs trained together; one (record, samples) each.
+def execute_jobs(
+    jobs: list[Job],
+    device: torch.device,
+    progress: RunProgress | None = None,
+    context: WorkerContext | None = None,
+) -> list[Outcome]:
+    """Train, sample and evaluate jobs trained together; one (record, samples) each (`context`: where
+    checkpoints and kept generators go; None: nowhere).
 
     Never raises for a job's own failure: an exception becomes a `failed` record with its reason,
     a non-finite loss a `diverged` record with the step. Ctrl-C (KeyboardInterrupt) propagates.
     """
     progress = progress or Silent()
+    context = context or WorkerContext(device=str(device))
     started = time.perf_counter()
     records = [new_record(job, [j.key for j in jobs]) for job in jobs]
     outcomes: list[Outcome] = [(r, None) for r in records]
     try:
         datasets = [DATASETS.get(job.dataset).build(job.dataset_params) for job in jobs]
-        results = _train(jobs, datasets, device, progress)
+        results = _train(jobs, datasets, device, progress, context.checkpoints)
     except Exception as err:  # noqa: BLE001 - a job's failure is recorded, and the suite goes on
         results = []
         for record in records:
@@ -134,7 +115,8 @@ def execute_jobs(jobs: list[Job], device: torch.device, progress: RunProgress | 
             )
             continue
         try:
-            outcomes[index] = (record, _evaluate(job, datasets[index], result, device, record))
+            kept = context.generators
+            outcomes[index] = (record, _evaluate(job, datasets[index], result, device, record, kept))
         except Exception as err:  # noqa: BLE001
             record.fail(err)
     for record in records:
@@ -156,12 +138,15 @@ def dataset_id(job: Job) -> str:
 
 
 def _train(
-    jobs: list[Job], datasets: list[Dataset], device: torch.device, progress: RunProgress
+    jobs: list[Job], datasets: list[Dataset], device: torch.device, progress: RunProgress, folder: Path | None
 ) -> list[TrainResult]:
-    """The jobs as one stacked model (a job alone is a stack of one), resumed from their checkpoint
-    only when it fits the group (one that does not is removed with a warning: training starts at 0)."""
+    """The jobs as one stacked model (a job alone is a stack of one), checkpointed in `folder` (None:
+    not at all) and resumed from their checkpoint only when it fits the group (one that does not is
+    removed with a warning: training starts at 0)."""
     job = jobs[0]
-    saved = checkpoints.for_group([j.config() for j in jobs], job.train.checkpoint_every)
+    saved = None
+    if folder is not None:
+        saved = checkpoints.in_folder(folder, [j.config() for j in jobs], job.train.checkpoint_every)
     if saved is not None:
         saved = checkpoints.drop_unusable(saved, jobs, datasets, device)
     members = [
@@ -250,10 +235,15 @@ def _w1_floor(job: Job, dataset: Dataset) -> float:
 
 
 def _evaluate(
-    job: Job, dataset: Dataset, result: TrainResult, device: torch.device, record: Record
+    job: Job,
+    dataset: Dataset,
+    result: TrainResult,
+    device: torch.device,
+    record: Record,
+    kept_in: Path | None,
 ) -> np.ndarray:
-    """Sample the trained generator and compute the job's metrics into `record`; keep the generator
-    when the suite asks (`[eval] keep_generators`)."""
+    """Sample the trained generator and compute the job's metrics into `record`; keep the generator in
+    `kept_in` when the suite asks (`[eval] keep_generators`)."""
     started = time.perf_counter()
     generated = generate(result.generator, job.eval.samples, job.train.latent_dim, job.seed, device)
     samples = generated.numpy().astype(np.float32)
@@ -266,14 +256,14 @@ def _evaluate(
         if dataset.modality == "images" and result.curves.get("step") and tracked_image_metrics(job):
             levels = record.extra["track_levels"] = _track_levels(job, dataset, device)
         score(samples, dataset, job, device, record, result.curves, floor or 0.0, result.critic, levels)
-        if job.eval.keep_generators:
+        if job.eval.keep_generators and kept_in is not None:
             hp, train = job.hyperparameters, job.train
             shape = tuple(samples.shape[1:])
             kept = generators.settings_of(
                 hp.architecture, train.latent_dim, train.width, train.depth, shape, hp.pack
             )
-            if generators.save(job.key, result.generator, kept) is not None:
-                record.extra["kept_generator"] = f"{generators.GENERATORS_DIR}/{job.key}.pt"
+            generators.save(kept_in, job.key, result.generator, kept)
+            record.extra["kept_generator"] = f"{generators.GENERATORS_DIR}/{job.key}.pt"
     record.eval_seconds = time.perf_counter() - started
     return stored_samples(samples, dataset)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ganbench.run.executors import EXECUTORS, ExecutorSpec
-from ganbench.run.worker import forwarded_environment, run_group
+from ganbench.run.worker import run_group
 
 
 class ProcessesExecutor:
@@ -18,14 +18,12 @@ class ProcessesExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, groups, device, progress) -> Iterator[list]:
-        # "spawn": a fresh interpreter, as on another machine; run_group makes it ready (environment,
-        # plugins, device), exactly as for the local and Ray executors.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(run_group, group, device, forwarded_environment()): group for group in groups
-            }
+    def run(self, groups, context, progress) -> Iterator[list]:
+        # "spawn": a fresh interpreter, as on another machine; run_group makes it ready from the
+        # driver's context (paths, plugins, threads, device), exactly as for the local and Ray executors.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=spawn) as pool:
+            futures = {pool.submit(run_group, group, context): group for group in groups}
             done = 0
             for future in as_completed(futures):
                 progress.job_started(done + 1, sum(map(len, groups)), futures[future])
