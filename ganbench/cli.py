@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from ganbench import paths
 from ganbench.app.throughput import Dtype, Options
-from ganbench.device import DeviceChoice
+from ganbench.device import THREADS_ENV, DeviceChoice
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_SAMPLES
 from ganbench.terminal import printable
@@ -69,6 +69,45 @@ console = Console(soft_wrap=True, markup=False, emoji=False)
 errors = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Options several commands share, declared once: the same name, help and environment variable everywhere.
+Methods = Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")]
+Metrics = Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated or repeated).")]
+Steps = Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")]
+Quick = Annotated[bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")]
+RunFolder = Annotated[Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        envvar=THREADS_ENV,
+        min=1,
+        help="CPU threads per job group (default: the cores not already busy; README, Threads).",
+    ),
+]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
+]
+DataRoot = Annotated[
+    Path | None,
+    typer.Option(
+        envvar=paths.DATA_ROOT_ENV,
+        help="Folder of image datasets (default: ~/.cache/ganbench/data); torchvision downloads there.",
+    ),
+]
+InceptionWeights = Annotated[
+    Path | None,
+    typer.Option(
+        envvar=paths.INCEPTION_WEIGHTS_ENV,
+        help="Local Inception-v3 file: TorchScript or torch-fidelity weights (isc needs the latter).",
+    ),
+]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        envvar=paths.CACHE_DIR_ENV,
+        help="Cache of real-data statistics and the digit classifier (default: ~/.cache/ganbench).",
+    ),
+]
 
 
 @app.callback()
@@ -154,15 +193,13 @@ def run(
     suite: Annotated[
         str, typer.Option("--suite", "-s", help="Suite name (see `ganbench list`) or path to a TOML file.")
     ],
-    methods: Annotated[
-        list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")
-    ] = None,
+    methods: Methods = None,
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (0..N-1), overriding the suite.")] = None,
     first_seed: Annotated[
         int | None,
         typer.Option(help="Run seeds N..N+seeds-1 instead (a rerun at other seeds, for `compare`)."),
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
+    steps: Steps = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
     out: Annotated[
         Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")
@@ -171,17 +208,8 @@ def run(
         bool,
         typer.Option(help="Train all seeds of a method together as one batched model (2-D data)."),
     ] = True,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
-    ] = False,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            envvar="GANBENCH_THREADS",
-            min=1,
-            help="CPU threads per job group (default: the cores not already busy; README, Threads).",
-        ),
-    ] = None,
+    quick: Quick = False,
+    threads: Threads = None,
     executor: Annotated[
         str, typer.Option(help="Where jobs run: local, ray, or a plugin's executor (see `ganbench list`).")
     ] = "local",
@@ -190,30 +218,10 @@ def run(
     ] = None,
     cpus_per_job: Annotated[float, typer.Option(help="CPUs Ray reserves per task.")] = 1.0,
     gpus_per_job: Annotated[float, typer.Option(help="GPUs Ray reserves per task.")] = 0.0,
-    data_root: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.DATA_ROOT_ENV,
-            help="Folder of image datasets (default: ~/.cache/ganbench/data); torchvision downloads there.",
-        ),
-    ] = None,
-    inception_weights: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.INCEPTION_WEIGHTS_ENV,
-            help="Local Inception-v3 file: TorchScript or torch-fidelity weights (isc needs the latter).",
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.CACHE_DIR_ENV,
-            help="Cache of real-data statistics and the digit classifier (default: ~/.cache/ganbench).",
-        ),
-    ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
-    ] = False,
+    data_root: DataRoot = None,
+    inception_weights: InceptionWeights = None,
+    cache_dir: CacheDir = None,
+    yes: Yes = False,
     keep_generators: Annotated[
         bool,
         typer.Option(
@@ -222,41 +230,25 @@ def run(
     ] = False,
 ) -> None:
     """Train and evaluate every job of a suite; write records, tables and figures."""
-    from ganbench.app.run import (
-        ExecutorOptions,
-        PlainProgress,
-        RichProgress,
-        RunDeclined,
-        RunInterrupted,
-        make_executor,
-    )
-    from ganbench.app.run import run as run_suite
+    from ganbench.app import run as commands
 
     # A log (CI, nohup, a pipe) gets a plain line per finished job; rich draws bars there only at the end.
-    shown = RichProgress(console) if console.is_terminal else PlainProgress()
+    shown = commands.RichProgress(console) if console.is_terminal else commands.PlainProgress()
+    ray = commands.ExecutorOptions(address, cpus_per_job, gpus_per_job)
     try:
         with shown as progress:
-            outcome, report = run_suite(
-                suite,
-                methods=_split_names(methods),
-                seeds=seeds,
-                first_seed=first_seed,
-                steps=steps,
-                quick=quick,
-                device=device,
-                out=out,
-                batch_seeds=batch_seeds,
-                executor=make_executor(executor, ExecutorOptions(address, cpus_per_job, gpus_per_job)),
-                progress=progress,
-                paths=paths.Paths(data_root, inception_weights, cache_dir),
-                threads=threads,
-                confirm=None if yes or not _interactive() else _ask,
+            outcome, report = commands.run(
+                suite, methods=_split_names(methods), seeds=seeds, first_seed=first_seed, steps=steps,
+                quick=quick, device=device, out=out, batch_seeds=batch_seeds,
+                executor=commands.make_executor(executor, ray),
+                progress=progress, paths=paths.Paths(data_root, inception_weights, cache_dir),
+                threads=threads, confirm=None if yes or not _interactive() else _ask,
                 keep_generators=keep_generators,
-            )
-    except RunDeclined as declined:
+            )  # fmt: skip
+    except commands.RunDeclined as declined:
         console.print(str(declined), markup=False, highlight=False)
         return
-    except RunInterrupted as stop:
+    except commands.RunInterrupted as stop:
         _stopped(stop)
     console.print(report.markdown, markup=False, highlight=False)
     skipped = f" ({len(outcome.skipped)} already finished, skipped)" if outcome.skipped else ""
@@ -280,24 +272,15 @@ def tune(
         Path | None,
         typer.Option(help="Also write the chosen settings as a suite file here (its name: the file's stem)."),
     ] = None,
-    methods: Annotated[
-        list[str] | None, typer.Option(help="Only these methods (comma-separated or repeated).")
-    ] = None,
-    steps: Annotated[int | None, typer.Option(help="Generator steps per job, overriding the suite.")] = None,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="The suite's small budget, for smoke checks and CI.")
-    ] = False,
+    methods: Methods = None,
+    steps: Steps = None,
+    quick: Quick = False,
     device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
     out: Annotated[
         Path | None, typer.Option(help="Run folder; re-running with the same folder resumes.")
     ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(envvar="GANBENCH_THREADS", min=1, help="CPU threads per job group (README, Threads)."),
-    ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
-    ] = False,
+    threads: Threads = None,
+    yes: Yes = False,
 ) -> None:
     """Tune every method at an equal budget on the suite's tuning seeds; rank and keep the best settings."""
     from ganbench.app.run import PlainProgress, RichProgress, RunDeclined, RunInterrupted
@@ -408,26 +391,16 @@ def eval_(
     dataset: Annotated[
         str | None, typer.Option(help="Only this dataset (or, without --suite, this one).")
     ] = None,
-    metrics: Annotated[list[str] | None, typer.Option(help="These metrics (comma-separated).")] = None,
+    metrics: Metrics = None,
     label: Annotated[
         str | None, typer.Option(help="The name in tables (default: the factory or file).")
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Noise seeds 0..N-1 for a generator.")] = None,
     device: Annotated[DeviceChoice, typer.Option(help="Where to generate and score.")] = DeviceChoice.auto,
     out: Annotated[Path | None, typer.Option(help="Run folder; re-running with it resumes.")] = None,
-    data_root: Annotated[
-        Path | None, typer.Option(envvar=paths.DATA_ROOT_ENV, help="Image datasets.")
-    ] = None,
-    inception_weights: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.INCEPTION_WEIGHTS_ENV,
-            help="Local Inception-v3 file (TorchScript or torch-fidelity's).",
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(envvar=paths.CACHE_DIR_ENV, help="Cache of real-data statistics.")
-    ] = None,
+    data_root: DataRoot = None,
+    inception_weights: InceptionWeights = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Score a generator or samples ganbench did not train, or a run's kept generators, into a run folder."""
 
@@ -470,22 +443,9 @@ def fid_sanity(
     out: Annotated[
         Path, typer.Option(help="Folder for fid-sanity.csv/.md and figures/fid-sanity.png/.pdf.")
     ] = Path("results/fid-sanity"),
-    data_root: Annotated[
-        Path | None, typer.Option(envvar=paths.DATA_ROOT_ENV, help="Image datasets (MNIST).")
-    ] = None,
-    inception_weights: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.INCEPTION_WEIGHTS_ENV,
-            help="Local Inception-v3 file (TorchScript or torch-fidelity's).",
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=paths.CACHE_DIR_ENV, help="Cache of real-data features and the digit classifier."
-        ),
-    ] = None,
+    data_root: DataRoot = None,
+    inception_weights: InceptionWeights = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """FID's sanity check (Heusel et al. 2017): disturb real MNIST at rising levels; FID must rise."""
     from ganbench.app import sanity
@@ -505,7 +465,7 @@ def throughput(
     suite: Annotated[
         str, typer.Option("--suite", "-s", help="Throughput suite name or TOML file.")
     ] = "throughput",
-    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
+    methods: Methods = None,
     dtype: Annotated[Dtype, typer.Option(help="Autocast dtype (fp32: no autocast).")] = Dtype.fp32,
     channels_last: Annotated[
         bool, typer.Option("--channels-last", help="channels_last memory format.")
@@ -538,8 +498,8 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="Where to write; default: the run folder when there is one.")
     ] = None,
-    metrics: Annotated[list[str] | None, typer.Option(help="Only these metrics (comma-separated).")] = None,
-    methods: Annotated[list[str] | None, typer.Option(help="Only these methods (comma-separated).")] = None,
+    metrics: Metrics = None,
+    methods: Methods = None,
     fmt: Annotated[
         str,
         typer.Option(
