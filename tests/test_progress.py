@@ -116,6 +116,22 @@ def test_the_eta_follows_the_runs_own_per_group_estimate() -> None:
     ]
 
 
+def test_the_eta_of_two_groups_that_differ_5x_in_cost() -> None:
+    # A cheap group (10 s estimated) then one 5x as costly (50 s). After the first, the mean time per
+    # finished job would say 0:00:08 left (8 s for one job, one to go); the per-group estimate says
+    # 50 s x (8 s / 10 s estimated) = 40 s.
+    groups = [[SimpleNamespace(key="gan__ring-8__seed0")], [SimpleNamespace(key="wgan-gp__ring-8__seed0")]]
+    times = iter([0.0, 0.0, 8.0, 48.0])
+    stream = io.StringIO()
+    progress = PlainProgress(stream, clock=lambda: next(times))
+    progress.run_started(Path("/runs/two"), 2, 0)
+    progress.expect({groups[0][0].key: 10.0, groups[1][0].key: 50.0})
+    for index, group in enumerate(groups, start=1):
+        progress.job_started(index, 2, group)
+        progress.job_finished(_record(group[0].key, 8.0))
+    assert [line.split(", ETA ")[1] for line in stream.getvalue().splitlines()[1:]] == ["0:00:40", "0:00:00"]
+
+
 def test_a_terminal_names_the_folder_too() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=200)
     with RichProgress(console) as progress:
