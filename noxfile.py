@@ -1,4 +1,4 @@
-"""Task runner: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s gpu`, `nox -s demo`.
+"""Task runner: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s gpu`, `nox -s demo`, `nox -s docs`.
 
 Environments are reused between runs (installing torch takes minutes). Inside an environment that
 already has ganbench installed, `nox --no-venv -s bench` runs a session without creating another.
@@ -73,6 +73,16 @@ def bench(session: nox.Session) -> None:
         "-s",
         env={"GANBENCH_GATE_TABLE": ".benchmarks/ci-gate-detection.md"},
     )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with --strict into docs/site/ (`nox -s docs -- serve`: serve it)."""
+    _install(session)
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", "-f", "docs/mkdocs.yml", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml", *session.posargs)
 
 
 @nox.session
