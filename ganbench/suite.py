@@ -34,6 +34,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_FIRST_SEED, MAX_JOBS, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, MAX_TENSOR_BYTES
 from ganbench.metrics import METRICS
+from ganbench.metrics.base import refusal
 from ganbench.models import ARCHITECTURES, METHODS, Hyperparameters
 from ganbench.models.base import identity
 from ganbench.records.record import SCHEME
@@ -566,21 +567,18 @@ def _check_modalities(suite: Suite, where: str) -> None:
     for method in suite.methods:
         _check_architecture(suite.hyperparameters(method).architecture, method, suite.datasets, where)
     for dataset in suite.datasets:
-        data_modality = DATASETS.get(dataset).modality
-        built = None
+        data = DATASETS.get(dataset)
+        offered = None  # the dataset's declared capabilities, asked once a metric needs one
         for metric in suite.metrics:
             spec = METRICS.get(metric)
-            if spec.modality != data_modality:
+            if spec.modality != data.modality:
                 raise GanbenchError(
-                    f"{where}: metric '{metric}' does not apply to dataset '{dataset}' ({data_modality})"
+                    f"{where}: metric '{metric}' does not apply to dataset '{dataset}' ({data.modality})"
                 )
-            if spec.requires is not None:
-                built = built or DATASETS.get(dataset).build(suite.dataset_params[dataset])
-                reason = spec.requires(built)
-                if reason:
-                    raise GanbenchError(
-                        f"{where}: metric '{metric}' cannot score dataset '{dataset}': " + reason
-                    )
+            if spec.needs:
+                offered = offered if offered is not None else data.offered(suite.dataset_params[dataset])
+                if (missing := spec.unmet(offered)) is not None:
+                    raise GanbenchError(f"{where}: " + refusal(f"metric '{metric}'", dataset, missing))
 
 
 def with_overrides(

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganbench.data import DATASETS, Dataset
+from ganbench.data import CONTINUOUS, DATASETS, IMAGE_SOURCE, Dataset
+from ganbench.data.base import declared
 from ganbench.data.mixtures import GaussianMixture
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext, MetricValue
@@ -160,8 +161,9 @@ def test_declarations() -> None:
         assert metric.modality == "points" and metric.higher_is_better and metric.unit == ""
         assert metric.min_samples == NEAREST_K + 1 and metric.max_samples is not None
         # Dirac's true samples are one point: every radius is 0, nothing could ever be covered.
-        assert metric.requires is not None and metric.requires(_mixture()) is None
-        assert "all one point" in (metric.requires(_dataset("dirac")) or "")
+        assert metric.needs == (CONTINUOUS,)
+        assert metric.unmet(declared(_mixture())) is None
+        assert metric.unmet(declared(_dataset("dirac"))) == CONTINUOUS
 
 
 def _dataset(name: str) -> Dataset:
@@ -254,6 +256,7 @@ def test_image_density_and_coverage_read_the_shared_lenet_features(
 
     class Reference:
         modality = "images"
+        capabilities = frozenset({IMAGE_SOURCE})
 
         def reference(self, n: int) -> torch.Tensor:
             return reference_images[:n]

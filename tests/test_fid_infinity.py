@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from ganbench import paths
 from ganbench.cli import app
+from ganbench.data.base import IMAGE_SOURCE
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.fidelity import INCEPTION_TS, LENET, cache, extractors, features
@@ -101,6 +102,7 @@ def _squares(seed: int, n: int, size: int) -> torch.Tensor:
 
 class _Reference:
     modality = "images"
+    capabilities = frozenset({IMAGE_SOURCE})
 
     def reference(self, n: int) -> torch.Tensor:
         return _squares(1, n, size=6)
@@ -244,6 +246,7 @@ def test_fid_inf_is_registered_with_inception_features(monkeypatch: pytest.Monke
 
 class _Stub:
     modality = "images"
+    capabilities = frozenset({IMAGE_SOURCE})
 
     def __init__(self, images: np.ndarray) -> None:
         self.images = images

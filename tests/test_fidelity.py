@@ -11,6 +11,7 @@ import scipy.linalg
 import torch
 
 from ganbench import paths
+from ganbench.data.base import IMAGE_SOURCE
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.fidelity import cache, extractors, fid, inception_score, kid, precision_recall
@@ -212,6 +213,7 @@ def test_inception_metrics_run_end_to_end_from_a_local_weights_file(
 
     class Reference:
         modality = "images"
+        capabilities = frozenset({IMAGE_SOURCE})
 
         def reference(self, n: int) -> torch.Tensor:
             return _images(9, n=n, high=256).expand(-1, 3, -1, -1).contiguous()

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from ganbench import paths
 from ganbench.cli import app
+from ganbench.data.base import IMAGE_SOURCE
 from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.fidelity import INCEPTION_TS, extractors
@@ -144,6 +145,7 @@ def test_the_image_metrics_run_offline_in_inception_features(
 
     class Reference:
         modality = "images"
+        capabilities = frozenset({IMAGE_SOURCE})
 
         def reference(self, n: int) -> torch.Tensor:
             return mnist.images[-n:]

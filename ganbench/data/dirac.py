@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ganbench.data.base import DATASETS, DatasetSpec, Modality
+from ganbench.data.base import DATASETS, DIRAC_EQUILIBRIUM, TRACKS, DatasetSpec, Modality
 
 # Curve names (a job record's "curves", read by ganbench.report.phase_plane): the generator's point
 # theta, the critic's slope psi and the distance sqrt(theta^2 + psi^2) to the equilibrium (0, 0).
@@ -42,13 +42,15 @@ class Dirac:
     """The point mass at 0: samples (n, 1) of zeros, on the generator's device (nothing is drawn)."""
 
     modality: Modality = "points"
+    # Not CONTINUOUS: every true sample is the same point, so density and coverage cannot score it.
+    capabilities = frozenset({TRACKS, DIRAC_EQUILIBRIUM})
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return torch.zeros(n, 1, device=generator.device)
 
     def track(self, generated: Tensor, critic: nn.Module) -> dict[str, float]:
-        """Extra training-curve values (ganbench.engine.tracking calls a dataset's `track` where it has
-        one): theta, psi and their distance to the equilibrium."""
+        """Extra training-curve values (ganbench.engine.tracking calls `track` of a dataset that
+        declares TRACKS): theta, psi and their distance to the equilibrium."""
         theta, psi = equilibrium_coordinates(generated, critic)
         return {THETA: theta, PSI: psi, DISTANCE: math.hypot(theta, psi)}
 

@@ -19,7 +19,7 @@ import torch
 
 from ganbench import paths
 from ganbench.config import at_least, at_most
-from ganbench.data.base import DATASETS, DatasetSpec, Modality
+from ganbench.data.base import DATASETS, IMAGE_SOURCE, DatasetSpec, Modality
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE
 
@@ -50,6 +50,7 @@ class ImageData:
     """Images in memory: uint8 (N, C, H, W), optional int64 labels (N,), and where they came from."""
 
     modality: Modality = "images"
+    capabilities = frozenset({IMAGE_SOURCE})
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, description: str) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -455,6 +456,7 @@ DATASETS.add(
         MnistParams,
         build_mnist,
         display_name="MNIST",
+        capabilities=ImageData.capabilities,  # suites are checked without loading images
     ),
 )
 DATASETS.add(
@@ -466,6 +468,7 @@ DATASETS.add(
         MnistParams,
         build_fashion_mnist,
         display_name="Fashion-MNIST",
+        capabilities=ImageData.capabilities,  # suites are checked without loading images
     ),
 )
 DATASETS.add(
@@ -477,6 +480,7 @@ DATASETS.add(
         Cifar10Params,
         build_cifar10,
         display_name="CIFAR-10",
+        capabilities=ImageData.capabilities,  # suites are checked without loading images
     ),
 )
 DATASETS.add(
@@ -488,5 +492,6 @@ DATASETS.add(
         FolderParams,
         build_folder,
         display_name="Image folder",
+        capabilities=ImageData.capabilities,  # suites are checked without loading images
     ),
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ganbench.config import above, at_most
-from ganbench.data.base import DATASETS, DatasetSpec, Modality
+from ganbench.data.base import CONTINUOUS, DATASETS, KNOWN_MODES, DatasetSpec, Modality
 from ganbench.limits import MAX_SCALE
 
 
@@ -16,6 +16,7 @@ class GaussianMixture:
     """An equal-weight mixture of isotropic Gaussians; its centers are the modes metrics count."""
 
     modality: Modality = "points"
+    capabilities = frozenset({KNOWN_MODES, CONTINUOUS})
 
     def __init__(self, centers: torch.Tensor, std: float) -> None:
         self.centers = centers.to(torch.float64)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ganbench.config import at_least, at_most
-from ganbench.data.base import DATASETS, DatasetSpec, Modality
+from ganbench.data.base import DATASETS, IMAGE_SOURCE, DatasetSpec, Modality
 from ganbench.data.images import ImageData, load_mnist, to_float
 from ganbench.errors import GanbenchError
 from ganbench.limits import MAX_IMAGE_SIZE
@@ -49,6 +49,7 @@ class StackedMnist:
     """
 
     modality: Modality = "images"
+    capabilities = frozenset({IMAGE_SOURCE})
 
     def __init__(self, mnist: ImageData) -> None:
         if mnist.labels is None or mnist.image_shape[0] != 1:
@@ -98,5 +99,6 @@ DATASETS.add(
         StackedMnistParams,
         build_stacked_mnist,
         display_name="Stacked MNIST",
+        capabilities=StackedMnist.capabilities,  # suites are checked without loading images
     ),
 )

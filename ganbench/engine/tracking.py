@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganbench.data.base import Dataset
-from ganbench.data.mixtures import GaussianMixture
+from ganbench.data.base import KNOWN_MODES, TRACKS, Dataset
 from ganbench.engine.streams import generator as stream
 from ganbench.engine.train import Observer
 from ganbench.metrics.mode_collapse import high_quality_fraction, modes_covered
@@ -50,12 +49,14 @@ def w1_observer(
     `track-real` and `track-noise` streams, apart from its training and evaluation streams):
 
     the discriminator loss of the method's objective (without any penalty term), the critic's
-    estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples. Under
+    estimate E[D(x)] - E[D(G(z))], and the exact W1 between G(z) and the real samples; modes covered
+    and the high-quality fraction on a dataset that declares KNOWN_MODES, and the dataset's own
+    curves where it declares TRACKS (ganbench.data.dirac: theta, psi). Under
     PacGAN packing the discriminator reads packs of `pack_size`; the last n mod m samples are
     left out of its two values (W1 uses all n).
     """
     whole = n - n % pack_size
-    own = getattr(dataset, "track", None)  # a dataset's own curves (ganbench.data.dirac: theta, psi)
+    mixture, tracker = KNOWN_MODES.of(dataset), TRACKS.of(dataset)
     real = dataset.sample(n, stream(seed, "track-real")).to(device)
     z = torch.randn(n, latent_dim, generator=stream(seed, "track-noise")).to(device)
     real_numpy = real.double().cpu().numpy()
@@ -73,11 +74,11 @@ def w1_observer(
             W1_CURVE: w1.value,
             W1_EXACT: float(w1.exact),
         }
-        if isinstance(dataset, GaussianMixture):
-            values[MODES_CURVE] = float(modes_covered(fake_numpy, dataset))
-            values[HQ_CURVE] = high_quality_fraction(fake_numpy, dataset)
-        if own is not None:
-            values.update(own(fake, discriminator))
+        if mixture is not None:
+            values[MODES_CURVE] = float(modes_covered(fake_numpy, mixture))
+            values[HQ_CURVE] = high_quality_fraction(fake_numpy, mixture)
+        if tracker is not None:
+            values.update(tracker.track(fake, discriminator))
         return values
 
     return observe

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
 
-from ganbench.data.base import Dataset, Modality
+from ganbench.data.base import Capability, Dataset, Modality
+from ganbench.errors import GanbenchError
 from ganbench.registry import Registry
 
 # What a metric applies to: a dataset modality, or `measured` for figures that `ganbench throughput`
@@ -105,14 +106,40 @@ class Metric:
     # The values it can take, (low, high) with None for no bound: reports keep every interval inside.
     # A count of modes is bounded by the dataset's modes, which the report reads from the records.
     domain: tuple[float | None, float | None] = (None, None)
-    # Why it cannot score a dataset of its modality (None: it can), asked of the built dataset when a
-    # suite is loaded, so a pairing it cannot score is refused before anything trains.
-    requires: Callable[[Dataset], str | None] | None = None
+    # The dataset capabilities it needs (ganbench.data.base: KNOWN_MODES, IMAGE_SOURCE, ...): a suite
+    # pairing it with a dataset that does not declare one is refused when it is loaded, before
+    # anything trains, and `needed` hands the compute function the dataset typed as the capability.
+    needs: tuple[Capability[Any], ...] = ()
 
     @property
     def title(self) -> str:
         """The display name, or the slug when the metric declares none."""
         return self.display_name or self.name
+
+    def unmet(self, offered: frozenset[Capability[Any]]) -> Capability[Any] | None:
+        """The first capability it needs that is not among `offered` (None: it can score the dataset)."""
+        return next((capability for capability in self.needs if capability not in offered), None)
+
+
+def refusal(metric: str, dataset: str, capability: Capability[Any]) -> str:
+    """The one line that refuses to score `dataset` by `metric` ("metric 'fid'", or what else needs
+    the capability), which needs `capability`."""
+    return (
+        f"{metric} cannot score dataset '{dataset}': it needs {capability.description} "
+        f"(capability '{capability.name}'), which '{dataset}' does not declare"
+    )
+
+
+View = TypeVar("View")
+
+
+def needed(ctx: EvalContext, capability: Capability[View], metric: str) -> View:
+    """The evaluated dataset typed as `capability` provides it, for `metric` ("metric 'fid'") that needs
+    it; a dataset that does not declare it (scored without a suite's check) is refused in one line."""
+    view = capability.of(ctx.dataset)
+    if view is None:
+        raise GanbenchError(refusal(metric, ctx.dataset_id or "the dataset", capability))
+    return view
 
 
 # Domains a metric declares: fractions, non-negative quantities (distances, divergences, counts).
@@ -137,12 +164,12 @@ def register_metric(
     min_samples: int = 1,
     display_name: str = "",
     domain: tuple[float | None, float | None] = (None, None),
-    requires: Callable[[Dataset], str | None] | None = None,
+    needs: tuple[Capability[Any], ...] = (),
 ) -> Callable[[Callable[[EvalContext], MetricValue]], Callable[[EvalContext], MetricValue]]:
     """Decorator registering a compute function as a `Metric` with its direction, unit, the noise
     tolerances (relative and absolute, both >= 0) that `ganbench compare` applies to it, an
     optional `prepare` step that runs before any training, and the most and fewest samples it can
-    score, its display name, its domain (the values it can take) and what it requires of a dataset."""
+    score, its display name, its domain (the values it can take) and the dataset capabilities it needs."""
     if not (rel_tol >= 0 and abs_tol >= 0):  # also rejects NaN
         raise ValueError(f"metric {name!r}: tolerances must be >= 0, got rel {rel_tol!r}, abs {abs_tol!r}")
 
@@ -161,7 +188,7 @@ def register_metric(
             min_samples,
             display_name,
             domain,
-            requires,
+            tuple(needs),
         )
         METRICS.add(name, metric)
         return compute

