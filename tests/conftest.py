@@ -17,6 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 # checkout, or the folder GANBENCH_TEST_MNIST names. Tests that need it skip, saying so, without it.
 SHARED_MNIST = Path(os.environ.get("GANBENCH_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 
+# The documentation: the README and the MkDocs site's pages (docs/mkdocs.yml, pages under docs/pages/).
+DOCS = ROOT / "docs"
+
+
+def docs_pages() -> list[Path]:
+    """The README and every page of the documentation site, the README first."""
+    return [ROOT / "README.md", *sorted((DOCS / "pages").rglob("*.md"))]
+
+
+def docs_text() -> str:
+    """The README and every documentation page as one text: where a fact the tests check is written."""
+    return "\n\n".join(page.read_text(encoding="utf-8") for page in docs_pages())
+
+
 TINY_SUITE = """
 name = "tiny"
 description = "tiny widths and few steps, for tests"

@@ -31,3 +31,12 @@ def test_quick_start_shows_the_cpu_install() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in quick_start
+
+
+def test_every_link_of_the_readme_resolves() -> None:
+    # The README is the way into the documentation: its relative links (to docs/pages/*.md, figures)
+    # must open on GitHub, where they are read as paths in the repository.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = [link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", readme) if "://" not in link]
+    assert any(link.startswith("docs/pages/") for link in links)
+    assert [link for link in links if link and not (ROOT / link).exists()] == []
