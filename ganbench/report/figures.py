@@ -406,53 +406,11 @@ def make_metric_figure(
         shown: list[float] = []
         ticks = []
         for x, cell in enumerate(cells.itertuples(index=False)):
-            color = colors[cell.method]
             rows = (data.dataset == dataset) & (data.method == cell.method) & (data.settings == cell.settings)
             stored = data[rows].sort_values("seed")["value"].astype(float)
-            seeds = drawable(stored)
-            seeds = seeds[~np.isnan(seeds)]
-            mean, low, high = drawable([cell.mean, cell.ci_low, cell.ci_high])
             left_out |= off_scale([*stored, cell.mean, cell.ci_low, cell.ci_high])
-            # Seeds as dots left of the tick, the mean and its interval right of it: neither covers the other.
-            offsets = np.linspace(-0.07, 0.07, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
-            ax.scatter(x - 0.15 + offsets, seeds, s=12, color=color, alpha=0.75, linewidths=0, clip_on=False)
-            if cell.n > 0 and not np.isnan(mean):
-                yerr = None
-                if not (np.isnan(low) or np.isnan(high)):
-                    # max(0, .): seeds that agree give an interval equal to the mean up to rounding
-                    yerr = [[max(0.0, mean - low)], [max(0.0, high - mean)]]
-                ax.errorbar(
-                    x + 0.12,
-                    mean,
-                    yerr=yerr,
-                    fmt="D",
-                    color=color,
-                    markersize=6,
-                    capsize=4,
-                    markeredgecolor="black",
-                    zorder=4,
-                    clip_on=False,
-                )
-            else:
-                ax.annotate(
-                    "no ok seed" if cell.n == 0 else "mean off scale",
-                    (x, 0.5),
-                    xycoords=ax.get_xaxis_transform(),
-                    ha="center",
-                    color="gray",
-                    fontsize=7,
-                    rotation=90,
-                )
-            shown += [*seeds, mean, low, high]
-            # With one swept setting its value alone, named in the axis label; else the whole label.
-            # Several settings: one per line, so that neighbouring ticks do not run into each other.
-            setting = (
-                labels.parse_label(cell.settings).get(swept, "")
-                if swept
-                else cell.settings.replace(",", "\n")
-            )
-            name = method_title(cell.method) + (f"\n{setting}" if setting else "")
-            ticks.append(name + (f"\nn = {cell.n}" if n_varies else ""))
+            shown += _metric_marks(ax, x, cell, stored, colors[cell.method])
+            ticks.append(_metric_tick(cell, swept, n_varies))
         line = reference(dataset) if reference is not None else None
         if line is not None and not np.isnan(drawable([line])[0]):
             ax.axhline(line, color="gray", linestyle="--", linewidth=1)
@@ -466,13 +424,69 @@ def make_metric_figure(
         ax.set(title=dataset_title(dataset), xlabel=f"method, {swept}" if swept else "")
         ax.set_ylabel(metric_title(metric) + unit_suffix(unit) if ax in axes[:, 0] else "")
     _layout(fig)
+    _caption(fig, _metric_caption(ns, n_varies, reference_label, drew_reference, left_out))
+    return fig
+
+
+def _metric_marks(ax, x: int, cell, stored: pd.Series, color) -> list[float]:
+    """Draw one method x settings of a metric panel at `x`: its seeds (`stored`) as dots left of the
+    tick, the mean and its interval right of it, so that neither covers the other (a note where there
+    is no mean to draw). Returns the values the axis must show."""
+    seeds = drawable(stored)
+    seeds = seeds[~np.isnan(seeds)]
+    mean, low, high = drawable([cell.mean, cell.ci_low, cell.ci_high])
+    offsets = np.linspace(-0.07, 0.07, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
+    ax.scatter(x - 0.15 + offsets, seeds, s=12, color=color, alpha=0.75, linewidths=0, clip_on=False)
+    if cell.n > 0 and not np.isnan(mean):
+        yerr = None
+        if not (np.isnan(low) or np.isnan(high)):
+            # max(0, .): seeds that agree give an interval equal to the mean up to rounding
+            yerr = [[max(0.0, mean - low)], [max(0.0, high - mean)]]
+        ax.errorbar(
+            x + 0.12,
+            mean,
+            yerr=yerr,
+            fmt="D",
+            color=color,
+            markersize=6,
+            capsize=4,
+            markeredgecolor="black",
+            zorder=4,
+            clip_on=False,
+        )
+    else:
+        ax.annotate(
+            "no ok seed" if cell.n == 0 else "mean off scale",
+            (x, 0.5),
+            xycoords=ax.get_xaxis_transform(),
+            ha="center",
+            color="gray",
+            fontsize=7,
+            rotation=90,
+        )
+    return [*seeds, mean, low, high]
+
+
+def _metric_tick(cell, swept: str | None, n_varies: bool) -> str:
+    """A mark's tick label: the method, then with one swept setting its value alone (named in the
+    axis label), else the whole settings label, one setting per line so that neighbouring ticks do
+    not run into each other; then its n where cells differ in n."""
+    setting = labels.parse_label(cell.settings).get(swept, "") if swept else cell.settings.replace(",", "\n")
+    name = method_title(cell.method) + (f"\n{setting}" if setting else "")
+    return name + (f"\nn = {cell.n}" if n_varies else "")
+
+
+def _metric_caption(
+    ns: list[int], n_varies: bool, reference_label: str, drew_reference: bool, left_out: bool
+) -> str:
+    """What a metric figure's marks, bars and dots are, its dashed line's label where it drew one, and
+    whether values off the scale were left out."""
     counts = f"{_n_text(ns)} seeds" + (" (n under each method)" if n_varies else "")
     caption = f"Diamond: mean over {counts}; bars: {INTERVAL}"
     caption += "; no bars where n = 1" if 1 in ns else ""
     caption += "; dots: seeds"
     caption += f"; dashed line: {reference_label}." if drew_reference else "."
-    _caption(fig, caption + (OFF_SCALE if left_out else ""))
-    return fig
+    return caption + (OFF_SCALE if left_out else "")
 
 
 def metric_plot(
