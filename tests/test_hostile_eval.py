@@ -363,7 +363,7 @@ def test_ctrl_c_in_report_says_the_command_that_writes_it_again(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ganbench.report.build_report", interrupt)
+    monkeypatch.setattr("ganbench.app.report.build_report", interrupt)
     monkeypatch.setattr(sys, "argv", ["ganbench", "report", str(out)])
     result = _invoke(cli, "report", out)
     assert result.exit_code == EXIT_INTERRUPTED
