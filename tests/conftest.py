@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-# The official MNIST test set for tests and CI (README, "Development"): ../shared/data/mnist beside the
+# The official MNIST test set for tests and CI (docs/pages/development.md): ../shared/data/mnist beside the
 # checkout, or the folder GANBENCH_TEST_MNIST names. Tests that need it skip, saying so, without it.
 SHARED_MNIST = Path(os.environ.get("GANBENCH_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 

@@ -7,7 +7,7 @@ changed setting is caught as `missing` rows, tested in test_compare.py).
 Two ways to apply one:
 - in a test, `MUTATIONS[name].apply(monkeypatch)` (pytest undoes it afterwards);
 - from a shell, as a plugin: `PYTHONPATH=tests GANBENCH_PLUGINS=mutations GANBENCH_MUTATION=gp-removed
-  ganbench run --suite ci ...` (README, "Compare runs in CI").
+  ganbench run --suite ci ...` (docs/pages/ci/mutations.md).
 """
 
 from __future__ import annotations

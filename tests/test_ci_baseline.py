@@ -17,7 +17,7 @@ from ganbench.run import manifest
 from ganbench.suite import load_suite
 
 BASELINE = ROOT / ".ci" / "baseline" / "ci"
-REFRESH = "refresh it as the README says (Compare runs in CI, 'To refresh the baseline')"
+REFRESH = "refresh it as docs/pages/ci/ci-suite.md says ('To refresh the baseline')"
 # The cheapest job group to train again: the ci suite's 8 GAN-NS seeds, one stacked model (about
 # 10 s on 2 cores). A group, not one seed: a member of a stack of 8 rounds unlike a stack of 1.
 RERUN_METHOD = "gan-ns"
@@ -30,8 +30,9 @@ def _baseline() -> list[Record]:
 
 
 def test_the_committed_baseline_is_the_ci_suite_as_it_stands() -> None:
-    # The README's CI recipe compares against .ci/baseline/ci: a change to the suite (or to what a job
-    # records as its settings) must come with a refreshed baseline, or every row would go missing.
+    # The CI recipe (docs/pages/ci/ci-suite.md) compares against .ci/baseline/ci: a change to the
+    # suite (or to what a job records as its settings) must come with a refreshed baseline, or every
+    # row would go missing.
     records = {record.key: record for record in _baseline()}
     jobs = {job.key: job for job in load_suite("ci").jobs()}
     assert records.keys() == jobs.keys()

@@ -604,7 +604,7 @@ def _short_compare(args: list[str], exit_code: int) -> tuple[Result, list[str]]:
 def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(tmp_path: Path) -> None:
     records = RunStore(CI_BASELINE).records()
     flagged = _flagged_keys(records)
-    assert flagged, "the ci suite's jobs are flagged off-modes (README): the case this test is about"
+    assert flagged, "the ci suite's jobs are flagged off-modes (docs/pages/ci/ci-suite.md): this test's case"
     args = ["compare", str(CI_BASELINE), str(CI_BASELINE), "--correction", "holm"]
     result, lines = _short_compare(args, 0)
     assert lines[0] == "**ganbench compare**: PASS: 0 regressed, 0 missing, 0 improved, 15 unchanged"

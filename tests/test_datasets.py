@@ -1,4 +1,4 @@
-"""The 2-D Gaussian mixtures of the mode-collapse protocol (README, "Suites and protocols").
+"""The 2-D Gaussian mixtures of the mode-collapse protocol (docs/pages/methods/mode-collapse.md).
 
 ring-8: 8 centers at angles 2*pi*k/8, radius 1, std 0.01 (PacGAN code).
 grid-25: centers {-4,-2,0,2,4}^2, std 0.05 (PacGAN and VEEGAN code).

@@ -97,8 +97,8 @@ WASSERSTEIN_D = -LOG3
 # Wasserstein generator: -mean(d_fake) = log(3)/2 ~= 0.5493
 WASSERSTEIN_G = LOG3 / 2
 
-# The README's Methods table: (optimizer, lr, (beta1, beta2), n_critic, clip, gp_lambda, pack,
-# architecture) from each method's paper, and the two losses at the logits above.
+# The Methods table (docs/pages/methods/methods.md): (optimizer, lr, (beta1, beta2), n_critic,
+# clip, gp_lambda, pack, architecture) from each method's paper, and the two losses at the logits above.
 ADAM_DCGAN = ("adam", 2e-4, (0.5, 0.999))
 PAPER_METHODS = {
     "gan": (*ADAM_DCGAN, 1, 0.0, 0.0, 1, "mlp", GAN_D, MINIMAX_G),

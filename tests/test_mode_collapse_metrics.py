@@ -1,4 +1,4 @@
-"""Mode-collapse metrics against hand-computed answers (README, "Suites and protocols").
+"""Mode-collapse metrics against hand-computed answers (docs/pages/methods/mode-collapse.md).
 
 A sample is high quality when within 3 std of its nearest center; a mode is covered when at least
 one high-quality sample has it as nearest center; reverse KL = sum_k p_k log(K p_k) of the

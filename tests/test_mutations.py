@@ -3,7 +3,8 @@
 The default run checks every breakage on small budgets (the ci suite at 200 steps, on the methods a
 breakage touches; mode dropping on an exact ring generator, without training; the speed check on
 GAN alone). The `slow` test runs the ci suite at its own budget, an unchanged rerun at other seeds
-and every breakage on all methods, and writes the README's detection table (`nox -s bench` runs it).
+and every breakage on all methods, and writes the detection table of docs/pages/ci/mutations.md
+(`nox -s bench` runs it).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from ganbench.app.throughput import measure_suite
 from ganbench.report.compare import Judging, RowVerdict, Verdict, compare_runs
 from ganbench.throughput.spec import Options
 
-# The gate as the README's CI recipe runs it: Holm's correction over every row of the comparison.
+# The gate as the CI recipe (docs/pages/ci/ci-suite.md) runs it: Holm's correction over every row.
 CORRECTION = "holm"
-# A budget at which every training breakage already shows (measured: README, "Compare runs in CI").
+# A budget at which every training breakage already shows (measured: docs/pages/ci/mutations.md).
 TINY_STEPS = 200
 
 

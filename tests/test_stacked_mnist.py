@@ -1,5 +1,5 @@
-"""Stacked MNIST (README, "Stacked MNIST"): the dataset, mode counting against hand-computed answers, an
-oracle of real stacked samples, the suite file and a tiny end-to-end run.
+"""Stacked MNIST (docs/pages/methods/stacked-mnist.md): the dataset, mode counting against hand-computed
+answers, an oracle of real stacked samples, the suite file and a tiny end-to-end run.
 
 A sample's mode is 100 d0 + 10 d1 + d2 of the digits the MNIST classifier reads in its three channels;
 modes covered = distinct modes; KL = sum_k p_k log(1000 p_k) of their histogram, natural log, 0 log 0 = 0.

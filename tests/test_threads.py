@@ -83,7 +83,7 @@ def test_a_run_records_its_threads(tmp_path) -> None:
 
 
 def test_a_run_honours_and_records_omp_num_threads(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The README's CI workflow sets OMP_NUM_THREADS; 3 is neither this machine's cores nor 1.
+    # The CI workflow (docs/pages/ci/ci-suite.md) sets OMP_NUM_THREADS; 3 is neither our cores nor 1.
     monkeypatch.setenv(device.THREADS_ENV, "")
     monkeypatch.setenv(device.OMP_ENV, "3")
     suite = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=2)

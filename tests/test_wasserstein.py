@@ -1,4 +1,7 @@
-"""Exact Wasserstein distances through POT: point sets, 1-D by sorting, histograms (README, "wasserstein")."""
+"""Exact Wasserstein distances through POT: point sets, 1-D by sorting, histograms.
+
+The wasserstein suite and the library: docs/pages/methods/wasserstein.md.
+"""
 
 from __future__ import annotations
 

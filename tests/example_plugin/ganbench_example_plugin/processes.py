@@ -32,7 +32,8 @@ class ProcessesExecutor:
 
 
 # Two workers: enough to show groups running side by side. An executor that needs a setting of its
-# own adds a field to ExecutorOptions and a typer option to `ganbench run` (README).
+# own adds a field to ExecutorOptions and a typer option to `ganbench run`
+# (docs/pages/extending/executor.md).
 EXECUTORS.add(
     "processes",
     ExecutorSpec(
