@@ -81,11 +81,11 @@ Threads = Annotated[
     typer.Option(
         envvar=THREADS_ENV,
         min=1,
-        help="CPU threads per job group (default: the cores not already busy; README, Threads).",
+        help="CPU threads per job group (default: the cores not already busy; docs: scaling/threads).",
     ),
 ]
 Yes = Annotated[
-    bool, typer.Option("--yes", "-y", help="Start a long training without asking (README, Long runs).")
+    bool, typer.Option("--yes", "-y", help="Start a long training without asking (docs: running/long-runs).")
 ]
 DataRoot = Annotated[
     Path | None,
@@ -264,9 +264,7 @@ def run(
 def tune(
     suite: Annotated[
         str,
-        typer.Option(
-            "--suite", "-s", help="A suite with a [tune] table (README, Tuning at an equal budget)."
-        ),
+        typer.Option("--suite", "-s", help="A suite with a [tune] table (docs: methods/tuning)."),
     ],
     write_suite: Annotated[
         Path | None,
@@ -506,7 +504,7 @@ def report(
             "--format",
             help="markdown or latex: the table printed (summary.md or summary.tex; both are written); "
             "github-action-benchmark or bencher: print Markdown and also write that dashboard's JSON into "
-            "the report folder (README, Compare runs in CI).",
+            "the report folder (docs: ci/compare).",
         ),
     ] = "markdown",
     number_format: Annotated[
@@ -597,7 +595,7 @@ def compare(
         typer.Option(
             "--format",
             help="markdown or json: print the verdict so; github-action-benchmark or bencher: also write "
-            "the candidate's values as that dashboard's JSON into --out (README, Compare runs in CI).",
+            "the candidate's values as that dashboard's JSON into --out (docs: ci/compare).",
         ),
     ] = CompareFormat.markdown,
     as_json: Annotated[

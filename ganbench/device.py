@@ -74,7 +74,7 @@ def free_cores() -> int:
 
     OpenMP threads spin while they wait, so more threads than free cores makes every thread wait
     for the ones descheduled: with one other busy process on a 2-core machine the quick
-    mode-collapse suite took 62.6 s with 2 threads and 36.1 s with 1 (README, "Threads").
+    mode-collapse suite took 62.6 s with 2 threads and 36.1 s with 1 (docs/pages/scaling/threads.md).
     """
     cores = usable_cores()
     return max(1, min(cores, round(cores - _busy_cores())))

@@ -1,8 +1,8 @@
 """Every upper bound ganbench enforces, defined once: suites, `eval`, kept generators, checkpoints, tables.
 
 Each bound is far above any published protocol, so a value beyond it is a typo or a hostile file,
-refused with one line before anything is created rather than dying mid-run (README, "Errors, exit
-codes and safety", holds the table of them).
+refused with one line before anything is created rather than dying mid-run (docs/pages/reference/exit-codes.md
+holds the table of them).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """User plugins, loaded in one place: entry points of the group `ganbench.plugins` and GANBENCH_PLUGINS.
 
 A plugin is a module that registers methods, architectures, datasets, metrics or executors when it
-is imported (README, "Add your own method, metric, dataset or executor"). Installed packages declare
+is imported (docs/pages/extending/index.md). Installed packages declare
 it as an entry point; GANBENCH_PLUGINS names modules on the path (comma-separated) without
 installing anything. The CLI loads plugins before every command, and so does the worker entry
 point in every process that runs jobs.

@@ -205,8 +205,8 @@ def disturb(
 # --- feature extractors -----------------------------------------------------------------------------
 
 
-# `--extractor inception` is the network `fid` uses here (README, "Which network"): chosen when asked for,
-# as choosing reads the configured weights path.
+# `--extractor inception` is the network `fid` uses here (docs/pages/methods/inception-offline.md):
+# chosen when asked for, as choosing reads the configured weights path.
 INCEPTION_ALIAS = "inception"
 
 

@@ -149,7 +149,7 @@ def _shared(ctx: EvalContext) -> tuple[MetricValue, MetricValue]:
     unit="",
     modality="points",
     # Density of 2,500 true samples against as many fresh ones is 1.00 +- 0.01 over seeds on ring-8,
-    # +- 0.02 on grid-25 (README, "Density and coverage"): 5%, and 0.05 near 0.
+    # +- 0.02 on grid-25 (docs/pages/methods/mode-collapse.md): 5%, and 0.05 near 0.
     rel_tol=0.05,
     abs_tol=0.05,
     max_samples=DENSITY_COVERAGE_MAX_SAMPLES,

@@ -22,7 +22,7 @@ OPTIMAL = 1
 Order = Literal[1, 2]
 ORDERS: tuple[Order, ...] = get_args(Order)
 
-# Normalizations of a histogram transport cost (README, "wasserstein"): none, divided by the total
+# Normalizations of a histogram transport cost (docs/pages/methods/wasserstein.md): none, divided by the total
 # mass (ganbench's first worked example: moving P onto Q costs 8 at unit cell distance, and 8 / 14 =
 # 0.5714 for a total mass of 14), divided by the largest ground distance of the grid.
 Normalization = Literal["none", "total-mass", "max-distance"]

@@ -47,7 +47,7 @@ mirror image; tests/test_pacgan_mnist.py checks the adjoint identity.)
 Reshapes act on the trailing axes (Unflatten(-1, ...), Flatten(-3), the pad and crop), so the
 engine runs K copies stacked on [K, B, ...] inputs (ganbench.engine.stacked).
 
-Not reproduced here (they are training settings, not the networks; README "Table 2"): their loop
+Not reproduced here (they are training settings, not the networks; docs/pages/methods/table2.md): their loop
 makes two generator updates per discriminator update (DCGAN-tensorflow's "run g_optim twice"), each
 on the same z as the D update, and ganbench makes one, on fresh z; their z is uniform on [-1, 1]^100,
 ganbench's standard normal; their real images are in [0, 1] (pixels / 255) against a tanh generator,

@@ -3,8 +3,7 @@
 An executor only decides where `ganbench.run.worker.run_group` is called and hands back what it
 returns; the worker entry point itself makes any process ready from the driver's `WorkerContext`
 (paths, plugins, threads, device).
-Register your own with `EXECUTORS.add` in a plugin module (README, "Add your own method, metric,
-dataset or executor").
+Register your own with `EXECUTORS.add` in a plugin module (docs/pages/extending/executor.md).
 """
 
 from __future__ import annotations

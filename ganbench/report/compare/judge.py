@@ -30,7 +30,7 @@ def compare_runs(baseline: Path | str, candidate: Path | str, judging: Judging |
 
 def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, judging: Judging | None = None) -> Verdict:
     """Judge every row of `candidate` against `baseline` by this rule (`ganbench compare BASELINE
-    CANDIDATE`, README "Compare runs in CI"):
+    CANDIDATE`, docs/pages/ci/compare.md):
 
     - Rows match by method x dataset x metric x settings. The settings are the job's config without
       the seed (and without the suite's list of metrics, which changes no metric's value): a baseline

@@ -44,7 +44,7 @@ class RowVerdict:
 
 @dataclass(frozen=True)
 class FlaggedSeeds:
-    """The convergence flags (README "Convergence flags") of one method x dataset x settings: per side,
+    """The convergence flags (docs/pages/results/flags.md) of one method x dataset x settings: per side,
     how many of its jobs finished ok with a value, and per flag the jobs that carry it.
 
     Flags belong to jobs, not to metrics: kept once per method x dataset x settings, not per row.
