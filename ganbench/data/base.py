@@ -11,7 +11,7 @@ that promise, or None where the dataset does not declare it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
@@ -118,11 +118,6 @@ CAPABILITIES: tuple[Capability[Any], ...] = (IMAGE_SOURCE, KNOWN_MODES, CONTINUO
 def declared(dataset: object) -> frozenset[Capability[Any]]:
     """The capabilities `dataset` declares (its `capabilities`; none where it has no such attribute)."""
     return frozenset(getattr(dataset, "capabilities", ()))
-
-
-def capability_names(capabilities: Iterable[Capability[Any]]) -> str:
-    """'a', 'b' and 'c' for messages, in name order."""
-    return ", ".join(f"'{c.name}'" for c in sorted(capabilities, key=lambda c: c.name)) or "none"
 
 
 @dataclass(frozen=True)
