@@ -59,6 +59,7 @@ def _group(method: str, hp, checkpoints: Checkpoints | None = None, stop_at: int
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("method", "changes"),
     [
@@ -148,6 +149,7 @@ def _records(out: Path) -> dict[str, dict]:
     }
 
 
+@pytest.mark.e2e
 def test_kill_after_a_checkpoint_then_resume_gives_the_uninterrupted_result(tmp_path):
     suite = tmp_path / "resume.toml"
     suite.write_text(SUITE)

@@ -74,6 +74,7 @@ def _machine_difference(made: dict) -> str | None:
     return f"other package versions: {'; '.join(changed)}" if changed else None
 
 
+@pytest.mark.e2e
 def test_a_baseline_group_trains_again_bit_for_bit_on_a_matching_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,7 @@ def test_to_input_range() -> None:
     assert x.flatten().tolist() == [-1.0, 1.0]
 
 
+@pytest.mark.e2e
 def test_trains_on_synthetic_digits(data, trained) -> None:
     _, _, held_x, held_y = data
     assert trained.accuracy == 1.0
@@ -115,6 +116,7 @@ def test_rejects_wrong_inputs(trained) -> None:
         ClassifierSettings(epochs=0)
 
 
+@pytest.mark.e2e
 def test_training_is_deterministic(data) -> None:
     train_x, train_y, _, _ = data
     steps = []
@@ -188,6 +190,7 @@ def test_cache_key_follows_data_and_settings(data, tmp_path, monkeypatch) -> Non
     assert base.path != changed.path
 
 
+@pytest.mark.e2e
 def test_corrupt_cache_is_retrained_over(data, tmp_path, monkeypatch) -> None:
     first = get_classifier(*data, source="synthetic blobs", settings=SMALL, cache=tmp_path)
     calls = []
@@ -211,6 +214,7 @@ def _read_idx(path: Path, header: int) -> np.ndarray:
         return np.frombuffer(handle.read(), dtype=np.uint8, offset=header)
 
 
+@pytest.mark.e2e
 def test_real_mnist_test_split(tmp_path) -> None:
     images_path = MNIST / "t10k-images-idx3-ubyte.gz"
     labels_path = MNIST / "t10k-labels-idx1-ubyte.gz"

@@ -33,6 +33,7 @@ def _keys(out: Path) -> list[str]:
     return sorted(p.stem for p in (out / "jobs").glob("*.json"))
 
 
+@pytest.mark.e2e
 def test_run_writes_the_whole_run_folder(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out), "--device", "cpu")
@@ -71,6 +72,7 @@ def test_run_writes_the_whole_run_folder(cli: CliRunner, tiny_suite: Path, tmp_p
     assert job["losses"]["step"] == [5, 10]
 
 
+@pytest.mark.e2e
 def test_quick_and_overrides_reach_the_jobs(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = _run(cli, "--suite", str(tiny_suite), "--out", str(out), "--quick", "--methods", "gan-ns",
@@ -81,6 +83,7 @@ def test_quick_and_overrides_reach_the_jobs(cli: CliRunner, tiny_suite: Path, tm
     assert (job["config"]["train"]["steps"], job["config"]["eval"]["samples"]) == (3, 100)
 
 
+@pytest.mark.e2e
 def test_same_command_twice_gives_identical_metrics(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
     frames = []
     for name in ("a", "b"):
@@ -91,6 +94,7 @@ def test_same_command_twice_gives_identical_metrics(cli: CliRunner, tiny_suite: 
     assert frames[0]["key"].tolist() == frames[1]["key"].tolist()
 
 
+@pytest.mark.e2e
 def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     cli: CliRunner, tiny_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,6 +123,7 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_runs_only_the_rest(
     assert len(pd.read_csv(out / "records.csv")) == 4 * 4, "no record lost or duplicated"
 
 
+@pytest.mark.e2e
 def test_more_seeds_later_trains_only_the_new_ones(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert _run(cli, "--suite", str(tiny_suite), "--out", str(out), "--methods", "gan").exit_code == 0
@@ -128,6 +133,7 @@ def test_more_seeds_later_trains_only_the_new_ones(cli: CliRunner, tiny_suite: P
     assert (out / "jobs" / "gan__ring-8__seed0.json").read_bytes() == first
 
 
+@pytest.mark.e2e
 def test_resume_with_other_settings_is_an_error(cli: CliRunner, tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert _run(cli, "--suite", str(tiny_suite), "--out", str(out), "--methods", "gan").exit_code == 0
@@ -151,6 +157,7 @@ def _raising(d_fake: torch.Tensor) -> torch.Tensor:
     raise RuntimeError("boom in the generator loss")
 
 
+@pytest.mark.e2e
 def test_divergence_and_failure_are_recorded_and_the_suite_goes_on(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,6 +235,7 @@ def test_validate_shipped_suites(cli: CliRunner) -> None:
     assert "100 jobs (5 methods x 2 datasets x 10 seeds)" in result.stdout
 
 
+@pytest.mark.e2e
 def test_list_names_everything_without_heavy_imports() -> None:
     # In a fresh interpreter: `list` must not pull in POT, seaborn, matplotlib or pandas.
     heavy = ("ot", "seaborn", "matplotlib", "pandas", "torch_fidelity")
@@ -249,6 +257,7 @@ def test_list_names_everything_without_heavy_imports() -> None:
     assert "lower is better" in out and "higher is better" in out
 
 
+@pytest.mark.e2e
 def test_kill_9_mid_run_loses_nothing_and_resume_finishes(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "gan-ns"), seeds=3, steps=300)
     out = tmp_path / "run"

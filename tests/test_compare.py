@@ -601,6 +601,7 @@ def _short_compare(args: list[str], exit_code: int) -> tuple[Result, list[str]]:
     return result, result.output.splitlines()
 
 
+@pytest.mark.e2e
 def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(tmp_path: Path) -> None:
     records = RunStore(CI_BASELINE).records()
     flagged = _flagged_keys(records)
@@ -624,6 +625,7 @@ def test_the_ci_summary_counts_flagged_seeds_per_method_and_verbose_lists_them(t
     assert listed == flagged and all(row["note"] == "" for row in payload["rows"])
 
 
+@pytest.mark.e2e
 def test_a_regressed_ci_candidate_shows_the_verdict_and_its_rows_first(tmp_path: Path) -> None:
     # The baseline's records with WGAN's W1 tripled on every seed: a regression Holm's correction sees.
     records = RunStore(CI_BASELINE).records()

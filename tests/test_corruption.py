@@ -114,6 +114,7 @@ def _one_error_line(result: Result) -> str:
     return lines[0]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", DAMAGES)
 def test_damage_is_one_line_naming_the_file(name: str, tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
     suite, run = tiny_run
@@ -131,6 +132,7 @@ def test_damage_is_one_line_naming_the_file(name: str, tiny_run: tuple[Path, Pat
     assert _files(bad) == before, "a damaged folder is left as it was"
 
 
+@pytest.mark.e2e
 def test_unknown_status_reads_as_failed_and_resume_retries_it(
     tiny_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -148,6 +150,7 @@ def test_unknown_status_reads_as_failed_and_resume_retries_it(
     assert {k: v for k, v in _files(folder).items() if k in others} == others
 
 
+@pytest.mark.e2e
 def test_random_byte_flips_never_give_a_traceback(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
     suite, run = tiny_run
     rng = random.Random(20261202)

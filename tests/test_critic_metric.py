@@ -80,6 +80,7 @@ def test_training_hands_back_each_members_own_critic() -> None:
     assert not torch.equal(next(critics[0].parameters()), next(critics[1].parameters()))
 
 
+@pytest.mark.e2e
 def test_a_run_records_the_norm_and_a_clipped_critic_is_flatter(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2, steps=20)
     suite.write_text(suite.read_text().replace('"w1"]', f'"w1", "{CRITIC_GRAD_NORM}"]'), encoding="utf-8")

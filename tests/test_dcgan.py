@@ -267,6 +267,7 @@ def image_methods() -> list[tuple[str, Hyperparameters]]:
     return sorted(found, key=lambda pair: (pair[0], pair[1].architecture))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("shape", SHAPES[:2], ids=SHAPE_IDS[:2])
 @pytest.mark.parametrize(
     ("method", "hp"), image_methods(), ids=[f"{m}-{hp.architecture}" for m, hp in image_methods()]

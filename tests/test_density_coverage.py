@@ -239,6 +239,7 @@ def test_bad_input_is_one_line(real: np.ndarray, fake: np.ndarray, k: int, messa
 # ----------------------------------------------------------------- in image feature spaces
 
 
+@pytest.mark.e2e
 def test_image_density_and_coverage_read_the_shared_lenet_features(
     real_mnist: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -187,6 +187,7 @@ clip = 1.0
 """
 
 
+@pytest.mark.e2e
 def test_a_run_records_theta_and_psi_and_draws_the_phase_plane(tmp_path: Path) -> None:
     suite, out = tmp_path / "dirac-tiny.toml", tmp_path / "run"
     suite.write_text(SUITE, encoding="utf-8")
@@ -213,6 +214,7 @@ def test_no_phase_plane_without_theta_and_psi() -> None:
     assert make_phase_plane_figure(curves) is None
 
 
+@pytest.mark.e2e
 def test_r1_and_r2_make_the_gan_converge_where_it_circles() -> None:
     # Mescheder et al. 2018, Theorem 4.1 and section 4.1: with R1 (or R2) the Jacobian of the
     # regularized gradient field at (0, 0) has eigenvalues with negative real part, so gradient descent

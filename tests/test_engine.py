@@ -64,6 +64,7 @@ def _assert_same_result(together, alone, weights_atol: float = 1e-5) -> None:
         )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", point_methods())
 def test_stacked_seeds_and_datasets_match_separate_runs(name: str) -> None:
     # Covers the plain objectives, clipping (wgan), the gradient penalty (wgan-gp) and packing (pacgan*).
@@ -78,6 +79,7 @@ def test_stacked_seeds_and_datasets_match_separate_runs(name: str) -> None:
     assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[3])
 
 
+@pytest.mark.e2e
 def test_pacgan_batch_norm_members_keep_their_own_statistics() -> None:
     # The PacGAN paper's generator has batch norm: running statistics, batch statistics and eval mode
     # must each be the member's own.
@@ -213,6 +215,7 @@ def test_host_reads_are_told_apart_by_the_package_folder_not_a_folder_name(tmp_p
     assert calls == ["item"]
 
 
+@pytest.mark.e2e
 def test_a_member_turning_nan_is_diverged_at_that_step_and_the_others_match() -> None:
     # gan draws one real batch per step, so the 4th draw of seed 1's stream poisons its step 4.
     method = METHODS.get("gan")
@@ -250,6 +253,7 @@ def test_the_step_function_reads_nothing_back_to_the_host(name: str) -> None:
     assert calls == []
 
 
+@pytest.mark.e2e
 def test_host_reads_happen_at_logging_points_only() -> None:
     # The number of read-backs depends on the number of logging points, not on the number of steps.
     method = METHODS.get("wgan-gp")
@@ -283,6 +287,7 @@ def test_initialization_does_not_touch_the_global_generator() -> None:
     assert torch.equal(torch.rand(3), before)
 
 
+@pytest.mark.e2e
 def test_suite_results_do_not_depend_on_stacking(tmp_path) -> None:
     import json
 
@@ -372,6 +377,7 @@ OWN_SETTINGS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", sorted(OWN_SETTINGS))
 def test_members_with_their_own_optimizer_settings_match_separate_runs(name: str) -> None:
     method = METHODS.get(name)

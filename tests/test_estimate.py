@@ -82,6 +82,7 @@ def test_a_steps_sweep_is_timed_once_and_a_large_group_on_a_part_of_it(tmp_path,
     assert guess.seconds == pytest.approx(0.2 * 6000)
 
 
+@pytest.mark.e2e
 def test_the_measured_step_time_is_a_real_step():
     suite = load_suite("mode-collapse")
     group = stack_groups([j for j in suite.jobs() if j.method == "gan"], True)[0]
@@ -106,6 +107,7 @@ def test_declining_stops_before_anything_is_written(suite_file, tmp_path, monkey
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_short_runs_start_without_asking(suite_file, tmp_path, monkeypatch):
     monkeypatch.setattr(estimate, "seconds_per_step", lambda *args: 0.001)  # 4 s in all
     asked = []
@@ -113,6 +115,7 @@ def test_short_runs_start_without_asking(suite_file, tmp_path, monkeypatch):
     assert asked == [] and len(outcome.ran) == 8
 
 
+@pytest.mark.e2e
 def test_the_cli_prints_the_estimate_and_never_asks_without_a_terminal(suite_file, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--suite", str(suite_file), "--out", str(tmp_path / "a")])

@@ -65,6 +65,7 @@ def test_a_sample_file_scores_exactly_what_the_metrics_give_on_its_array(
     assert record["extra"]["input"]["path"] == str((tmp_path / "mine.npy").resolve())
 
 
+@pytest.mark.e2e
 def test_a_factory_with_a_trained_jobs_weights_gives_that_jobs_values(
     cli: CliRunner, tmp_path: Path, kept: tuple[Path, Path]
 ) -> None:
@@ -94,6 +95,7 @@ def test_a_factory_with_a_trained_jobs_weights_gives_that_jobs_values(
     }
 
 
+@pytest.mark.e2e
 def test_eval_from_run_reproduces_the_stored_values(
     cli: CliRunner, tmp_path: Path, kept: tuple[Path, Path]
 ) -> None:
@@ -115,6 +117,7 @@ def test_eval_from_run_reproduces_the_stored_values(
     assert _invoke(cli, "compare", str(run), str(out)).exit_code == 0
 
 
+@pytest.mark.e2e
 def test_the_kept_generator_file_loads_with_weights_only(kept: tuple[Path, Path]) -> None:
     run, _ = kept
     kept_file = torch.load(run / "generators" / "gan__ring-8__seed0.pt", weights_only=True)
@@ -234,6 +237,7 @@ def test_a_generator_that_does_not_fit_is_refused_before_any_folder_exists(
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_image_generators_kept_and_rescored_with_the_digit_classifier(cli: CliRunner, tmp_path: Path) -> None:
     # DCGAN on a fake MNIST: a kept convolutional generator rebuilds, and fid-lenet/kid-lenet come back
     # exactly; the samples saved as PNG files score as a folder of images.

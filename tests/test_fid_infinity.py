@@ -137,6 +137,7 @@ def _context(seed: int = 7) -> EvalContext:
     )
 
 
+@pytest.mark.e2e
 def test_fid_lenet_inf_extracts_features_once_and_ends_at_fid_lenet(
     fake_mnist: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -132,6 +132,7 @@ RELATIVE_TOLERANCE = 0.10
 SAMPLES = 400
 
 
+@pytest.mark.e2e
 def test_fid_rises_with_every_disturbance_on_real_mnist(real_mnist: Path) -> None:
     from ganbench.data.images import load_mnist
     from ganbench.metrics.fidelity import LENET
@@ -161,6 +162,7 @@ def test_falls_names_each_step_down() -> None:
     assert sanity.falls(frame, relative=0.1) == []
 
 
+@pytest.mark.e2e
 def test_the_cli_writes_the_table_and_the_figure(real_mnist: Path, tmp_path: Path) -> None:
     out = tmp_path / "fid-sanity"
     args = [

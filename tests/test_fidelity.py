@@ -203,6 +203,7 @@ def _inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_inception_metrics_run_end_to_end_from_a_local_weights_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

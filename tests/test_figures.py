@@ -307,6 +307,7 @@ def test_no_sweep_figure_where_two_settings_vary(tmp_path: Path) -> None:
     assert not (tmp_path / "sweep.png").exists()
 
 
+@pytest.mark.e2e
 def test_a_swept_run_reports_sweep_figures(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, seeds=2, steps=5, extra='\n[sweep]\n"train.steps" = [5, 10]\n')
     # Tracked curves too (every 5 steps, on 100 samples), for the training-curves and convergence figures.

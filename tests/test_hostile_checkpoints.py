@@ -18,6 +18,8 @@ from ganbench.cli import EXIT_INTERRUPTED, app
 from ganbench.run import checkpoints, driver, estimate, worker
 from ganbench.suite import load_suite
 
+pytestmark = pytest.mark.e2e  # every test trains a tiny suite (and interrupts, damages, resumes it)
+
 STOP_AT = 12  # a Ctrl-C after the checkpoint of step 10 (checkpoint_every = 5), before the next one
 
 

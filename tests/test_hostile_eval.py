@@ -184,6 +184,7 @@ def test_sample_files_beyond_the_bounds_or_lying_are_refused_from_their_header(
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_a_metric_cap_applies_to_kept_generators_too(cli: CliRunner, tmp_path: Path) -> None:
     run = _kept_run(cli, tmp_path)
     record_file = next((run / "jobs").glob("*.json"))
@@ -288,6 +289,7 @@ def _kept_run(cli: CliRunner, tmp_path: Path) -> Path:
     return run
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -474,6 +476,7 @@ def _fuzz(folder: Path, factory: dict, array: dict) -> None:
     _check_outcome(cli, result, out)
 
 
+@pytest.mark.e2e
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(factory=_FACTORIES, array=_ARRAYS)

@@ -129,6 +129,7 @@ def test_registered_names_are_file_name_safe(name: str) -> None:
 # ------------------------------------------------------------------------------------- run folders
 
 
+@pytest.mark.e2e
 def test_adding_a_method_with_other_settings_is_refused_naming_every_difference(
     cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -144,6 +145,7 @@ def test_adding_a_method_with_other_settings_is_refused_naming_every_difference(
     assert {p.name: p.read_bytes() for p in (out / "jobs").iterdir()} == before
 
 
+@pytest.mark.e2e
 def test_other_hyperparameters_for_a_stored_method_are_refused(cli: CliRunner, tmp_path: Path) -> None:
     suite, out = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=4), tmp_path / "run"
     assert _invoke(cli, "run", "--suite", str(suite), "--out", str(out)).exit_code == 0
@@ -164,6 +166,7 @@ def test_differences_lists_every_leaf_once() -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_out_refuses_a_folder_that_is_not_ganbench(cli: CliRunner, tmp_path: Path) -> None:
     suite, mine = write_tiny_suite(tmp_path, seeds=1, steps=2), tmp_path / "mine"
     mine.mkdir()
@@ -191,6 +194,7 @@ def test_a_run_that_writes_nothing_leaves_no_folder_or_only_its_lock(tmp_path: P
     check_out(tmp_path / "mine")  # still a folder --out may use
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_written_files_follow_the_umask(cli: CliRunner, tmp_path: Path, umask: int) -> None:
     old = os.umask(umask)
@@ -223,6 +227,7 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(tmp_path: Path) -> None:
     suite, out = write_tiny_suite(tmp_path, methods=("gan",), seeds=2, steps=1500), tmp_path / "run"
     first = _start(suite, out)
@@ -243,6 +248,7 @@ def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(tmp_path: Pat
     assert not (out / HOLDER_FILE).exists()
 
 
+@pytest.mark.e2e
 def test_sigterm_prints_the_resume_command_and_the_run_resumes(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=1, steps=3000)
     out = tmp_path / "run"
@@ -384,6 +390,7 @@ def _arguments():
     ).map(lambda pairs: [arg for pair in pairs for arg in pair])
 
 
+@pytest.mark.e2e
 def test_hostile_suites_and_arguments_exit_0_or_2_without_writing_elsewhere(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -115,6 +115,7 @@ track_samples = 500
 """
 
 
+@pytest.mark.e2e
 def test_a_tiny_image_run_tracks_fid_and_flags_the_cell(tmp_path: Path, real_mnist: Path, cli) -> None:
     suite = tmp_path / "tiny-curves.toml"
     suite.write_text(TINY, encoding="utf-8")

@@ -33,6 +33,7 @@ def _suite(folder: Path, metrics: list[str] = LENET_METRICS) -> Path:
     return write_tiny_image_suite(folder, "mnist", metrics, methods=("dcgan", "wgan", "wgan-gp"))
 
 
+@pytest.mark.e2e
 def test_image_run_end_to_end_offline(tmp_path: Path, cli: CliRunner) -> None:
     data, cache = write_fake_mnist(tmp_path / "mnist"), tmp_path / "cache"
     suite = _suite(tmp_path)
@@ -111,6 +112,7 @@ def test_point_method_on_images_is_refused(tmp_path: Path, cli: CliRunner) -> No
     assert "method 'gan' uses architecture 'mlp', which does not apply to dataset 'mnist'" in result.stderr
 
 
+@pytest.mark.e2e
 def test_classifier_features_separate_real_digits_from_one_digit(real_mnist: Path) -> None:
     # Behaviour in the real classifier's feature space: two halves of the MNIST test set are close;
     # a set holding only ones (one mode of ten) is far, and its recall is low (it covers ~1/10).

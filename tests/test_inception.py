@@ -85,6 +85,7 @@ def test_a_changed_file_is_refused_before_it_is_loaded(
     assert not loaded and not out.exists()
 
 
+@pytest.mark.e2e
 def test_features_are_2048_finite_and_deterministic(real_mnist: Path) -> None:
     from ganbench.data.images import load_mnist
 
@@ -105,6 +106,7 @@ def _independent_fid(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+@pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # rank 23 in 2,048 dimensions: expected
 def test_fid_in_inception_features(real_mnist: Path) -> None:
     from ganbench.data.images import load_mnist
@@ -130,6 +132,7 @@ def test_fid_in_inception_features(real_mnist: Path) -> None:
         assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.e2e
 def test_the_image_metrics_run_offline_in_inception_features(
     real_mnist: Path, no_configured_weights: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

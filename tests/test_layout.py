@@ -224,6 +224,7 @@ def test_a_schema_2_training_folder_is_not_resumed_under_the_new_streams(schema2
     assert {p.name: p.read_bytes() for p in (schema2 / "train" / "jobs").iterdir()} == before
 
 
+@pytest.mark.e2e
 def test_a_schema_2_folder_compares_with_a_new_one(schema2: Path, tmp_path: Path) -> None:
     # Old records against themselves, as a folder and as the old records.csv (without tolerances).
     for candidate in (schema2 / "train", schema2 / "train" / "records.csv"):
@@ -245,6 +246,7 @@ def test_a_schema_2_folder_compares_with_a_new_one(schema2: Path, tmp_path: Path
     assert json.loads(result.stdout)["summary"]["missing"] == 0
 
 
+@pytest.mark.e2e
 def test_a_schema_2_throughput_folder_reads_as_throughput_records(schema2: Path, tmp_path: Path) -> None:
     from ganbench.records.store import RunStore
 
@@ -272,6 +274,7 @@ def schema4(tmp_path: Path) -> Path:
     return tmp_path / "schema4"
 
 
+@pytest.mark.e2e
 def test_a_folder_from_before_the_added_settings_resumes_and_grows(schema4: Path) -> None:
     folder, suite = schema4 / "train", str(schema4 / "tiny.toml")
     before = {p.name: p.read_bytes() for p in (folder / "jobs").iterdir()}
@@ -295,6 +298,7 @@ def test_a_folder_from_before_the_added_settings_resumes_and_grows(schema4: Path
     assert result.exit_code == 2 and "r1_gamma" in result.output, result.output
 
 
+@pytest.mark.e2e
 def test_a_folder_from_before_the_added_settings_compares_equal_to_a_new_run(
     schema4: Path, tmp_path: Path
 ) -> None:

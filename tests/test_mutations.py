@@ -23,6 +23,8 @@ from ganbench.app.throughput import measure_suite
 from ganbench.report.compare import Judging, RowVerdict, Verdict, compare_runs
 from ganbench.throughput.spec import Options
 
+pytestmark = pytest.mark.e2e  # each test trains or times a suite, with and without a mutation
+
 # The gate as the CI recipe (docs/pages/ci/ci-suite.md) runs it: Holm's correction over every row.
 CORRECTION = "holm"
 # A budget at which every training breakage already shows (measured: docs/pages/ci/mutations.md).

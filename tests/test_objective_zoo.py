@@ -348,6 +348,7 @@ def test_an_unrolled_step_leaves_the_critic_and_its_optimizer_as_they_were() -> 
 # --- every setting from a suite: a method table, a sweep ---
 
 
+@pytest.mark.e2e
 def test_a_suite_turns_any_regularizer_on_for_any_method_and_sweeps_it(tmp_path) -> None:
     from conftest import write_tiny_suite
 

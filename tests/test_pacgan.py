@@ -197,6 +197,7 @@ def test_pacgan_suite_protocol_and_batching() -> None:
     assert all(len({job.method for job in group}) == 1 for group in groups)
 
 
+@pytest.mark.e2e
 def test_pacgan_suite_quick_run_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [

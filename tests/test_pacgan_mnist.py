@@ -239,6 +239,7 @@ def test_checkpointing_is_configured_like_the_2d_pacgan_suite() -> None:
     assert ours.train.checkpoint_every == 1000  # half one of the authors' epochs (128,000 / 64)
 
 
+@pytest.mark.e2e
 def test_quick_smoke_run_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The suite file itself at tiny widths: `ganbench run --quick` trains and scores gan-ns and pacgan2.
 

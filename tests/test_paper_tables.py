@@ -545,6 +545,7 @@ def _pdf_text(folder: Path) -> str | None:
     return " ".join(text.split())
 
 
+@pytest.mark.e2e
 def test_every_layout_compiles_without_an_overfull_line(tmp_path: Path) -> None:
     if shutil.which("pdflatex") is None:
         pytest.skip("no LaTeX engine (pdflatex) installed")
@@ -589,6 +590,7 @@ def test_every_layout_compiles_without_an_overfull_line(tmp_path: Path) -> None:
             assert shown in text, shown
 
 
+@pytest.mark.e2e
 def test_a_report_s_summary_tex_compiles_with_its_caption_and_notes(tmp_path: Path) -> None:
     # A real summary.tex, as `ganbench report` writes it, \input in a minimal document.
     from ganbench.report import build_report

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_suite
 
+pytestmark = pytest.mark.e2e  # each test installs or runs the example plugin in new processes
+
 EXAMPLE = Path(__file__).parent / "example_plugin"
 
 

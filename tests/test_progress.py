@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from conftest import write_tiny_suite
 from rich.console import Console
 from typer.testing import CliRunner
@@ -37,6 +38,7 @@ def _record(key: str, wall_seconds: float | None = 1.0) -> Record:
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_a_piped_run_names_its_folder_first_then_one_plain_line_per_job(tmp_path: Path) -> None:
     # Two methods x two seeds: two stacked groups of two jobs, whose members finish together.
     suite, out = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2, steps=10), tmp_path / "run"
@@ -149,6 +151,7 @@ def test_a_terminal_shows_job_names_as_they_are() -> None:
     assert "gan / ring-8 note=[bold]x[/bold]:ring: seed 0" in console.file.getvalue()
 
 
+@pytest.mark.e2e
 def test_sigterm_in_a_piped_run_prints_the_resume_command(tmp_path: Path) -> None:
     # Enough steps that training is still going when the signal comes.
     suite, out = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=200_000), tmp_path / "run"

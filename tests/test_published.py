@@ -255,6 +255,7 @@ def test_missing_cells_and_every_cell_one_reason(tmp_path):
     assert r"\toprule" in latex and r"$\pm$" in latex and "±" not in latex.split("\n", 1)[1]
 
 
+@pytest.mark.e2e
 def test_cli_report_against_a_run(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"

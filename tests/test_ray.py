@@ -17,7 +17,7 @@ from ganbench.app.run import run
 from ganbench.run.ray_executor import MAX_RETRIES, RayExecutor
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.e2e]
 
 TESTS = str(ROOT / "tests")
 

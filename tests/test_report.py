@@ -116,6 +116,7 @@ def test_options_choose_metrics_methods_and_format(tmp_path: Path) -> None:
         build_report([GOLDEN / "run"], tmp_path, metrics=["w3"])
 
 
+@pytest.mark.e2e
 def test_every_figure_is_written_as_png_and_pdf(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2)
     out = tmp_path / "run"
@@ -139,6 +140,7 @@ def test_report_command(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "run folder not found" in result.stderr
 
 
+@pytest.mark.e2e
 def test_a_merged_report_shows_where_protocols_differ(tmp_path: Path) -> None:
     # A --quick run (3 steps, 100 evaluation samples) beside `ganbench eval` rows of 300 samples: no row
     # of one method x dataset differs within itself, yet the table's rows were not made alike. Each row

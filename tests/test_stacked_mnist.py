@@ -254,6 +254,7 @@ def _check_note(value: MetricValue, classifier: Classifier, n: int) -> None:
     assert classifier.content_hash[:12] in value.note and classifier.source in value.note
 
 
+@pytest.mark.e2e
 def test_generator_of_one_triple(stacked: StackedMnist, classifier: Classifier) -> None:
     image = torch.cat([_digit(stacked, classifier, d) for d in (3, 0, 7)])  # (3, H, W): mode 307
     values, ctx = evaluate(image.expand(PAPERS_N, -1, -1, -1), stacked)
@@ -265,6 +266,7 @@ def test_generator_of_one_triple(stacked: StackedMnist, classifier: Classifier) 
         _check_note(value, classifier, PAPERS_N)
 
 
+@pytest.mark.e2e
 def test_generator_of_ten_triples(stacked: StackedMnist, classifier: Classifier) -> None:
     digits = [_digit(stacked, classifier, d) for d in range(10)]
     # Triple k = (k, k + 3, k + 7) mod 10: modes 37, 148, 259, 360, 471, 582, 693, 704, 815, 926, distinct.
@@ -278,6 +280,7 @@ def test_generator_of_ten_triples(stacked: StackedMnist, classifier: Classifier)
     assert values[STACKED_KL].value == pytest.approx(math.log(100), rel=1e-12)
 
 
+@pytest.mark.e2e
 def test_oracle_real_stacked_samples(stacked: StackedMnist, classifier: Classifier) -> None:
     images, true_modes = stacked.sample_with_modes(PAPERS_N, torch.Generator().manual_seed(2018))
     values, ctx = evaluate(images, stacked)
@@ -301,6 +304,7 @@ def test_oracle_real_stacked_samples(stacked: StackedMnist, classifier: Classifi
         _check_note(value, classifier, PAPERS_N)
 
 
+@pytest.mark.e2e
 def test_classifier_accuracy_metric(stacked: StackedMnist, classifier: Classifier) -> None:
     images = stacked.reference(10)
     ctx = EvalContext(to_float(images).numpy(), stacked, seed=0, wanted=(CLASSIFIER_ACCURACY,))
@@ -319,6 +323,7 @@ def test_size_32(mnist_env: None) -> None:
 # ------------------------------------------------------------------------------------------ end to end
 
 
+@pytest.mark.e2e
 def test_end_to_end_tiny_run(tmp_path: Path, mnist_env: None) -> None:
     from ganbench.app.run import run
 

@@ -211,6 +211,7 @@ def _jobs(out: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")}
 
 
+@pytest.mark.e2e
 def test_a_sweep_runs_resumes_and_reports_the_swept_setting(tmp_path: Path) -> None:
     suite, out = write_tiny_suite(tmp_path, seeds=2, extra=SWEEP), tmp_path / "run"
     _run(suite, out, "--methods", "gan")
@@ -240,6 +241,7 @@ def test_a_sweep_runs_resumes_and_reports_the_swept_setting(tmp_path: Path) -> N
     assert w1.iloc[1]["mean"] == pytest.approx(mean)
 
 
+@pytest.mark.e2e
 def test_a_folder_keeps_the_settings_it_swept(tmp_path: Path) -> None:
     out = tmp_path / "run"
     _run(write_tiny_suite(tmp_path, seeds=1, extra=SWEEP), out, "--methods", "gan")
@@ -259,6 +261,7 @@ def test_a_folder_keeps_the_settings_it_swept(tmp_path: Path) -> None:
     assert "eval.samples: 200 != 150" in result.output
 
 
+@pytest.mark.e2e
 def test_two_folders_at_different_steps_merge_into_one_report(tmp_path: Path) -> None:
     # The same suite run at two budgets: the same job keys, told apart by the settings that differ.
     suite = write_tiny_suite(tmp_path, seeds=2, methods=("gan",))
@@ -285,6 +288,7 @@ def test_a_folder_from_before_sweeps_reports_without_settings(tmp_path: Path) ->
         build_report([GOLDEN / "run", tmp_path / "copy"], tmp_path / "merged")
 
 
+@pytest.mark.e2e
 def test_a_swept_folder_is_rescored_job_by_job(tmp_path: Path) -> None:
     # `ganbench eval --from-run` keeps each job's settings label, so the two budgets stay two rows.
     run, again = tmp_path / "run", tmp_path / "again"
@@ -301,6 +305,7 @@ def test_a_swept_folder_is_rescored_job_by_job(tmp_path: Path) -> None:
     assert CliRunner().invoke(app, ["compare", str(run), str(again)]).exit_code == 0
 
 
+@pytest.mark.e2e
 def test_a_sweep_of_one_method_reports_beside_methods_run_once(tmp_path: Path) -> None:
     # gan at two learning rates, wgan at its one: wgan's row has no label, and every figure is drawn.
     out = tmp_path / "run"

@@ -69,6 +69,7 @@ def test_busy_cores_reads_the_cpu_times(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert device._busy_cores() == pytest.approx(1.5)
 
 
+@pytest.mark.e2e
 def test_a_run_records_its_threads(tmp_path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan",), seeds=1, steps=2)
     out = tmp_path / "run"
@@ -82,6 +83,7 @@ def test_a_run_records_its_threads(tmp_path) -> None:
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 
 
+@pytest.mark.e2e
 def test_a_run_honours_and_records_omp_num_threads(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The CI workflow (docs/pages/ci/ci-suite.md) sets OMP_NUM_THREADS; 3 is neither our cores nor 1.
     monkeypatch.setenv(device.THREADS_ENV, "")

@@ -68,6 +68,7 @@ def _jobs(out: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")}
 
 
+@pytest.mark.e2e
 def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["throughput", "--suite", str(_suite(tmp_path, ["gan", "wgan", "wgan-gp"])), "--device", "cpu"]
@@ -120,6 +121,7 @@ def test_tiny_throughput_on_cpu(tmp_path: Path) -> None:
     assert "n/a$^{1}$" in latex and f"\n$^{{1}}$ n/a: {latex_text(GP_REASON)}.\\par\n" in latex  # a note
 
 
+@pytest.mark.e2e
 def test_bf16_channels_last_option_path(tmp_path: Path) -> None:
     out = tmp_path / "run"
     suite = _suite(tmp_path, ["gan"])

@@ -133,6 +133,7 @@ def test_a_correlation_over_fewer_than_five_tracked_points_is_not_applicable(poi
     assert "1.00" not in markdown
 
 
+@pytest.mark.e2e
 def test_suite_with_tracking_writes_curves_table_and_figure(tmp_path: Path) -> None:
     suite = write_tiny_suite(tmp_path, methods=("gan", "wgan"), seeds=2, extra="")
     text = suite.read_text().replace("log_every = 5", "log_every = 5\ntrack_every = 5")

@@ -204,6 +204,7 @@ def test_the_rule_ranks_by_mean_modes_then_lowest_reverse_kl_and_puts_failures_l
     assert choose([ranked[0], twin], ("modes-covered", "reverse-kl"))[0].index == 0
 
 
+@pytest.mark.e2e
 def test_a_search_runs_writes_its_choice_and_the_written_suite_reproduces_it(tmp_path) -> None:
     path = _suite(tmp_path, seeds=2, steps=6)
     out = tmp_path / "search"
@@ -229,6 +230,7 @@ def test_a_search_runs_writes_its_choice_and_the_written_suite_reproduces_it(tmp
     assert f"chosen by `ganbench tune` from {path.name}" in suite.description
 
 
+@pytest.mark.e2e
 def test_the_cli_tunes_and_refuses_a_suite_without_a_search_in_one_line(tmp_path, cli) -> None:
     from ganbench.cli import app
 

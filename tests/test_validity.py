@@ -203,6 +203,7 @@ def test_unflagged_tables_have_no_marks_or_legend() -> None:
     assert summarize(_frame({}).drop(columns="flags"))["flags"].tolist() == ["", ""]
 
 
+@pytest.mark.e2e
 def test_runs_record_the_verdict_and_count_it_in_the_last_line(tmp_path) -> None:
     from conftest import write_tiny_suite
     from typer.testing import CliRunner
