@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from ganbench.errors import GanbenchError
 from ganbench.metrics import METRICS, EvalContext
 from ganbench.metrics.fidelity import cache, extractors, fid, inception_score, kid, precision_recall
 from ganbench.metrics.fidelity.extractors import Extractor
-from ganbench.metrics.fidelity.features import FeatureKey, UInt8Images, fidelity_features, reference_features
+from ganbench.metrics.fidelity.features import (
+    Extraction,
+    FeatureKey,
+    UInt8Images,
+    fidelity_features,
+    reference_features,
+)
 
 PROJECTION = "ganbench-test-projection"
 FEATURES = 6
@@ -134,6 +141,32 @@ def test_result_keys_match_torch_fidelity() -> None:
         metric_prc.KEY_METRIC_PRECISION,
         metric_prc.KEY_METRIC_RECALL,
     )
+
+
+def _isc_of(logits: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The registered `isc` metric on 8x8 images whose Inception logits are `logits`, without the network:
+    both extractions are already in the evaluation's `shared` (as the first image metric leaves them)."""
+    real = extractors.EXTRACTORS[extractors.INCEPTION]
+    # The real extractor's layers (which layer IS reads), with no weights file behind it.
+    stand_in = dataclasses.replace(real, weights=lambda say=None: Path("unused"), identity=lambda: "test")
+    monkeypatch.setitem(extractors.EXTRACTORS, extractors.INCEPTION, stand_in)
+    n = len(logits)
+    other = torch.zeros(n, 4, dtype=torch.float64)  # every other layer: a wrong pick scores 1, not 3
+    layers = {layer: other for layer in real.layers.values()} | {real.layers["isc"]: logits}
+    ctx = EvalContext(np.zeros((n, 1, 8, 8), np.float32), None, seed=7, dataset_id="test", reference_count=n)
+    for role in ("generated", "reference"):
+        ctx.shared[FeatureKey("test", real.name, role, n)] = Extraction(layers, False, 0.0)
+    return METRICS.get("isc").compute(ctx).value
+
+
+def test_inception_score_of_hand_made_logits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 30 samples, each certain of its own class (logit 50 on it, 0 elsewhere), in IS's 10 splits of 3:
+    # in every split, however shuffled, p(y) is 1/3 on three classes and each p(y|x) is one of them, so
+    # KL(p(y|x) || p(y)) = log 3 and the score is exp(log 3) = 3.
+    assert _isc_of(50 * torch.eye(30, dtype=torch.float64), monkeypatch) == pytest.approx(3.0, rel=1e-9)
+    # The same logits for every sample: p(y|x) = p(y), KL = 0, the score is exp(0) = 1.
+    same = torch.arange(30, dtype=torch.float64).repeat(30, 1)
+    assert _isc_of(same, monkeypatch) == pytest.approx(1.0, rel=1e-12)
 
 
 class _Counting:
