@@ -74,6 +74,7 @@ def test_a_factory_that_raises_or_exits_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("factory", "reason"),
     [

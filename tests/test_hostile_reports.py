@@ -352,6 +352,7 @@ def test_record_strings_are_escaped_in_the_report_tables_and_figures(cli: CliRun
 # ------------------------------------------------------------------------- values beyond float64
 
 
+@pytest.mark.e2e
 def test_a_stored_1e308_is_left_out_of_the_figures_and_shown_in_the_table(
     cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -416,6 +417,7 @@ class _FullDisk:
         self.handle.close()
 
 
+@pytest.mark.e2e
 def test_a_full_disk_while_writing_figures_is_one_line_and_leaves_the_old_files(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

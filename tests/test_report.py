@@ -85,6 +85,7 @@ def test_missing_and_failed_jobs_are_marked_not_averaged_away(tmp_path: Path) ->
     assert "- wgan__ring-8__seed2: failed: RuntimeError: boom" in markdown
 
 
+@pytest.mark.e2e
 def test_report_over_two_folders_equals_report_over_their_union(tmp_path: Path) -> None:
     left, right, union = tmp_path / "left", tmp_path / "right", tmp_path / "union"
     shutil.copytree(GOLDEN / "run", union)
