@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ import pandas as pd
 from ganbench import labels
 from ganbench.errors import GanbenchError
 from ganbench.metrics.base import NOT_APPLICABLE
+from ganbench.metrics.mode_collapse import MODES_COVERED
 from ganbench.metrics.published import UNPRINTABLE
 from ganbench.metrics.validity import FLAGS, LATEX_SYMBOLS, LEGEND, SYMBOLS
 from ganbench.registry import suggest
@@ -37,14 +39,29 @@ def check_number_format(spec: str) -> str:
 
 
 def registry_domain(metric: str, dataset: str) -> Domain:
-    """The metric's declared domain (ganbench.metrics.base.Metric.domain), unbounded when unknown. The
-    bound a dataset sets (modes covered: at most a mixture's modes) comes from its records' dataset
-    info (ganbench.report reads the stored centers), never from a live dataset."""
+    """The metric's declared domain (ganbench.metrics.base.Metric.domain), unbounded when unknown; modes
+    covered on a registered dataset with known modes at most its modes (a report of records also
+    bounds it by their stored centers)."""
     from ganbench.metrics import METRICS
 
     if metric not in METRICS.names():
         return None, None
-    return METRICS.get(metric).domain
+    low, high = METRICS.get(metric).domain
+    modes = known_modes(dataset) if metric == MODES_COVERED else None
+    return low, (float(modes) if modes else high)
+
+
+@functools.cache
+def known_modes(dataset: str) -> int | None:
+    """The modes of a registered points dataset that declares known modes (at its default parameters:
+    they set the spread, not the count); None for any other dataset."""
+    from ganbench.data import DATASETS, KNOWN_MODES
+
+    if dataset not in DATASETS.names() or DATASETS.get(dataset).modality != "points":
+        return None
+    spec = DATASETS.get(dataset)
+    mixture = KNOWN_MODES.of(spec.build(spec.params()))
+    return mixture.n_modes if mixture is not None else None
 
 
 def summarize(
